@@ -1,0 +1,39 @@
+#pragma once
+// Process-level set-up: device choice, thread count, BLAS check, explicit random generators.
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace joule {
+
+/// Parses "cpu", "cuda", "cuda:N" or "auto" (CUDA when available, else CPU). Asking for CUDA
+/// on a machine without it is an error that says so.
+torch::Device resolve_device(const std::string& spec);
+
+/// A new generator for `device`, seeded with `seed`, independent of the global default one.
+/// Every stochastic Joule call takes a generator, so a seed reproduces a run.
+at::Generator make_generator(uint64_t seed, torch::Device device = torch::kCPU);
+
+/// Sets LibTorch's intra-op thread count. Measured on a 2-core machine (docs/benchmarks.md):
+/// small networks run 2–4× slower on two threads than on one, large matrix products gain from
+/// two, so the choice is explicit. n = 0 keeps LibTorch's default.
+void set_num_threads(int n);
+
+/// Which BLAS LibTorch's CPU matrix products resolve to at run time.
+struct BlasInfo {
+  std::string library;   ///< path of the shared object providing sgemm_, or "" if none found
+  bool reference = false;  ///< true for the slow netlib reference BLAS
+};
+BlasInfo detect_blas();
+
+/// Writes a warning to `os` when the reference BLAS is in use (about 14× slower matrix
+/// products; fix: install libopenblas0-pthread). Returns true if it warned.
+bool warn_if_reference_blas(std::ostream& os);
+
+/// "1.13.0" etc.: the LibTorch version Joule was compiled against.
+std::string torch_version();
+
+}  // namespace joule

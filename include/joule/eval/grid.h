@@ -1,0 +1,47 @@
+#pragma once
+// Exact read-outs for 2-D models: the normaliser by quadrature on a grid, test NLL, histograms.
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+#include "joule/core/energy.h"
+
+namespace joule::eval {
+
+/// An axis-aligned box [xmin, xmax] × [ymin, ymax].
+struct Box {
+  double xmin = -4, xmax = 4, ymin = -4, ymax = 4;
+  static Box square(double half_width) { return {-half_width, half_width, -half_width, half_width}; }
+};
+
+/// The model density exp(−E/T)/Z on the centres of a resolution × resolution grid.
+struct GridDensity {
+  torch::Tensor log_density;  ///< [R, R] float64, normalised; row 0 is the top (largest y)
+  double log_z = 0;           ///< log Z by the midpoint rule over the box
+  Box box;
+  int64_t resolution = 0;
+};
+
+/// Evaluates the model on the grid (in chunks of `chunk` points) and normalises it. The mass
+/// outside the box is ignored, so choose a box that holds the data and then some.
+GridDensity grid_density(EnergyModel& model, const Box& box, int64_t resolution = 256, int64_t chunk = 16384);
+
+/// log Z = log ∫_box exp(−E(x)/T) dx by the midpoint rule.
+double grid_log_partition(EnergyModel& model, const Box& box, int64_t resolution = 256);
+
+/// Mean negative log-likelihood in nats: mean_i E(x_i)/T + log Z.
+double negative_log_likelihood(EnergyModel& model, const torch::Tensor& x, double log_z, int64_t chunk = 16384);
+
+/// Normalised 2-D histogram of samples x [N, 2] over the box: [R, R] densities (row 0 = top),
+/// so that Σ density · cell area = fraction of samples inside the box.
+torch::Tensor histogram_density(const torch::Tensor& x, const Box& box, int64_t resolution = 128);
+
+/// n exact samples from the grid density: a cell drawn with probability ∝ its mass, then a
+/// uniform point inside it. Shows the model's distribution independently of any MCMC.
+torch::Tensor sample_from_grid(const GridDensity& density, int64_t n, at::Generator gen);
+
+/// Cell-centre coordinates of the grid, [R·R, 2] float32, row-major from the top-left cell.
+torch::Tensor grid_points(const Box& box, int64_t resolution);
+
+}  // namespace joule::eval

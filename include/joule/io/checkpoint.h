@@ -1,0 +1,28 @@
+#pragma once
+// File helpers for checkpoints and run folders: atomic writes and clear errors on bad files.
+
+#include <torch/serialize/archive.h>
+
+#include <string>
+
+namespace joule::io {
+
+/// Serialises `archive` to `path` atomically: the bytes go to `path.tmp` and are renamed over
+/// `path` only when complete, so a crash never leaves a truncated checkpoint behind.
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path);
+
+/// Serialises an archive to bytes (used for in-memory snapshots).
+std::string archive_to_bytes(torch::serialize::OutputArchive& archive);
+
+/// Loads `path` into `archive`; a missing, unreadable, truncated or foreign file is an error
+/// that names the path and the likely cause.
+void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
+void load_archive_from_bytes(torch::serialize::InputArchive& archive, const std::string& bytes);
+
+/// Writes text atomically (same scheme as save_archive).
+void write_text_file(const std::string& path, const std::string& text);
+/// Reads a whole text file; error naming the path if it cannot.
+std::string read_text_file(const std::string& path);
+bool file_exists(const std::string& path);
+
+}  // namespace joule::io

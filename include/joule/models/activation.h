@@ -1,0 +1,26 @@
+#pragma once
+// Pointwise activations shared by Joule's networks, with their derivatives for hand-written
+// input-gradient paths. All are smooth or piecewise-linear and support double backward.
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace joule {
+
+enum class Activation { kSiLU, kLeakyReLU, kELU, kSoftplus };
+
+/// Parses "silu" (alias "swish"), "leaky_relu", "elu", "softplus".
+Activation parse_activation(const std::string& name);
+std::string to_string(Activation a);
+std::vector<std::string> activation_names();
+
+/// act(z). `negative_slope` is used by LeakyReLU only.
+torch::Tensor apply_activation(Activation a, const torch::Tensor& z, double negative_slope = 0.2);
+
+/// act'(z) given z and h = act(z) (reusing h saves work for SiLU and ELU).
+torch::Tensor activation_derivative(Activation a, const torch::Tensor& z, const torch::Tensor& h,
+                                    double negative_slope = 0.2);
+
+}  // namespace joule

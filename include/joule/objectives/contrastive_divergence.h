@@ -1,0 +1,49 @@
+#pragma once
+// Contrastive divergence: CD-k (chains start at the data) and PCD (chains persist in a replay
+// buffer), with stop-gradient negatives and IGEBM's L2 energy penalty.
+
+#include <torch/arg.h>
+
+#include <memory>
+
+#include "joule/objectives/objective.h"
+#include "joule/samplers/replay_buffer.h"
+#include "joule/samplers/sampler.h"
+
+namespace joule {
+
+/// Options for ContrastiveDivergence.
+///
+/// loss = mean E(x⁺) − mean E(x⁻) + α (mean E(x⁺)² + mean E(x⁻)²), x⁻ = stop_grad(sampler(x₀)),
+/// x₀ = the data batch (+ optional noise) for CD-k, or buffer draws for PCD. The gradient is the
+/// usual maximum-likelihood estimate ∇θ E(x⁺) − ∇θ E(x⁻) plus the penalty's.
+struct ContrastiveDivergenceOptions {
+  /// Coefficient α of the energy penalty (IGEBM/ICD use 1, the JEM author suggests 0.1).
+  TORCH_ARG(double, l2_energy) = 0.0;
+  /// CD-k only: std of Gaussian noise added to the data before the chains start.
+  TORCH_ARG(double, init_noise) = 0.0;
+};
+
+class ContrastiveDivergence : public Objective {
+ public:
+  /// CD-k when `buffer` is null, PCD otherwise.
+  ContrastiveDivergence(ContrastiveDivergenceOptions options, std::shared_ptr<Sampler> sampler,
+                        std::shared_ptr<ReplayBuffer> buffer = nullptr);
+
+  ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
+  std::string name() const override { return buffer_ ? "pcd" : "cd"; }
+  double sampler_temperature() const override { return sampler_->temperature(); }
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+  Sampler& sampler() { return *sampler_; }
+  ReplayBuffer* buffer() { return buffer_.get(); }
+
+  ContrastiveDivergenceOptions options;
+
+ private:
+  std::shared_ptr<Sampler> sampler_;
+  std::shared_ptr<ReplayBuffer> buffer_;
+};
+
+}  // namespace joule

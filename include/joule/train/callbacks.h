@@ -1,0 +1,102 @@
+#pragma once
+// Standard callbacks: metrics log, checkpoints, progress display, periodic user hooks.
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "joule/train/trainer.h"
+
+namespace joule::train {
+
+/// Appends one JSON object per logged step to a .jsonl file:
+/// {"step": 100, "loss": ..., "<metric>": ..., "lr": ..., "grad_norm": ..., "it_per_s": ..., "time_s": ...}.
+/// Other callbacks can add values to the next line with `add()` (e.g. a periodic test NLL).
+class MetricsLogger : public Callback {
+ public:
+  MetricsLogger(std::string path, int64_t every);
+  void on_step_end(Trainer& trainer, const StepResult& result) override;
+  void on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) override;
+  /// Writes a line with arbitrary values immediately (e.g. evaluation results).
+  void log(int64_t step, const std::vector<std::pair<std::string, double>>& values);
+  const std::string& path() const { return path_; }
+
+  /// All values logged so far in this process, by step (for the loss-curve picture).
+  struct Row {
+    int64_t step;
+    std::vector<std::pair<std::string, double>> values;
+  };
+  const std::vector<Row>& history() const { return history_; }
+  /// Reads the rows of an existing metrics file (to continue the curves after a resume).
+  static std::vector<Row> read(const std::string& path);
+
+ private:
+  void append_line(const std::string& line);
+  std::string path_;
+  int64_t every_;
+  std::vector<Row> history_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+  int64_t last_step_ = -1;
+};
+
+/// Saves the full trainer state every `every` steps and at the end (atomically).
+class Checkpointer : public Callback {
+ public:
+  Checkpointer(std::string path, int64_t every);
+  void on_step_end(Trainer& trainer, const StepResult& result) override;
+  void on_train_end(Trainer& trainer) override;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int64_t every_;
+};
+
+/// A progress bar with loss and it/s on a terminal; plain periodic lines otherwise.
+class ProgressBar : public Callback {
+ public:
+  /// `interactive` = draw a bar (normally isatty(stderr)); otherwise print a line every
+  /// `line_every` steps.
+  ProgressBar(std::ostream& os, bool interactive, int64_t line_every);
+  void on_train_begin(Trainer& trainer) override;
+  void on_step_end(Trainer& trainer, const StepResult& result) override;
+  void on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) override;
+  void on_train_end(Trainer& trainer) override;
+  /// Extra "name value" pairs shown on the bar (e.g. the latest test NLL).
+  void set_extra(const std::string& name, double value);
+
+ private:
+  std::ostream& os_;
+  bool interactive_;
+  int64_t line_every_;
+  int64_t first_step_ = 0;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  std::vector<std::pair<std::string, double>> extra_;
+  double ema_loss_ = 0;
+  bool has_ema_ = false;
+};
+
+/// Calls `fn(trainer, step)` every `every` steps and at the end of training.
+class PeriodicCallback : public Callback {
+ public:
+  PeriodicCallback(int64_t every, std::function<void(Trainer&, int64_t)> fn, bool at_end = true);
+  void on_step_end(Trainer& trainer, const StepResult& result) override;
+  void on_train_end(Trainer& trainer) override;
+
+ private:
+  int64_t every_;
+  std::function<void(Trainer&, int64_t)> fn_;
+  bool at_end_;
+  int64_t last_called_ = -1;
+};
+
+/// "1m05s", "3.2s" etc.
+std::string format_duration(double seconds);
+
+}  // namespace joule::train

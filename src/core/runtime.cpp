@@ -1,0 +1,77 @@
+#include "joule/core/runtime.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <dlfcn.h>
+
+namespace joule {
+
+torch::Device resolve_device(const std::string& spec) {
+  if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (spec == "cpu") return torch::kCPU;
+  if (spec.rfind("cuda", 0) == 0) {
+    TORCH_CHECK(torch::cuda::is_available(), "device '", spec,
+                "' was requested but CUDA is not available in this build of LibTorch or on this "
+                "machine; use device=cpu or device=auto");
+    return torch::Device(spec);
+  }
+  TORCH_CHECK(false, "unknown device '", spec, "' (allowed: cpu, cuda, cuda:N, auto)");
+}
+
+at::Generator make_generator(uint64_t seed, torch::Device device) {
+  // Cloning the default generator of the device works for CPU and CUDA alike and in both
+  // LibTorch 1.13 and 2.x, without including any CUDA header.
+  at::Generator gen = at::globalContext().defaultGenerator(device).clone();
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+  return gen;
+}
+
+void set_num_threads(int n) {
+  TORCH_CHECK(n >= 0, "threads must be >= 0 (0 = LibTorch default), got ", n);
+  if (n == 0) return;
+  at::set_num_threads(n);
+  // Debian's LibTorch calls the system BLAS, whose own thread pool at::set_num_threads does
+  // not reach; OpenBLAS would otherwise run matrix products on every core regardless.
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+}
+
+BlasInfo detect_blas() {
+  BlasInfo info;
+  // LibTorch on Debian calls the system BLAS through libblas.so.3 (an alternatives link);
+  // ask the dynamic linker which object actually provides sgemm_.
+  void* sym = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info dl{};
+  if (sym && dladdr(sym, &dl) && dl.dli_fname) {
+    char resolved[4096];
+    info.library = realpath(dl.dli_fname, resolved) ? std::string(resolved) : std::string(dl.dli_fname);
+  }
+  const bool fast = info.library.find("openblas") != std::string::npos ||
+                    info.library.find("mkl") != std::string::npos ||
+                    info.library.find("blis") != std::string::npos ||
+                    info.library.find("atlas") != std::string::npos ||
+                    info.library.find("libtorch") != std::string::npos;
+  info.reference = !info.library.empty() && !fast &&
+                   (info.library.find("/blas/") != std::string::npos || info.library.find("libblas") != std::string::npos);
+  return info;
+}
+
+bool warn_if_reference_blas(std::ostream& os) {
+  BlasInfo info = detect_blas();
+  if (!info.reference) return false;
+  os << "warning: LibTorch is using the reference BLAS (" << info.library
+     << "); matrix products run ~14x slower. Install an optimised BLAS: "
+        "sudo apt-get install libopenblas0-pthread\n";
+  return true;
+}
+
+std::string torch_version() { return TORCH_VERSION; }
+
+}  // namespace joule

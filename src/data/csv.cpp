@@ -1,0 +1,174 @@
+#include "joule/data/csv.h"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "joule/io/checkpoint.h"
+
+namespace joule::data {
+namespace {
+
+std::vector<std::string> split_row(const std::string& line, char delim) {
+  std::vector<std::string> out;
+  std::string field;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == '"') {
+      if (quoted && i + 1 < line.size() && line[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else {
+        quoted = !quoted;
+      }
+    } else if (c == delim && !quoted) {
+      out.push_back(field);
+      field.clear();
+    } else if (c != '\r') {
+      field += c;
+    }
+  }
+  out.push_back(field);
+  for (auto& f : out) {
+    const auto b = f.find_first_not_of(" \t");
+    const auto e = f.find_last_not_of(" \t");
+    f = b == std::string::npos ? "" : f.substr(b, e - b + 1);
+  }
+  return out;
+}
+
+bool parse_number(const std::string& s, double& v) {
+  if (s.empty()) return false;
+  try {
+    size_t pos = 0;
+    v = std::stod(s, &pos);
+    return pos == s.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+CsvTable read_csv(const std::string& path, const CsvOptions& options) {
+  std::ifstream f(path);
+  TORCH_CHECK(f.good(), "cannot open CSV file '", path, "' (does it exist?)");
+  std::vector<std::vector<std::string>> rows;
+  std::vector<int64_t> line_numbers;
+  std::string line;
+  int64_t lineno = 0;
+  while (std::getline(f, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    rows.push_back(split_row(line, options.delimiter()));
+    line_numbers.push_back(lineno);
+  }
+  TORCH_CHECK(!rows.empty(), "CSV file '", path, "' is empty");
+
+  bool has_header = options.header() == CsvHeader::kYes;
+  if (options.header() == CsvHeader::kAuto) {
+    double v;
+    for (const auto& field : rows[0]) has_header = has_header || !parse_number(field, v);
+  }
+  const size_t ncols = rows[0].size();
+  std::vector<std::string> names;
+  if (has_header) {
+    names = rows[0];
+  } else {
+    for (size_t j = 0; j < ncols; ++j) names.push_back("c" + std::to_string(j));
+  }
+
+  // Which column holds labels.
+  int64_t label_col = -1;
+  if (!options.label_column().empty()) {
+    const std::string& lc = options.label_column();
+    auto it = std::find(names.begin(), names.end(), lc);
+    double idx;
+    if (it != names.end()) {
+      label_col = it - names.begin();
+    } else if (parse_number(lc, idx) && idx == std::floor(idx)) {
+      label_col = idx < 0 ? int64_t(ncols) + int64_t(idx) : int64_t(idx);
+      TORCH_CHECK(label_col >= 0 && label_col < int64_t(ncols), "CSV '", path, "': label column ", lc,
+                  " is out of range (the file has ", ncols, " columns)");
+    } else {
+      TORCH_CHECK(false, "CSV '", path, "': no column named '", lc, "' (columns: ", c10::Join(", ", names), ")");
+    }
+  }
+
+  const size_t first = has_header ? 1 : 0;
+  TORCH_CHECK(rows.size() > first, "CSV file '", path, "' has a header but no data rows");
+  const int64_t n = int64_t(rows.size() - first);
+  const int64_t d = int64_t(ncols) - (label_col >= 0 ? 1 : 0);
+  TORCH_CHECK(d > 0, "CSV '", path, "' has no feature columns");
+  std::vector<float> feats;
+  feats.reserve(size_t(n * d));
+  std::vector<std::string> raw_labels;
+  for (size_t i = first; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    const std::string where = path + ":" + std::to_string(line_numbers[i]);
+    TORCH_CHECK(r.size() == ncols, where, ": expected ", ncols, " columns (as in the first row), got ", r.size());
+    for (size_t j = 0; j < ncols; ++j) {
+      if (int64_t(j) == label_col) {
+        TORCH_CHECK(!r[j].empty(), where, ": empty label in column '", names[j], "'");
+        raw_labels.push_back(r[j]);
+        continue;
+      }
+      double v;
+      TORCH_CHECK(!r[j].empty(), where, ": empty field in column '", names[j], "' (missing values are not supported; "
+                  "impute or drop the row)");
+      TORCH_CHECK(parse_number(r[j], v), where, ": column '", names[j], "': '", r[j], "' is not a number");
+      TORCH_CHECK(options.allow_nan() || std::isfinite(v), where, ": column '", names[j], "' is ", r[j],
+                  " (NaN/inf in data; clean the file or drop the row)");
+      feats.push_back(float(v));
+    }
+  }
+
+  CsvTable t;
+  t.features = torch::from_blob(feats.data(), {n, d}, torch::kFloat32).clone();
+  for (size_t j = 0; j < ncols; ++j) if (int64_t(j) != label_col) t.columns.push_back(names[j]);
+  if (label_col >= 0) {
+    std::vector<int64_t> labels(static_cast<size_t>(n));
+    bool numeric = true;
+    for (const auto& s : raw_labels) {
+      double v;
+      numeric = numeric && parse_number(s, v) && v == std::floor(v);
+    }
+    if (numeric) {
+      for (size_t i = 0; i < raw_labels.size(); ++i) labels[i] = int64_t(std::stod(raw_labels[i]));
+    } else {
+      std::set<std::string> uniq(raw_labels.begin(), raw_labels.end());
+      t.label_names.assign(uniq.begin(), uniq.end());
+      std::map<std::string, int64_t> index;
+      for (size_t c = 0; c < t.label_names.size(); ++c) index[t.label_names[c]] = int64_t(c);
+      for (size_t i = 0; i < raw_labels.size(); ++i) labels[i] = index[raw_labels[i]];
+    }
+    t.labels = torch::tensor(labels, torch::kLong);
+  }
+  return t;
+}
+
+void write_csv(const std::string& path, const torch::Tensor& x, const std::vector<std::string>& header) {
+  TORCH_CHECK(x.dim() == 2, "write_csv: expected [N, D], got ", x.sizes());
+  auto c = x.to(torch::kCPU, torch::kFloat64).contiguous();
+  TORCH_CHECK(header.empty() || int64_t(header.size()) == c.size(1), "write_csv: ", header.size(), " names for ",
+              c.size(1), " columns");
+  std::ostringstream os;
+  os << std::setprecision(9);
+  for (size_t j = 0; j < header.size(); ++j) os << (j ? "," : "") << header[j];
+  if (!header.empty()) os << "\n";
+  const double* p = c.data_ptr<double>();
+  for (int64_t i = 0; i < c.size(0); ++i) {
+    for (int64_t j = 0; j < c.size(1); ++j) os << (j ? "," : "") << p[i * c.size(1) + j];
+    os << "\n";
+  }
+  io::write_text_file(path, os.str());
+}
+
+}  // namespace joule::data

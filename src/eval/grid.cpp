@@ -1,0 +1,93 @@
+#include "joule/eval/grid.h"
+
+#include <c10/util/Exception.h>
+#include <torch/types.h>
+
+#include <cmath>
+
+namespace joule::eval {
+namespace {
+
+void check_box(const Box& box, int64_t resolution) {
+  TORCH_CHECK(box.xmin < box.xmax && box.ymin < box.ymax, "grid box must have xmin < xmax and ymin < ymax, got [",
+              box.xmin, ", ", box.xmax, "] x [", box.ymin, ", ", box.ymax, "]");
+  TORCH_CHECK(resolution >= 2, "grid resolution must be >= 2, got ", resolution);
+}
+
+// −E/T for x in chunks, as float64.
+torch::Tensor log_unnormalized(EnergyModel& model, const torch::Tensor& x, int64_t chunk) {
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval_mode(model);
+  const torch::Device device = module_device(model);
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < x.size(0); i += chunk) {
+    auto xi = x.slice(0, i, std::min(i + chunk, x.size(0))).to(device);
+    parts.push_back(model.energy(xi).to(torch::kCPU, torch::kFloat64));
+  }
+  return torch::cat(parts).div(-model.temperature());
+}
+
+}  // namespace
+
+torch::Tensor grid_points(const Box& box, int64_t resolution) {
+  check_box(box, resolution);
+  const double dx = (box.xmax - box.xmin) / resolution, dy = (box.ymax - box.ymin) / resolution;
+  auto xs = torch::arange(resolution, torch::kFloat64).mul(dx).add(box.xmin + 0.5 * dx);
+  auto ys = torch::arange(resolution, torch::kFloat64).mul(-dy).add(box.ymax - 0.5 * dy);  // top row first
+  auto yy = ys.view({resolution, 1}).expand({resolution, resolution});
+  auto xx = xs.view({1, resolution}).expand({resolution, resolution});
+  return torch::stack({xx.reshape({-1}), yy.reshape({-1})}, 1).to(torch::kFloat32);
+}
+
+GridDensity grid_density(EnergyModel& model, const Box& box, int64_t resolution, int64_t chunk) {
+  auto pts = grid_points(box, resolution);
+  auto logp = log_unnormalized(model, pts, chunk);
+  TORCH_CHECK(torch::isfinite(logp).all().item<bool>(), "grid_density: the model energy is not finite on the grid");
+  const double cell = (box.xmax - box.xmin) * (box.ymax - box.ymin) / double(resolution * resolution);
+  GridDensity out;
+  out.log_z = torch::logsumexp(logp, 0).item<double>() + std::log(cell);
+  out.log_density = (logp - out.log_z).view({resolution, resolution});
+  out.box = box;
+  out.resolution = resolution;
+  return out;
+}
+
+torch::Tensor sample_from_grid(const GridDensity& density, int64_t n, at::Generator gen) {
+  TORCH_CHECK(n > 0, "sample_from_grid: n must be > 0, got ", n);
+  const int64_t r = density.resolution;
+  const Box& box = density.box;
+  auto probs = density.log_density.reshape({-1}).exp();
+  auto cells = torch::multinomial(probs, n, /*replacement=*/true, gen);
+  auto row = cells.div(r, "floor").to(torch::kFloat64);
+  auto col = cells.remainder(r).to(torch::kFloat64);
+  auto u = torch::rand({n, 2}, gen, torch::kFloat64);
+  const double dx = (box.xmax - box.xmin) / r, dy = (box.ymax - box.ymin) / r;
+  auto x = (col + u.select(1, 0)) * dx + box.xmin;
+  auto y = box.ymax - (row + u.select(1, 1)) * dy;
+  return torch::stack({x, y}, 1).to(torch::kFloat32);
+}
+
+double grid_log_partition(EnergyModel& model, const Box& box, int64_t resolution) {
+  return grid_density(model, box, resolution).log_z;
+}
+
+double negative_log_likelihood(EnergyModel& model, const torch::Tensor& x, double log_z, int64_t chunk) {
+  TORCH_CHECK(x.dim() >= 2 && x.size(0) > 0, "negative_log_likelihood: expected samples [N, ...], got ", x.sizes());
+  return -log_unnormalized(model, x, chunk).mean().item<double>() + log_z;
+}
+
+torch::Tensor histogram_density(const torch::Tensor& x, const Box& box, int64_t resolution) {
+  check_box(box, resolution);
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == 2, "histogram_density: expected points [N, 2], got ", x.sizes());
+  auto p = x.to(torch::kCPU, torch::kFloat64);
+  auto col = ((p.select(1, 0) - box.xmin) / (box.xmax - box.xmin) * resolution).floor().to(torch::kLong);
+  auto row = ((box.ymax - p.select(1, 1)) / (box.ymax - box.ymin) * resolution).floor().to(torch::kLong);
+  auto inside = (col >= 0) & (col < resolution) & (row >= 0) & (row < resolution);
+  auto flat = (row * resolution + col).masked_select(inside);
+  auto counts = torch::zeros({resolution * resolution}, torch::kFloat64);
+  counts.index_add_(0, flat, torch::ones({flat.size(0)}, torch::kFloat64));
+  const double cell = (box.xmax - box.xmin) * (box.ymax - box.ymin) / double(resolution * resolution);
+  return counts.div(double(x.size(0)) * cell).view({resolution, resolution});
+}
+
+}  // namespace joule::eval

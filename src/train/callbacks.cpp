@@ -1,0 +1,222 @@
+#include "joule/train/callbacks.h"
+
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+namespace joule::train {
+namespace {
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream os;
+  os << std::setprecision(8) << v;
+  return os.str();
+}
+
+std::string json_line(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
+  std::ostringstream os;
+  os << "{\"step\": " << step;
+  for (const auto& kv : values) os << ", \"" << kv.first << "\": " << json_number(kv.second);
+  os << "}";
+  return os.str();
+}
+
+std::string compact(double v) {
+  std::ostringstream os;
+  if (std::abs(v) >= 1e5 || (std::abs(v) < 1e-3 && v != 0)) {
+    os << std::scientific << std::setprecision(2) << v;
+  } else {
+    os << std::fixed << std::setprecision(std::abs(v) >= 100 ? 1 : 4) << v;
+  }
+  return os.str();
+}
+
+}  // namespace
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  std::ostringstream os;
+  if (seconds < 60) {
+    os << std::fixed << std::setprecision(1) << seconds << "s";
+  } else if (seconds < 3600) {
+    os << int(seconds) / 60 << "m" << std::setw(2) << std::setfill('0') << int(seconds) % 60 << "s";
+  } else {
+    os << int(seconds) / 3600 << "h" << std::setw(2) << std::setfill('0') << (int(seconds) % 3600) / 60 << "m";
+  }
+  return os.str();
+}
+
+// ------------------------------------------------------------------ MetricsLogger
+
+MetricsLogger::MetricsLogger(std::string path, int64_t every)
+    : path_(std::move(path)), every_(every), start_(std::chrono::steady_clock::now()), last_(start_) {
+  TORCH_CHECK(every_ > 0, "log interval must be > 0, got ", every_);
+}
+
+void MetricsLogger::append_line(const std::string& line) {
+  std::ofstream f(path_, std::ios::app);
+  TORCH_CHECK(f.good(), "cannot append to metrics file '", path_, "'");
+  f << line << "\n";
+}
+
+void MetricsLogger::log(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
+  append_line(json_line(step, values));
+  history_.push_back({step, values});
+}
+
+void MetricsLogger::on_step_end(Trainer& trainer, const StepResult& r) {
+  if (r.step % every_ != 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  const double dt = std::chrono::duration<double>(now - last_).count();
+  const int64_t steps = last_step_ < 0 ? every_ : r.step - last_step_;
+  std::vector<std::pair<std::string, double>> values{{"loss", r.loss}};
+  values.insert(values.end(), r.metrics.begin(), r.metrics.end());
+  values.emplace_back("grad_norm", r.grad_norm);
+  values.emplace_back("lr", trainer.lr());
+  values.emplace_back("it_per_s", dt > 0 ? steps / dt : 0.0);
+  values.emplace_back("time_s", std::chrono::duration<double>(now - start_).count());
+  log(r.step, values);
+  last_ = now;
+  last_step_ = r.step;
+}
+
+void MetricsLogger::on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) {
+  std::ostringstream os;
+  os << "{\"step\": " << error.step << ", \"event\": \"divergence\", \"restarting\": " << (restarting ? "true" : "false")
+     << ", \"reason\": \"";
+  for (char c : error.reason) os << (c == '"' || c == '\\' ? '\'' : c);
+  os << "\"}";
+  append_line(os.str());
+}
+
+std::vector<MetricsLogger::Row> MetricsLogger::read(const std::string& path) {
+  // A flat-object reader for the files this class writes (numbers and null only).
+  std::vector<Row> rows;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.find("\"event\"") != std::string::npos) continue;
+    Row row{-1, {}};
+    size_t pos = 0;
+    while ((pos = line.find('"', pos)) != std::string::npos) {
+      const size_t end = line.find('"', pos + 1);
+      if (end == std::string::npos) break;
+      const std::string key = line.substr(pos + 1, end - pos - 1);
+      size_t colon = line.find(':', end);
+      if (colon == std::string::npos) break;
+      size_t vend = line.find_first_of(",}", colon);
+      std::string val = line.substr(colon + 1, vend - colon - 1);
+      pos = vend;
+      double v = std::nan("");
+      try {
+        v = std::stod(val);
+      } catch (...) {
+      }
+      if (key == "step") {
+        row.step = static_cast<int64_t>(v);
+      } else {
+        row.values.emplace_back(key, v);
+      }
+    }
+    if (row.step >= 0) rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// ------------------------------------------------------------------ Checkpointer
+
+Checkpointer::Checkpointer(std::string path, int64_t every) : path_(std::move(path)), every_(every) {
+  TORCH_CHECK(every_ >= 0, "checkpoint interval must be >= 0 (0 = only at the end), got ", every_);
+}
+
+void Checkpointer::on_step_end(Trainer& trainer, const StepResult& r) {
+  if (every_ > 0 && r.step % every_ == 0) trainer.save(path_);
+}
+
+void Checkpointer::on_train_end(Trainer& trainer) { trainer.save(path_); }
+
+// ------------------------------------------------------------------ ProgressBar
+
+ProgressBar::ProgressBar(std::ostream& os, bool interactive, int64_t line_every)
+    : os_(os), interactive_(interactive), line_every_(std::max<int64_t>(1, line_every)) {}
+
+void ProgressBar::on_train_begin(Trainer& trainer) {
+  first_step_ = trainer.step_count();
+  start_ = last_draw_ = std::chrono::steady_clock::now();
+}
+
+void ProgressBar::set_extra(const std::string& name, double value) {
+  for (auto& kv : extra_) {
+    if (kv.first == name) {
+      kv.second = value;
+      return;
+    }
+  }
+  extra_.emplace_back(name, value);
+}
+
+void ProgressBar::on_step_end(Trainer& trainer, const StepResult& r) {
+  ema_loss_ = has_ema_ ? 0.95 * ema_loss_ + 0.05 * r.loss : r.loss;
+  has_ema_ = true;
+  const auto now = std::chrono::steady_clock::now();
+  const int64_t total = trainer.options().steps();
+  const bool last = r.step >= total;
+  if (interactive_) {
+    // Redraw at most ~10 times a second: drawing is not free on a 2-core machine.
+    if (!last && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;
+  } else if (!last && r.step % line_every_ != 0) {
+    return;
+  }
+  last_draw_ = now;
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double rate = elapsed > 0 ? (r.step - first_step_) / elapsed : 0.0;
+  const double eta = rate > 0 ? (total - r.step) / rate : NAN;
+  std::ostringstream line;
+  if (interactive_) {
+    const int width = 28;
+    const int filled = total > 0 ? int(width * double(r.step) / double(total)) : width;
+    line << "\r[" << std::string(filled, '=') << (filled < width ? ">" : "") << std::string(std::max(0, width - filled - 1), ' ')
+         << "] ";
+  }
+  line << r.step << "/" << total << " loss " << compact(ema_loss_);
+  for (const auto& kv : extra_) line << " " << kv.first << " " << compact(kv.second);
+  line << " | " << std::fixed << std::setprecision(1) << rate << " it/s | " << format_duration(elapsed) << " elapsed, ETA "
+       << format_duration(eta);
+  if (interactive_) {
+    os_ << line.str() << "\x1b[K" << std::flush;
+  } else {
+    os_ << line.str() << std::endl;
+  }
+}
+
+void ProgressBar::on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) {
+  if (interactive_) os_ << "\n";
+  os_ << "divergence guard: " << error.what()
+      << (restarting ? "; restarting from the last good checkpoint with a smaller learning rate" : "") << std::endl;
+}
+
+void ProgressBar::on_train_end(Trainer& trainer) {
+  if (interactive_) os_ << "\n" << std::flush;
+}
+
+// ------------------------------------------------------------------ PeriodicCallback
+
+PeriodicCallback::PeriodicCallback(int64_t every, std::function<void(Trainer&, int64_t)> fn, bool at_end)
+    : every_(every), fn_(std::move(fn)), at_end_(at_end) {}
+
+void PeriodicCallback::on_step_end(Trainer& trainer, const StepResult& r) {
+  if (every_ > 0 && r.step % every_ == 0) {
+    fn_(trainer, r.step);
+    last_called_ = r.step;
+  }
+}
+
+void PeriodicCallback::on_train_end(Trainer& trainer) {
+  if (at_end_ && last_called_ != trainer.step_count()) fn_(trainer, trainer.step_count());
+}
+
+}  // namespace joule::train
