@@ -1,0 +1,70 @@
+#pragma once
+// RGB images, PNG encoding (zlib only) and torchvision-style image grids for run folders.
+//
+// `io` is a leaf component: it depends on ATen and zlib, nothing else in Joule.
+
+#include <ATen/ATen.h>
+#include <c10/util/Optional.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace joule::io {
+
+/// An 8-bit RGB colour. Named colours and a categorical palette live in joule/io/plot.h.
+struct Color {
+  uint8_t r = 0, g = 0, b = 0;
+  bool operator==(const Color& o) const { return r == o.r && g == o.g && b == o.b; }
+  bool operator!=(const Color& o) const { return !(*this == o); }
+};
+
+/// A row-major RGB8 raster: pixel (y, x) occupies rgb[3 * (y * width + x) + {0, 1, 2}].
+struct Image {
+  int64_t height = 0, width = 0;
+  std::vector<uint8_t> rgb;  ///< size height * width * 3
+
+  Image() = default;
+  /// A height x width image filled with `fill` (white by default).
+  Image(int64_t height, int64_t width, Color fill = Color{255, 255, 255});
+
+  bool empty() const { return height == 0 || width == 0; }
+  /// The three bytes of pixel (y, x); unchecked, like operator[].
+  uint8_t* at(int64_t y, int64_t x) { return rgb.data() + 3 * (y * width + x); }
+  const uint8_t* at(int64_t y, int64_t x) const { return rgb.data() + 3 * (y * width + x); }
+  Color pixel(int64_t y, int64_t x) const {
+    const uint8_t* p = at(y, x);
+    return {p[0], p[1], p[2]};
+  }
+  void set(int64_t y, int64_t x, Color c) {
+    uint8_t* p = at(y, x);
+    p[0] = c.r, p[1] = c.g, p[2] = c.b;
+  }
+};
+
+/// Encodes `image` as an 8-bit RGB, non-interlaced PNG (the whole file, signature included).
+/// Each row uses the PNG filter (0-4) with the smallest sum of absolute residuals.
+std::vector<uint8_t> encode_png(const Image& image);
+
+/// Writes `image` to `path` as PNG. The bytes go to `path + ".tmp"` first and are then renamed,
+/// so a reader never sees a half-written file. Throws c10::Error naming the path on failure.
+void write_png(const std::string& path, const Image& image);
+
+/// Tiles a batch of images into one picture, like torchvision.utils.make_grid.
+///
+/// `images` is [N, C, H, W] with C = 1 or 3, or [N, H, W] (grey), of any dtype and device.
+/// Values are mapped linearly from `range` (default: the min and max of the finite values) to
+/// [0, 255] and clamped; NaN becomes 0. `nrow` images per row, `padding` pixels between and
+/// around them, filled with `pad_value` (given on the output [0, 1] scale: 1 = white).
+Image image_grid(const at::Tensor& images, int64_t nrow = 8, int64_t padding = 2,
+                 c10::optional<std::pair<double, double>> range = c10::nullopt,
+                 double pad_value = 1.0);
+
+/// write_png(path, image_grid(images, nrow, padding, range, pad_value)).
+void save_image_grid(const at::Tensor& images, const std::string& path, int64_t nrow = 8,
+                     int64_t padding = 2,
+                     c10::optional<std::pair<double, double>> range = c10::nullopt,
+                     double pad_value = 1.0);
+
+}  // namespace joule::io
