@@ -231,6 +231,16 @@ Registry& Registry::add(OptionSpec spec) {
   return *this;
 }
 
+Registry& Registry::extend_choices(const std::string& key, const std::vector<std::string>& more) {
+  auto it = index_.find(key);
+  if (it == index_.end() || options_[it->second].type != OptionType::kChoice) {
+    throw std::logic_error("extend_choices: '" + key + "' is not a declared choice option");
+  }
+  auto& choices = options_[it->second].choices;
+  for (const auto& c : more) if (std::find(choices.begin(), choices.end(), c) == choices.end()) choices.push_back(c);
+  return *this;
+}
+
 const OptionSpec* Registry::find(const std::string& key) const {
   auto it = index_.find(key);
   return it == index_.end() ? nullptr : &options_[it->second];

@@ -51,6 +51,9 @@ class Registry {
   static const Registry& global();
 
   Registry& add(OptionSpec spec);
+  /// Adds allowed values to a choice option declared elsewhere (e.g. a method adding its
+  /// datasets to data.dataset).
+  Registry& extend_choices(const std::string& key, const std::vector<std::string>& more);
   const OptionSpec* find(const std::string& key_or_alias) const;
   const std::vector<OptionSpec>& options() const { return options_; }
   /// The valid key closest to `key` (for "did you mean"), or "" if nothing is close.

@@ -8,9 +8,9 @@
 
 namespace joule::cli {
 
-/// The values of the top-level `method` option.
-std::vector<std::string> method_names();
-
+/// Options shared by every method and those of the neural-EBM method. Other methods add
+/// their own register_*_options() (in options_<method>.cpp), extend the `method` and
+/// `data.dataset` choices with Registry::extend_choices, and are listed in registry.cpp.
 void register_core_options(Registry& registry);
 
 }  // namespace joule::cli

@@ -23,7 +23,7 @@ OptionSpec alias(OptionSpec s, std::string a) {
 void register_core_options(Registry& r) {
   const std::vector<std::string> train{"train"};
   // ---- general
-  r.add(only(choice_option("method", "ebm", method_names(), "what to train: ebm = neural energy with CD/PCD"), train));
+  r.add(only(choice_option("method", "ebm", {"ebm"}, "what to train: ebm = neural energy with CD/PCD"), train));
   r.add(alias(only(string_option("run.name", "", "run name; default: the config file's name, or 'default'"), train), "name"));
   r.add(alias(only(string_option("run.out", "",
                                  "run folder; default runs/<name>-<date>-<time>. An existing non-empty folder is "

@@ -13,8 +13,7 @@ namespace joule::cli {
 
 std::unique_ptr<Pipeline> make_ebm_pipeline();
 
-std::vector<std::string> method_names() { return {"ebm"}; }
-
+// One line per method (see options.h for the matching option registration).
 std::unique_ptr<Pipeline> make_pipeline(const std::string& method) {
   if (method == "ebm") return make_ebm_pipeline();
   throw UsageError("unknown method '" + method + "'");
