@@ -88,6 +88,26 @@ ReplayBuffer::Draw ReplayBuffer::sample(int64_t n, c10::optional<at::Generator> 
   return {x, indices, reinit};
 }
 
+ReplayBuffer::Draw ReplayBuffer::sample_at(const torch::Tensor& indices, c10::optional<at::Generator> gen) {
+  TORCH_CHECK(indices.dim() == 1 && indices.size(0) > 0, "ReplayBuffer::sample_at: expected a non-empty 1-D index tensor, got ",
+              indices.sizes());
+  ensure_filled(gen);
+  auto idx = indices.to(torch::TensorOptions().dtype(torch::kLong).device(device_));
+  TORCH_CHECK(idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < options_.capacity(),
+              "ReplayBuffer::sample_at: slots must be in [0, ", options_.capacity(), ")");
+  const int64_t n = idx.size(0);
+  auto x = storage_.index_select(0, idx);
+  auto reinit = torch::empty({n}, torch::TensorOptions().dtype(torch::kFloat32).device(device_))
+                    .uniform_(0.0, 1.0, gen)
+                    .lt(options_.reinit_prob());
+  if (options_.reinit_prob() > 0) {
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[0] = n;
+    x = torch::where(reinit.view(shape), init_samples(n, gen), x);
+  }
+  return {x, idx, reinit};
+}
+
 void ReplayBuffer::update(const torch::Tensor& indices, const torch::Tensor& x) {
   TORCH_CHECK(storage_.defined(), "ReplayBuffer::update called before sample()");
   TORCH_CHECK(indices.dim() == 1 && x.size(0) == indices.size(0), "ReplayBuffer::update: ", indices.size(0),

@@ -57,6 +57,9 @@ class ReplayBuffer {
   };
   /// Draws n distinct slots (n ≤ capacity) and applies reinitialisation.
   Draw sample(int64_t n, c10::optional<at::Generator> gen = c10::nullopt);
+  /// Draws the given slots [n] (e.g. one class's bucket for JEM's p(x|y) chains) and applies
+  /// reinitialisation as sample() does. Slots should be distinct, or write-back keeps one chain.
+  Draw sample_at(const torch::Tensor& indices, c10::optional<at::Generator> gen = c10::nullopt);
   /// Writes chain states back into their slots.
   void update(const torch::Tensor& indices, const torch::Tensor& x);
   /// n fresh states from the init distribution.
