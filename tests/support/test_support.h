@@ -1,0 +1,52 @@
+#pragma once
+// Helpers shared by Joule's tests: scratch folders and running the joule binary.
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace joule::testing {
+
+/// A fresh folder under the system temp dir, removed when the object goes out of scope.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "joule-test") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (tag + "-XXXXXX")).string();
+    char* p = ::mkdtemp(tmpl.data());
+    path_ = p ? std::string(p) : std::string();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+/// Result of running a shell command.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  ///< stdout and stderr together
+};
+
+/// Runs `command` through the shell in `cwd`, capturing stdout+stderr.
+inline CommandResult run_command(const std::string& command, const std::string& cwd = ".") {
+  CommandResult r;
+  const std::string full = "cd '" + cwd + "' && " + command + " 2>&1";
+  FILE* pipe = ::popen(full.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace joule::testing

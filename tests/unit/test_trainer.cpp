@@ -1,0 +1,184 @@
+// Trainer: resuming from a checkpoint continues bit for bit; the divergence guard refuses bad
+// updates, keeps the parameters, and restarts with a smaller learning rate when asked.
+#include <gtest/gtest.h>
+
+#include "joule/core/runtime.h"
+#include "joule/io/checkpoint.h"
+#include "joule/models/mlp_energy.h"
+#include "joule/objectives/contrastive_divergence.h"
+#include "joule/samplers/langevin.h"
+#include "joule/train/callbacks.h"
+#include "joule/train/trainer.h"
+#include "support/test_support.h"
+
+namespace {
+
+using joule::train::Trainer;
+using joule::train::TrainerOptions;
+
+std::unique_ptr<Trainer> make_pcd_trainer(uint64_t seed, TrainerOptions opts = TrainerOptions()) {
+  auto init = joule::make_generator(100);
+  auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(16).depth(2));
+  model->reset_parameters(init);
+  auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({500, 2}, init));
+  auto buffer = std::make_shared<joule::ReplayBuffer>(joule::ReplayBufferOptions(200), std::vector<int64_t>{2});
+  auto sampler = std::make_shared<joule::Langevin>(joule::LangevinOptions::ula(0.01, 5));
+  auto objective = std::make_shared<joule::ContrastiveDivergence>(joule::ContrastiveDivergenceOptions().l2_energy(0.1),
+                                                                  sampler, buffer);
+  opts.batch_size(32).seed(seed).lr(1e-2);
+  return std::make_unique<Trainer>(model.ptr(), objective, data, opts);
+}
+
+std::vector<double> run_steps(Trainer& t, int n) {
+  std::vector<double> losses;
+  for (int i = 0; i < n; ++i) losses.push_back(t.step().loss);
+  return losses;
+}
+
+TEST(TrainerTest, ResumeFromCheckpointContinuesBitForBit) {
+  joule::testing::TempDir dir;
+  const std::string ckpt = dir / "ckpt.pt";
+  auto a = make_pcd_trainer(7);
+  run_steps(*a, 12);  // crosses an epoch boundary of the 500-point data (15 batches) later on
+  a->save(ckpt);
+  auto continued = run_steps(*a, 10);
+
+  auto b = make_pcd_trainer(999);  // different seed: everything must come from the checkpoint
+  b->load(ckpt);
+  EXPECT_EQ(b->step_count(), 12);
+  auto resumed = run_steps(*b, 10);
+  for (size_t i = 0; i < continued.size(); ++i) EXPECT_EQ(continued[i], resumed[i]) << "step " << i;
+  auto pa = a->model().parameters(), pb = b->model().parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+  auto& ba = *static_cast<joule::ContrastiveDivergence&>(a->objective()).buffer();
+  auto& bb = *static_cast<joule::ContrastiveDivergence&>(b->objective()).buffer();
+  EXPECT_TRUE(torch::equal(ba.storage(), bb.storage()));
+}
+
+// An objective that returns a NaN loss on chosen calls (a stand-in for a blow-up).
+class FlakyObjective : public joule::Objective {
+ public:
+  explicit FlakyObjective(std::function<bool(int64_t)> bad) : bad_(std::move(bad)) {}
+  joule::ObjectiveOutput compute(joule::EnergyModel& model, const joule::Batch& batch, at::Generator&) override {
+    auto loss = model.energy(batch.x).mean();
+    if (bad_(calls_++)) loss = loss * std::numeric_limits<double>::quiet_NaN();
+    return {loss, {{"e_pos", 0.0}}, {}};
+  }
+  std::string name() const override { return "flaky"; }
+
+ private:
+  std::function<bool(int64_t)> bad_;
+  int64_t calls_ = 0;
+};
+
+std::unique_ptr<Trainer> make_flaky_trainer(std::function<bool(int64_t)> bad, TrainerOptions opts) {
+  auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(8).depth(1));
+  auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2}));
+  opts.batch_size(16).lr(1e-2).lr_schedule(joule::train::LrSchedule::kConstant);
+  return std::make_unique<Trainer>(model.ptr(), std::make_shared<FlakyObjective>(std::move(bad)), data, opts);
+}
+
+TEST(TrainerTest, DivergenceGuardRefusesTheUpdateAndKeepsParameters) {
+  auto t = make_flaky_trainer([](int64_t call) { return call == 3; }, TrainerOptions().steps(10));
+  run_steps(*t, 3);
+  std::vector<torch::Tensor> before;
+  for (const auto& p : t->model().parameters()) before.push_back(p.detach().clone());
+  try {
+    t->step();
+    FAIL() << "expected a DivergenceError";
+  } catch (const joule::train::DivergenceError& e) {
+    EXPECT_EQ(e.step, 4);
+    EXPECT_NE(std::string(e.what()).find("loss is nan"), std::string::npos) << e.what();
+  }
+  auto after = t->model().parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], after[i]));
+  EXPECT_EQ(t->step_count(), 3);
+}
+
+TEST(TrainerTest, EnergyBoundTripsTheGuard) {
+  auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(8).depth(1));
+  auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2}));
+  struct Big : joule::Objective {
+    joule::ObjectiveOutput compute(joule::EnergyModel& m, const joule::Batch& b, at::Generator&) override {
+      return {m.energy(b.x).mean(), {{"e_pos", 5e4}}, {}};
+    }
+    std::string name() const override { return "big"; }
+  };
+  Trainer t(model.ptr(), std::make_shared<Big>(), data, TrainerOptions().batch_size(8).energy_bound(1e4));
+  EXPECT_THROW(t.step(), joule::train::DivergenceError);
+}
+
+TEST(TrainerTest, RestartsFromLastGoodStateWithSmallerLearningRate) {
+  // Diverges once at call 5; with max_restarts = 2 the run finishes after one restart.
+  auto t = make_flaky_trainer([](int64_t call) { return call == 5; },
+                              TrainerOptions().steps(12).max_restarts(2).restart_lr_factor(0.5));
+  int divergences = 0;
+  struct Count : joule::train::Callback {
+    int* n;
+    explicit Count(int* n_) : n(n_) {}
+    void on_divergence(Trainer&, const joule::train::DivergenceError&, bool restarting) override {
+      ++*n;
+      EXPECT_TRUE(restarting);
+    }
+  };
+  t->add_callback(std::make_shared<Count>(&divergences));
+  t->train();
+  EXPECT_EQ(divergences, 1);
+  EXPECT_EQ(t->restarts(), 1);
+  EXPECT_EQ(t->step_count(), 12);
+  EXPECT_DOUBLE_EQ(t->lr(), 1e-2 * 0.5);
+}
+
+TEST(TrainerTest, GivesUpAfterMaxRestarts) {
+  auto t = make_flaky_trainer([](int64_t call) { return call >= 2; }, TrainerOptions().steps(10).max_restarts(2));
+  EXPECT_THROW(t->train(), joule::train::DivergenceError);
+  EXPECT_EQ(t->restarts(), 2);
+}
+
+TEST(TrainerTest, CosineScheduleDecaysToZeroAfterWarmup) {
+  auto opts = TrainerOptions().steps(110).warmup_steps(10).lr_schedule(joule::train::LrSchedule::kCosine).lr(1.0);
+  auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(4).depth(1));
+  Trainer s(model.ptr(), std::make_shared<FlakyObjective>([](int64_t) { return false; }),
+            std::make_shared<joule::data::TensorDataset>(torch::randn({8, 2})), opts.batch_size(4));
+  EXPECT_NEAR(s.scheduled_lr(0), 0.1, 1e-12);    // warm-up: (0 + 1)/10
+  EXPECT_NEAR(s.scheduled_lr(9), 1.0, 1e-12);
+  EXPECT_NEAR(s.scheduled_lr(10), 1.0, 1e-12);   // cosine starts at full lr
+  EXPECT_NEAR(s.scheduled_lr(60), 0.5, 1e-12);   // half way
+  EXPECT_NEAR(s.scheduled_lr(110), 0.0, 1e-12);
+}
+
+TEST(TrainerTest, LoadRejectsCorruptAndForeignFiles) {
+  joule::testing::TempDir dir;
+  auto t = make_pcd_trainer(1);
+  const std::string missing = dir / "nope.pt";
+  EXPECT_THROW(t->load(missing), c10::Error);
+  const std::string garbage = dir / "garbage.pt";
+  joule::io::write_text_file(garbage, "this is not a checkpoint");
+  try {
+    t->load(garbage);
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("corrupt"), std::string::npos);
+  }
+  // A truncated copy of a real checkpoint.
+  const std::string good = dir / "good.pt", cut = dir / "cut.pt";
+  t->save(good);
+  auto bytes = joule::io::read_text_file(good);
+  joule::io::write_text_file(cut, bytes.substr(0, bytes.size() / 2));
+  EXPECT_THROW(t->load(cut), c10::Error);
+}
+
+TEST(MetricsLoggerTest, WritesJsonLinesThatReadBack) {
+  joule::testing::TempDir dir;
+  joule::train::MetricsLogger log(dir / "m.jsonl", 1);
+  log.log(5, {{"loss", 0.25}, {"nll", std::numeric_limits<double>::quiet_NaN()}});
+  log.log(10, {{"loss", -1.5e-3}});
+  auto rows = joule::train::MetricsLogger::read(dir / "m.jsonl");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].step, 5);
+  EXPECT_DOUBLE_EQ(rows[0].values[0].second, 0.25);
+  EXPECT_TRUE(std::isnan(rows[0].values[1].second));
+  EXPECT_DOUBLE_EQ(rows[1].values[0].second, -1.5e-3);
+}
+
+}  // namespace
