@@ -124,6 +124,9 @@ void register_core_options(Registry& r) {
              {"train", "eval"}));
   r.add(only(float_option("eval.extent", 0.0, "half-width of the square grid; 0 = the dataset's default", 0.0),
              {"train", "eval"}));
+  r.add(only(float_option("eval.temperature", 0.0,
+                          "temperature for density read-outs; 0 = model T x sampler T (what training matched)", 0.0),
+             {"train", "eval"}));
   r.add(only(int_option("eval.n_samples", 2000, "model samples for MMD and pictures", 10), {"train", "eval"}));
   r.add(only(int_option("eval.chain_steps", 500, "sampler steps for fresh chains used in evaluation", 0), {"train", "eval"}));
 

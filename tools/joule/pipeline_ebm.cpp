@@ -19,6 +19,19 @@
 namespace joule::cli {
 namespace {
 
+// Sets a model's temperature for the scope of a read-out and restores it.
+class ReadoutTemperature {
+ public:
+  ReadoutTemperature(EnergyModel& model, double t) : model_(model), saved_(model.temperature()) {
+    model_.set_temperature(t);
+  }
+  ~ReadoutTemperature() { model_.set_temperature(saved_); }
+
+ private:
+  EnergyModel& model_;
+  double saved_;
+};
+
 class EbmPipeline : public Pipeline {
  public:
   void build(const Config& cfg, torch::Device device) override {
@@ -93,6 +106,7 @@ class EbmPipeline : public Pipeline {
     trainer.add_callback(std::make_shared<train::PeriodicCallback>(
         every,
         [this, metrics, progress](train::Trainer& t, int64_t step) {
+          ReadoutTemperature at(t.model(), readout_temperature(t.model()));
           auto density = eval::grid_density(t.model(), box(), resolution_);
           const double nll = eval::negative_log_likelihood(t.model(), test_x_, density.log_z);
           if (metrics) metrics->log(step, {{"nll_test", nll}, {"log_z", density.log_z}});
@@ -103,34 +117,30 @@ class EbmPipeline : public Pipeline {
 
   void configure_eval(const Config& cfg) {
     resolution_ = cfg.get_int("eval.grid_resolution");
+    readout_t_ = cfg.get_float("eval.temperature");
     if (cfg.get_float("eval.extent") > 0) extent_ = cfg.get_float("eval.extent");
     if (cfg.command() == "train") eval_every_ = cfg.get_int("train.eval_every");
   }
 
   std::vector<ReportLine> evaluate(train::Trainer& trainer, const Config& cfg, RunContext& ctx) override {
-    configure_eval(cfg);
+    const EvalState& st = eval_state(trainer, cfg, ctx);
     std::vector<ReportLine> lines;
-    auto& model = trainer.model();
-    auto gen = make_generator(derive_seed(trainer.options().seed(), 4), ctx.device);
-    auto test = test_x_.to(ctx.device);
-    const int64_t n = std::min<int64_t>(cfg.get_int("eval.n_samples"), test.size(0));
-    auto chains = fresh_chains(model, n, cfg.get_int("eval.chain_steps"), gen).cpu();
-    auto ref = test.slice(0, 0, n).cpu();
-    const double h = eval::median_bandwidth(ref, chains);
+    auto ref = test_x_.slice(0, 0, st.chains.size(0));
+    const double h = eval::median_bandwidth(ref, st.chains);
     if (dim_ == 2) {
-      auto density = eval::grid_density(model, box(), resolution_);
-      const double nll = eval::negative_log_likelihood(model, test, density.log_z);
-      lines.push_back({"nll_test", nll, "nats, exact by grid quadrature"});
-      lines.push_back({"log_z", density.log_z, "grid " + std::to_string(resolution_) + "^2 on [-" + fmt(extent_) + ", " + fmt(extent_) + "]^2"});
+      lines.push_back({"readout_temperature", st.readout_t,
+                       "T of the density read-out: model T x sampler T (what training matched)"});
+      lines.push_back({"nll_test", st.nll, "nats, exact by grid quadrature"});
+      lines.push_back({"log_z", st.density.log_z,
+                       "grid " + std::to_string(resolution_) + "^2 on [-" + fmt(extent_) + ", " + fmt(extent_) + "]^2"});
       if (entropy_) {
         lines.push_back({"entropy", *entropy_, entropy_exact_ ? "true differential entropy of the data (exact)"
                                                              : "data entropy (k-NN estimate)"});
-        lines.push_back({"nll_gap", nll - *entropy_, "nll_test - entropy (0 is perfect)"});
+        lines.push_back({"nll_gap", st.nll - *entropy_, "nll_test - entropy (0 is perfect)"});
       }
-      auto exact = eval::sample_from_grid(density, n, make_generator(derive_seed(trainer.options().seed(), 5)));
-      lines.push_back({"mmd2_model", eval::mmd2_gaussian(exact, ref, h), "MMD^2, exact model samples vs test data"});
+      lines.push_back({"mmd2_model", eval::mmd2_gaussian(st.exact, ref, h), "MMD^2, exact model samples vs test data"});
     }
-    lines.push_back({"mmd2_chains", eval::mmd2_gaussian(chains, ref, h),
+    lines.push_back({"mmd2_chains", eval::mmd2_gaussian(st.chains, ref, h),
                      "MMD^2, " + std::to_string(cfg.get_int("eval.chain_steps")) + "-step " + sampler_->name() +
                          " chains vs test data"});
     lines.push_back({"mmd_bandwidth", h, "Gaussian kernel bandwidth (median heuristic)"});
@@ -140,33 +150,25 @@ class EbmPipeline : public Pipeline {
 
   std::vector<std::string> pictures(train::Trainer& trainer, const Config& cfg, RunContext& ctx,
                                     const std::string& prefix) override {
-    configure_eval(cfg);
     std::vector<std::string> files;
-    auto& model = trainer.model();
-    auto gen = make_generator(derive_seed(trainer.options().seed(), 4), ctx.device);
-    const int64_t n = std::min<int64_t>(cfg.get_int("eval.n_samples"), test_x_.size(0));
-    auto data_pts = test_x_.slice(0, 0, n);
     if (dim_ == 2) {
+      const EvalState& st = eval_state(trainer, cfg, ctx);
       const io::PlotBox pb{-extent_, extent_, -extent_, extent_};
-      auto chains = fresh_chains(model, n, cfg.get_int("eval.chain_steps"), gen).cpu();
-      auto density = eval::grid_density(model, box(), resolution_);
-      auto exact = eval::sample_from_grid(density, n, make_generator(derive_seed(trainer.options().seed(), 5)));
-      std::vector<io::Image> panels{io::scatter_plot(data_pts, pb, "data (" + dataset_ + ")"),
-                                    io::scatter_plot(exact, pb, "model (exact, from grid)")};
-      panels.push_back(io::scatter_plot(chains, pb, sampler_->name() + " chains, " +
-                                                        std::to_string(cfg.get_int("eval.chain_steps")) + " steps"));
+      std::vector<io::Image> panels{io::scatter_plot(test_x_.slice(0, 0, st.chains.size(0)), pb, "data (" + dataset_ + ")"),
+                                    io::scatter_plot(st.exact, pb, "model (exact, from grid)"),
+                                    io::scatter_plot(st.chains, pb, sampler_->name() + " chains, " +
+                                                                        std::to_string(cfg.get_int("eval.chain_steps")) +
+                                                                        " steps")};
       if (buffer_ && buffer_->storage().defined()) {
-        panels.push_back(io::scatter_plot(buffer_->storage().slice(0, 0, n).cpu(), pb, "replay buffer"));
+        panels.push_back(io::scatter_plot(buffer_->storage().slice(0, 0, st.chains.size(0)).cpu(), pb, "replay buffer"));
       }
       files.push_back(prefix + "samples.png");
       io::write_png(files.back(), io::hstack(panels));
-
-      const int64_t hr = std::min<int64_t>(resolution_, 128);
-      auto hist = eval::histogram_density(test_x_, box(), hr);
+      auto hist = eval::histogram_density(test_x_, box(), std::min<int64_t>(resolution_, 128));
       files.push_back(prefix + "density.png");
       io::write_png(files.back(), io::hstack({io::heatmap(hist, pb, "data histogram"),
-                                              io::heatmap(density.log_density.exp(), pb, "model density"),
-                                              io::heatmap(density.log_density, pb, "model log-density")}));
+                                              io::heatmap(st.density.log_density.exp(), pb, "model density"),
+                                              io::heatmap(st.density.log_density, pb, "model log-density")}));
     }
     if (!ctx.run_dir.empty()) {
       const std::string curves = prefix + "curves.png";
@@ -189,7 +191,42 @@ class EbmPipeline : public Pipeline {
   }
 
  private:
+  // What evaluate() and pictures() share, computed once per trainer step.
+  struct EvalState {
+    int64_t step = -1;
+    double readout_t = 1, nll = 0;
+    torch::Tensor chains, exact;  // CPU [n, D]; exact (grid) samples only in 2-D
+    eval::GridDensity density;
+  };
+
+  const EvalState& eval_state(train::Trainer& trainer, const Config& cfg, RunContext& ctx) {
+    configure_eval(cfg);
+    if (state_.step == trainer.step_count()) return state_;
+    auto& model = trainer.model();
+    EvalState st;
+    st.step = trainer.step_count();
+    auto gen = make_generator(derive_seed(trainer.options().seed(), 4), ctx.device);
+    const int64_t n = std::min<int64_t>(cfg.get_int("eval.n_samples"), test_x_.size(0));
+    // Chains run at the model's own temperature; the sampler applies its own.
+    st.chains = fresh_chains(model, n, cfg.get_int("eval.chain_steps"), gen).cpu();
+    if (dim_ == 2) {
+      ReadoutTemperature at(model, readout_temperature(model));
+      st.readout_t = model.temperature();
+      st.density = eval::grid_density(model, box(), resolution_);
+      st.nll = eval::negative_log_likelihood(model, test_x_.to(ctx.device), st.density.log_z);
+      st.exact = eval::sample_from_grid(st.density, n, make_generator(derive_seed(trainer.options().seed(), 5)));
+    }
+    state_ = st;
+    return state_;
+  }
+
   eval::Box box() const { return eval::Box::square(extent_); }
+
+  // A model trained with negatives at sampler temperature T_s learns E ≈ −T_s log p_data
+  // (ebm_training.md lesson 1), so its density is read at T_model × T_s unless set explicitly.
+  double readout_temperature(EnergyModel& model) const {
+    return readout_t_ > 0 ? readout_t_ : model.temperature() * sampler_->temperature();
+  }
 
   torch::Tensor init_states(int64_t n, at::Generator& gen) {
     if (buffer_) return buffer_->init_samples(n, gen);
@@ -221,6 +258,8 @@ class EbmPipeline : public Pipeline {
   double extent_ = 4.0;
   int64_t resolution_ = 256;
   int64_t eval_every_ = 0;
+  double readout_t_ = 0;  // 0 = automatic
+  EvalState state_;
 };
 
 }  // namespace
