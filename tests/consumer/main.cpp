@@ -1,8 +1,6 @@
-// Uses the installed library through its public headers only: samples a Gaussian energy with
-// MALA and checks the sample mean.
-#include <joule/models/analytic.h>
-#include <joule/samplers/mala.h>
-#include <joule/core/runtime.h>
+// Uses the installed library through its umbrella header only: trains nothing, but samples a
+// Gaussian energy with MALA and checks the sample mean, and builds a PCD trainer.
+#include <joule/joule.h>
 
 #include <cmath>
 #include <iostream>
@@ -14,7 +12,17 @@ int main() {
   auto x = mala.sample(*model, torch::zeros({2000, 2}), gen);
   auto mean = x.mean(0);
   const bool ok = std::abs(mean[0].item<double>() - 1.0) < 0.1 && std::abs(mean[1].item<double>() + 2.0) < 0.1;
-  std::cout << (ok ? "consumer ok" : "consumer FAILED") << " mean=" << mean[0].item<double>() << ","
+
+  auto mlp = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(16).depth(2));
+  auto sampler = std::make_shared<joule::Langevin>(joule::LangevinOptions::ula(0.01, 5));
+  auto buffer = std::make_shared<joule::ReplayBuffer>(joule::ReplayBufferOptions(100), std::vector<int64_t>{2});
+  auto pcd = std::make_shared<joule::ContrastiveDivergence>(joule::ContrastiveDivergenceOptions(), sampler, buffer);
+  auto data = std::make_shared<joule::data::TensorDataset>(joule::data::sample_toy("8gaussians", 500, gen));
+  joule::train::Trainer trainer(mlp.ptr(), pcd, data, joule::train::TrainerOptions().steps(3).batch_size(32));
+  trainer.train();
+  const bool trained = trainer.step_count() == 3;
+
+  std::cout << (ok && trained ? "consumer ok" : "consumer FAILED") << " mean=" << mean[0].item<double>() << ","
             << mean[1].item<double>() << " acceptance=" << mala.stats().acceptance_rate << "\n";
-  return ok ? 0 : 1;
+  return ok && trained ? 0 : 1;
 }
