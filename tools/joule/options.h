@@ -12,5 +12,7 @@ namespace joule::cli {
 /// their own register_*_options() (in options_<method>.cpp), extend the `method` and
 /// `data.dataset` choices with Registry::extend_choices, and are listed in registry.cpp.
 void register_core_options(Registry& registry);
+/// JEM: classifiers as joint energy models (options_jem.cpp).
+void register_jem_options(Registry& registry);
 
 }  // namespace joule::cli

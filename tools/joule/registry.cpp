@@ -8,6 +8,7 @@ const Registry& Registry::global() {
   static const Registry registry = [] {
     Registry r;
     register_core_options(r);
+    register_jem_options(r);
     return r;
   }();
   return registry;

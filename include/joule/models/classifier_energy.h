@@ -20,7 +20,7 @@ namespace joule {
 ///
 /// Example:
 ///   auto net = joule::SmallCnn(joule::SmallCnnOptions(/*in_channels=*/1, /*num_classes=*/10));
-///   auto model = joule::ClassifierEnergy(net, {1, 28, 28}, 10);
+///   auto model = joule::ClassifierEnergy(net, std::vector<int64_t>{1, 28, 28}, 10);
 ///   auto e = model->energy(x);          // [B], −logsumexp
 ///   auto exy = model->energy(x, y);     // [B], −f(x)[y]
 ///   auto logp = model->log_prob_y_given_x(x);  // [B, C], log-softmax
