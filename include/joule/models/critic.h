@@ -1,0 +1,62 @@
+#pragma once
+// The Stein critic f_φ: ℝᴰ → ℝᴰ of Learned Stein Discrepancy (Grathwohl et al., arXiv:2002.05616
+// §3): an MLP whose output has the shape of its input, with Swish activations x·sigmoid(β⊙x)
+// whose β is learned per unit (the paper's networks.py `Swish(dim)`), optional dropout.
+
+#include <ATen/ATen.h>
+#include <c10/util/Optional.h>
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/pimpl.h>
+
+#include <vector>
+
+#include "joule/models/activation.h"
+
+namespace joule {
+
+/// Options for SteinCritic.
+///
+/// Example (the LSD RBM test critic: 50-300-300-50, learned-β Swish, dropout 0.5):
+///   auto f = joule::SteinCritic(joule::SteinCriticOptions(50).width(300).depth(2).dropout(0.5));
+struct SteinCriticOptions {
+  /// `dim` = number of features per sample; inputs [B, ...] are flattened and the output has
+  /// the input's shape.
+  explicit SteinCriticOptions(int64_t dim) : dim_(dim) {}
+  TORCH_ARG(int64_t, dim);
+  /// Units per hidden layer (LSD uses 300 on toy, ICA and RBM data).
+  TORCH_ARG(int64_t, width) = 300;
+  /// Hidden layers (LSD's SmallMLP has 2).
+  TORCH_ARG(int64_t, depth) = 2;
+  /// Swish x·sigmoid(β⊙x) with a learned β per hidden unit (initialised to 1). When false,
+  /// `activation` is applied with no extra parameters.
+  TORCH_ARG(bool, learn_beta) = true;
+  TORCH_ARG(Activation, activation) = Activation::kSiLU;
+  /// Dropout probability after each hidden activation in training mode (0 = none). Masks are
+  /// drawn from the generator passed to forward().
+  TORCH_ARG(double, dropout) = 0.0;
+};
+
+/// The critic network. `forward()` is plain autograd and supports double backward (the LSD
+/// critic loss differentiates through tr ∂f/∂x).
+class SteinCriticImpl : public torch::nn::Cloneable<SteinCriticImpl> {
+ public:
+  explicit SteinCriticImpl(const SteinCriticOptions& options);
+
+  void reset() override;
+  /// Re-draws all weights from `gen` (PyTorch's Linear default U(±1/√fan_in)); β = 1.
+  void reset_parameters(at::Generator gen);
+
+  /// f(x): [B, ...] -> the same shape. In training mode with dropout > 0, `gen` is required.
+  at::Tensor forward(const at::Tensor& x, c10::optional<at::Generator> gen = c10::nullopt);
+
+  void pretty_print(std::ostream& stream) const override;
+
+  SteinCriticOptions options;
+  std::vector<at::Tensor> weights;  ///< depth hidden layers, then the output layer [dim, width]
+  std::vector<at::Tensor> biases;
+  std::vector<at::Tensor> betas;    ///< per hidden layer, [width]; empty unless learn_beta
+};
+TORCH_MODULE(SteinCritic);
+
+}  // namespace joule
