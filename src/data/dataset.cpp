@@ -28,7 +28,8 @@ Batch TensorDataset::next(int64_t batch_size, at::Generator& gen) {
               "] (the dataset size), got ", batch_size);
   if (!perm_.defined() || pos_ + batch_size > perm_.size(0)) {
     if (perm_.defined()) ++epoch_;
-    perm_ = torch::randperm(x_.size(0), gen, torch::TensorOptions().dtype(torch::kLong));
+    // Drawn on the generator's device (a CUDA run has a CUDA generator), kept on the CPU.
+    perm_ = torch::randperm(x_.size(0), gen, torch::TensorOptions().dtype(torch::kLong).device(gen.device())).cpu();
     pos_ = 0;
   }
   auto idx = perm_.slice(0, pos_, pos_ + batch_size).to(x_.device());
