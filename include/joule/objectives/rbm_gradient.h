@@ -1,0 +1,90 @@
+#pragma once
+// Gradient approximations for RBM training: CD-k, PCD-k and parallel tempering, computed in
+// closed form (no autograd through the energy).
+//
+// The log-likelihood gradient of an RBM is ∇θ log p(v) = −∇θ F(v) + E_model[∇θ F] (Hinton 2002).
+// All three methods minimise loss = mean F(v⁺) − mean F(v⁻) over a data batch v⁺ and negatives
+// v⁻, with hidden units summed out analytically (the gradient uses p(h|v), not h samples):
+//   CD-k:  v⁻ = k Gibbs sweeps from the data (Hinton 2002)
+//   PCD-k: v⁻ = persistent chains advanced k sweeps per update (Tieleman 2008; sklearn's SML)
+//   PT:    v⁻ = the β = 1 chains of parallel tempering (Desjardins et al. 2010)
+// The gradient equals that of ContrastiveDivergence(BlockGibbs) on the same negatives (tested);
+// this path computes it with a few matrix products and hands it to the optimiser through a
+// surrogate loss whose value is the CD gap and whose gradient is the analytic one, which is
+// what makes small-batch RBM training fast (docs/benchmarks.md).
+//
+// Optional sparsity target (Hinton 2010, "A practical guide", §11): with q_j an exponential
+// moving average of the batch-mean p(h_j = 1 | v⁺), adds cost·(q_j − target) to the gradient
+// of the hidden bias c_j and cost·(q_j − target)·mean(ṽ⁺_i) to that of W_ji.
+
+#include <torch/arg.h>
+
+#include <memory>
+#include <string>
+
+#include "joule/models/rbm.h"
+#include "joule/objectives/objective.h"
+#include "joule/samplers/parallel_tempering.h"
+
+namespace joule {
+
+enum class RbmGradientKind { kCD, kPCD, kPT };
+/// Parses "cd", "pcd", "pt".
+RbmGradientKind parse_rbm_gradient(const std::string& name);
+std::string to_string(RbmGradientKind kind);
+
+/// Options for RbmGradient.
+///
+/// Example (sklearn's BernoulliRBM: PCD-1 with one chain per batch row):
+///   auto objective = std::make_shared<joule::RbmGradient>(
+///       joule::RbmGradientOptions().kind(joule::RbmGradientKind::kPCD).k(1));
+struct RbmGradientOptions {
+  void validate() const;
+  TORCH_ARG(RbmGradientKind, kind) = RbmGradientKind::kPCD;
+  /// Gibbs sweeps per update (CD-k, PCD-k); for PT, rounds of sweep + swap per update.
+  TORCH_ARG(int64_t, k) = 1;
+  /// Persistent chains (PCD) or replica sets (PT); 0 = the batch size. They start at data
+  /// rows of the first batch.
+  TORCH_ARG(int64_t, chains) = 0;
+  /// Parallel tempering temperatures (its `rounds` is replaced by k).
+  TORCH_ARG(ParallelTemperingOptions, tempering) = ParallelTemperingOptions(10);
+  /// Target mean activation of the hidden units; 0 disables the sparsity term.
+  TORCH_ARG(double, sparsity_target) = 0.0;
+  TORCH_ARG(double, sparsity_cost) = 0.0;
+  /// Decay of the moving average q (Hinton's guide: 0.9–0.99).
+  TORCH_ARG(double, sparsity_decay) = 0.9;
+};
+
+/// CD-k / PCD-k / PT for `Rbm` models. Owns the persistent chains or the tempered chains and
+/// checkpoints them with save()/load(). Metrics: e_pos, e_neg (mean free energies), cd_gap,
+/// and for PT the mean swap acceptance.
+class RbmGradient : public Objective {
+ public:
+  explicit RbmGradient(RbmGradientOptions options = {});
+
+  ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
+  std::string name() const override { return to_string(options.kind()); }
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+  /// The analytic gradient of mean F(v⁺) − mean F(v⁻) with respect to (W, b, c[, log σ²]),
+  /// in the order of rbm.parameters(); no sampling, no sparsity term.
+  static std::vector<torch::Tensor> free_energy_gradient(RbmImpl& rbm, const torch::Tensor& v_pos,
+                                                          const torch::Tensor& v_neg);
+
+  /// PCD chains [chains, V] (undefined before the first step or for CD/PT).
+  const torch::Tensor& chains() const { return chains_; }
+  /// PT chains (null unless kind = PT).
+  ParallelTempering* tempering() { return pt_.get(); }
+
+  RbmGradientOptions options;
+
+ private:
+  torch::Tensor initial_chains(const torch::Tensor& v_pos, int64_t n, at::Generator& gen) const;
+
+  torch::Tensor chains_;
+  std::unique_ptr<ParallelTempering> pt_;
+  torch::Tensor sparsity_q_;
+};
+
+}  // namespace joule

@@ -1,0 +1,98 @@
+#pragma once
+// Parallel tempering for RBMs: K persistent chains at inverse temperatures 1 = β_1 > ... > β_K,
+// block Gibbs at each temperature and Metropolis swaps between neighbours.
+//
+// The tempered distributions are p_β(v, h) ∝ exp(−(1 − β) E_A(v) − β E(v, h)) (TemperedRbm)
+// with a visible-only base p_A; by default the RBM's own visible layer, so that tempering
+// scales the interaction cᵀh + hᵀWṽ only and β = 0 samples independent visibles exactly.
+// A swap of the joint states x_a, x_b of neighbours β_a, β_b is accepted with probability
+//   min(1, exp((β_a − β_b)(E_I(x_a) − E_I(x_b)))),   E_I = E − E_A
+// (Swendsen & Wang 1986; Desjardins et al. 2010, "Tempered Markov chain Monte Carlo for
+// training of RBMs", eq. 4). Even and odd pairs alternate from round to round.
+
+#include <ATen/ATen.h>
+#include <c10/util/Optional.h>
+#include <torch/arg.h>
+#include <torch/serialize/archive.h>
+
+#include <vector>
+
+#include "joule/models/rbm.h"
+
+namespace joule {
+
+/// Options for ParallelTempering.
+///
+/// Example:
+///   joule::ParallelTempering pt(joule::ParallelTemperingOptions(10).min_beta(0.0));
+///   pt.init(data.slice(0, 0, 64));
+///   auto v = pt.step(*rbm, gen);        // [64, V] states at β = 1
+///   pt.swap_acceptance();              // per neighbouring pair
+struct ParallelTemperingOptions {
+  explicit ParallelTemperingOptions(int64_t temperatures = 10) : temperatures_(temperatures) {}
+  void validate() const;
+  /// Inverse temperatures used: `betas` if given, else `temperatures` values evenly spaced
+  /// from 1 down to `min_beta` (Desjardins et al. 2010 space β linearly).
+  std::vector<double> resolved_betas() const;
+  /// Number of temperatures K (>= 2).
+  TORCH_ARG(int64_t, temperatures);
+  /// Smallest inverse temperature β_K in [0, 1).
+  TORCH_ARG(double, min_beta) = 0.0;
+  /// Explicit inverse temperatures, starting at 1 and strictly decreasing (overrides the above).
+  TORCH_ARG(std::vector<double>, betas) = {};
+  /// Rounds (a Gibbs sweep at every temperature, then one swap pass) per step().
+  TORCH_ARG(int64_t, rounds) = 1;
+};
+
+/// A set of tempered persistent chains with swap statistics; its state saves and loads with
+/// the objective that owns it (RbmGradient), so resuming continues the same chains.
+class ParallelTempering {
+ public:
+  explicit ParallelTempering(ParallelTemperingOptions options);
+
+  /// Starts n independent replica sets, every temperature from `v0` [n, ...].
+  void init(const RbmImpl& rbm, const torch::Tensor& v0);
+  bool initialized() const { return v_.defined(); }
+
+  /// options.rounds rounds under `rbm` (with base RbmBase::of_model(rbm) unless given);
+  /// returns the β = 1 states [n, V].
+  torch::Tensor step(RbmImpl& rbm, at::Generator& gen, const c10::optional<RbmBase>& base = c10::nullopt);
+  /// One Gibbs sweep at every temperature (also samples the hidden states kept for swaps).
+  void sweep(const TemperedRbm& model, at::Generator& gen);
+  /// One swap pass over the even (parity 0) or odd (parity 1) neighbouring pairs, using the
+  /// current joint states (v, h).
+  void swap(const TemperedRbm& model, int64_t parity, at::Generator& gen);
+
+  const std::vector<double>& betas() const { return betas_; }
+  int64_t chains() const { return n_; }
+  /// Visible states [K, n, V] (row block k is temperature β_k).
+  torch::Tensor visible() const;
+  /// Hidden states [K, n, H] of the last sweep (undefined before the first).
+  torch::Tensor hidden() const;
+  /// Sets the joint states ([K, n, V] and [K, n, H]), e.g. to test swaps.
+  void set_state(const torch::Tensor& v, const torch::Tensor& h);
+
+  /// Accepted / attempted swaps of each neighbouring pair (k, k + 1) since reset_stats().
+  std::vector<double> swap_acceptance() const;
+  /// Over all pairs.
+  double mean_swap_acceptance() const;
+  std::vector<int64_t> swap_attempts() const { return attempts_; }
+  std::vector<int64_t> swap_accepts() const;
+  void reset_stats();
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+  ParallelTemperingOptions options;
+
+ private:
+  std::vector<double> betas_;
+  torch::Tensor beta_rows_;  // [K·n] β of each stored row
+  torch::Tensor v_, h_;      // [K·n, V], [K·n, H]
+  int64_t n_ = 0;
+  int64_t round_ = 0;
+  std::vector<int64_t> attempts_;
+  torch::Tensor accepts_;  // [K − 1] int64, on the chains' device
+};
+
+}  // namespace joule
