@@ -1,0 +1,41 @@
+#pragma once
+// Preprocessing for image (and other [N, ...]) data: binarisation, standardisation, and a
+// seeded train/validation split.
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+namespace joule::data {
+
+enum class Binarize { kNone, kThreshold, kStochastic };
+/// Parses "none", "threshold", "stochastic".
+Binarize parse_binarize(const std::string& name);
+
+/// 1 where x > threshold, else 0 (same dtype as x).
+at::Tensor binarize_threshold(const at::Tensor& x, double threshold = 0.5);
+
+/// One Bernoulli(x) draw per element (x must lie in [0, 1]): the "stochastic binarisation" of
+/// Salakhutdinov & Murray (2008), drawn once so that the dataset stays fixed.
+at::Tensor binarize_stochastic(const at::Tensor& x, at::Generator& gen);
+
+/// Per-feature standardisation (x − mean) / std fitted on training data. Features whose std is
+/// below `min_std` are divided by min_std instead (constant border pixels of MNIST-like images
+/// would otherwise blow up).
+struct Standardizer {
+  at::Tensor mean;  ///< shape of one sample
+  at::Tensor std;
+  static Standardizer fit(const at::Tensor& x, double min_std = 0.05);
+  at::Tensor apply(const at::Tensor& x) const;
+  at::Tensor invert(const at::Tensor& z) const;
+};
+
+/// A random split of (x, y) into training and validation parts (y may be undefined).
+struct TrainValidationSplit {
+  at::Tensor train_x, train_y, valid_x, valid_y;
+};
+/// `n_validation` rows (0 <= n_validation < N) chosen by a permutation drawn from `gen`.
+TrainValidationSplit train_validation_split(const at::Tensor& x, const at::Tensor& y, int64_t n_validation,
+                                            at::Generator& gen);
+
+}  // namespace joule::data
