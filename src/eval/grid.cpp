@@ -14,8 +14,13 @@ void check_box(const Box& box, int64_t resolution) {
   TORCH_CHECK(resolution >= 2, "grid resolution must be >= 2, got ", resolution);
 }
 
-// −E/T for x in chunks, as float64.
-torch::Tensor log_unnormalized(EnergyModel& model, const torch::Tensor& x, int64_t chunk) {
+double cell_area(const Box& box, int64_t resolution) {
+  return (box.xmax - box.xmin) * (box.ymax - box.ymin) / double(resolution * resolution);
+}
+
+}  // namespace
+
+torch::Tensor energies(EnergyModel& model, const torch::Tensor& x, int64_t chunk) {
   torch::NoGradGuard no_grad;
   EvalModeGuard eval_mode(model);
   const torch::Device device = module_device(model);
@@ -24,10 +29,8 @@ torch::Tensor log_unnormalized(EnergyModel& model, const torch::Tensor& x, int64
     auto xi = x.slice(0, i, std::min(i + chunk, x.size(0))).to(device);
     parts.push_back(model.energy(xi).to(torch::kCPU, torch::kFloat64));
   }
-  return torch::cat(parts).div(-model.temperature());
+  return torch::cat(parts);
 }
-
-}  // namespace
 
 torch::Tensor grid_points(const Box& box, int64_t resolution) {
   check_box(box, resolution);
@@ -39,11 +42,44 @@ torch::Tensor grid_points(const Box& box, int64_t resolution) {
   return torch::stack({xx.reshape({-1}), yy.reshape({-1})}, 1).to(torch::kFloat32);
 }
 
+torch::Tensor grid_energy(EnergyModel& model, const Box& box, int64_t resolution, int64_t chunk) {
+  auto e = energies(model, grid_points(box, resolution), chunk);
+  TORCH_CHECK(torch::isfinite(e).all().item<bool>(), "grid evaluation: the model energy is not finite on the grid");
+  return e.view({resolution, resolution});
+}
+
+double negative_log_likelihood_at(const torch::Tensor& grid_e, const Box& box, const torch::Tensor& e, double t) {
+  const double log_z = torch::logsumexp(grid_e.reshape({-1}).div(-t), 0).item<double>() + std::log(cell_area(box, grid_e.size(0)));
+  return e.mean().item<double>() / t + log_z;
+}
+
+TemperatureFit fit_temperature(EnergyModel& model, const Box& box, int64_t resolution, const torch::Tensor& x,
+                               double t_min, double t_max) {
+  TORCH_CHECK(t_min > 0 && t_min < t_max, "fit_temperature: need 0 < t_min < t_max");
+  auto grid_e = grid_energy(model, box, resolution);
+  auto e = energies(model, x);
+  auto nll = [&](double log_t) { return negative_log_likelihood_at(grid_e, box, e, std::exp(log_t)); };
+  // Golden-section search on log T: unimodal because the NLL is convex in β = 1/T.
+  const double phi = (std::sqrt(5.0) - 1) / 2;
+  double a = std::log(t_min), b = std::log(t_max);
+  double c = b - phi * (b - a), d = a + phi * (b - a);
+  double fc = nll(c), fd = nll(d);
+  for (int i = 0; i < 80 && b - a > 1e-6; ++i) {
+    if (fc < fd) {
+      b = d, d = c, fd = fc;
+      c = b - phi * (b - a), fc = nll(c);
+    } else {
+      a = c, c = d, fc = fd;
+      d = a + phi * (b - a), fd = nll(d);
+    }
+  }
+  const double log_t = 0.5 * (a + b);
+  return {std::exp(log_t), nll(log_t)};
+}
+
 GridDensity grid_density(EnergyModel& model, const Box& box, int64_t resolution, int64_t chunk) {
-  auto pts = grid_points(box, resolution);
-  auto logp = log_unnormalized(model, pts, chunk);
-  TORCH_CHECK(torch::isfinite(logp).all().item<bool>(), "grid_density: the model energy is not finite on the grid");
-  const double cell = (box.xmax - box.xmin) * (box.ymax - box.ymin) / double(resolution * resolution);
+  auto logp = grid_energy(model, box, resolution, chunk).reshape({-1}).div(-model.temperature());
+  const double cell = cell_area(box, resolution);
   GridDensity out;
   out.log_z = torch::logsumexp(logp, 0).item<double>() + std::log(cell);
   out.log_density = (logp - out.log_z).view({resolution, resolution});
@@ -73,7 +109,7 @@ double grid_log_partition(EnergyModel& model, const Box& box, int64_t resolution
 
 double negative_log_likelihood(EnergyModel& model, const torch::Tensor& x, double log_z, int64_t chunk) {
   TORCH_CHECK(x.dim() >= 2 && x.size(0) > 0, "negative_log_likelihood: expected samples [N, ...], got ", x.sizes());
-  return -log_unnormalized(model, x, chunk).mean().item<double>() + log_z;
+  return energies(model, x, chunk).mean().item<double>() / model.temperature() + log_z;
 }
 
 torch::Tensor histogram_density(const torch::Tensor& x, const Box& box, int64_t resolution) {
@@ -86,7 +122,7 @@ torch::Tensor histogram_density(const torch::Tensor& x, const Box& box, int64_t 
   auto flat = (row * resolution + col).masked_select(inside);
   auto counts = torch::zeros({resolution * resolution}, torch::kFloat64);
   counts.index_add_(0, flat, torch::ones({flat.size(0)}, torch::kFloat64));
-  const double cell = (box.xmax - box.xmin) * (box.ymax - box.ymin) / double(resolution * resolution);
+  const double cell = cell_area(box, resolution);
   return counts.div(double(x.size(0)) * cell).view({resolution, resolution});
 }
 

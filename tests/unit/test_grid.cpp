@@ -55,3 +55,22 @@ TEST(GridTest, BadBoxIsRejected) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(GridTest, TemperatureFitRecoversTheSamplingTemperature) {
+  // Samples from exp(−E/T) with T = 0.3 for a unit Gaussian energy: N(0, 0.3 I). The fit must
+  // find T* ≈ 0.3 (the MLE of the variance: SE ≈ 0.3·sqrt(1/20000) ≈ 0.002), and its NLL must
+  // equal the NLL computed directly at that temperature.
+  auto gen = joule::make_generator(3);
+  auto model = joule::GaussianEnergy(torch::zeros({2}), torch::ones({2}));
+  auto x = torch::randn({20000, 2}, gen) * std::sqrt(0.3);
+  const auto box = joule::eval::Box::square(6.0);
+  auto fit = joule::eval::fit_temperature(*model, box, 256, x);
+  EXPECT_NEAR(fit.temperature, 0.3, 0.01);
+  model->set_temperature(fit.temperature);
+  const double direct = joule::eval::negative_log_likelihood(*model, x, joule::eval::grid_log_partition(*model, box, 256));
+  EXPECT_NEAR(fit.nll, direct, 1e-6);
+}
+
+}  // namespace

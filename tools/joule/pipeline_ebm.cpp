@@ -15,6 +15,7 @@
 #include "joule/samplers/mala.h"
 #include "tools/joule/pipeline.h"
 #include "tools/joule/pipeline_common.h"
+#include "tools/joule/score_objectives.h"
 
 namespace joule::cli {
 namespace {
@@ -51,12 +52,15 @@ class EbmPipeline : public Pipeline {
       auto perm = torch::randperm(x.size(0), gen_test, torch::kLong);
       x = x.index_select(0, perm);
       const int64_t n_test = std::min<int64_t>(cfg.get_int("data.n_test"), x.size(0) / 5);
-      if (x.size(0) - n_test < 2) throw UsageError("CSV '" + path + "' has too few rows to train on");
+      const int64_t n_val = n_test;
+      if (x.size(0) - n_test - n_val < 2) throw UsageError("CSV '" + path + "' has too few rows to train on");
       test_x_ = x.slice(0, x.size(0) - n_test);
-      train_x = x.slice(0, 0, x.size(0) - n_test);
+      val_x_ = x.slice(0, x.size(0) - n_test - n_val, x.size(0) - n_test);
+      train_x = x.slice(0, 0, x.size(0) - n_test - n_val);
     } else {
       train_x = data::sample_toy(dataset_, cfg.get_int("data.n_train"), gen_train);
       test_x_ = data::sample_toy(dataset_, cfg.get_int("data.n_test"), gen_test);
+      val_x_ = data::sample_toy(dataset_, cfg.get_int("data.n_test"), make_generator(derive_seed(seed, 6)));
     }
     dim_ = train_x.size(1);
     const int64_t batch = cfg.get_int("train.batch_size");
@@ -80,7 +84,12 @@ class EbmPipeline : public Pipeline {
     sampler_ = make_sampler(cfg);
     ContrastiveDivergenceOptions cd;
     cd.l2_energy(cfg.get_float("objective.l2_energy")).init_noise(cfg.get_float("objective.init_noise"));
-    if (cfg.get_string("objective.kind") == "pcd") {
+    const std::string kind = cfg.get_string("objective.kind");
+    if (kind == "mle") throw UsageError("objective.kind = mle needs a closed-form normaliser (method = ica)");
+    if (is_score_objective(kind)) {
+      // LSD / score matching: no negatives; the sampler above only serves evaluation.
+      objective_ = make_score_objective(cfg, {dim_}, device, data_, derive_seed(seed, 7));
+    } else if (kind == "pcd") {
       buffer_ = make_buffer(cfg, {dim_}, device);
       if (batch > buffer_->capacity()) {
         throw UsageError("train.batch_size = " + std::to_string(batch) + " exceeds buffer.capacity = " +
@@ -138,6 +147,9 @@ class EbmPipeline : public Pipeline {
                                                              : "data entropy (k-NN estimate)"});
         lines.push_back({"nll_gap", st.nll - *entropy_, "nll_test - entropy (0 is perfect)"});
       }
+      lines.push_back({"temperature_fit", st.fit.temperature,
+                       "T maximising the likelihood of a validation split (1 = trained at the right temperature)"});
+      lines.push_back({"nll_test_at_fit", st.nll_at_fit, "test NLL at temperature_fit"});
       lines.push_back({"mmd2_model", eval::mmd2_gaussian(st.exact, ref, h), "MMD^2, exact model samples vs test data"});
     }
     lines.push_back({"mmd2_chains", eval::mmd2_gaussian(st.chains, ref, h),
@@ -194,7 +206,8 @@ class EbmPipeline : public Pipeline {
   // What evaluate() and pictures() share, computed once per trainer step.
   struct EvalState {
     int64_t step = -1;
-    double readout_t = 1, nll = 0;
+    double readout_t = 1, nll = 0, nll_at_fit = 0;
+    eval::TemperatureFit fit;
     torch::Tensor chains, exact;  // CPU [n, D]; exact (grid) samples only in 2-D
     eval::GridDensity density;
   };
@@ -215,6 +228,9 @@ class EbmPipeline : public Pipeline {
       st.density = eval::grid_density(model, box(), resolution_);
       st.nll = eval::negative_log_likelihood(model, test_x_.to(ctx.device), st.density.log_z);
       st.exact = eval::sample_from_grid(st.density, n, make_generator(derive_seed(trainer.options().seed(), 5)));
+      st.fit = eval::fit_temperature(model, box(), resolution_, val_x_.to(ctx.device));
+      st.nll_at_fit = eval::negative_log_likelihood_at(eval::grid_energy(model, box(), resolution_), box(),
+                                                      eval::energies(model, test_x_), st.fit.temperature);
     }
     state_ = st;
     return state_;
@@ -250,7 +266,7 @@ class EbmPipeline : public Pipeline {
 
   std::string dataset_;
   int64_t dim_ = 2;
-  torch::Tensor test_x_;
+  torch::Tensor test_x_, val_x_;
   std::shared_ptr<Sampler> sampler_;
   std::shared_ptr<ReplayBuffer> buffer_;
   c10::optional<double> entropy_;

@@ -27,11 +27,33 @@ struct GridDensity {
 /// outside the box is ignored, so choose a box that holds the data and then some.
 GridDensity grid_density(EnergyModel& model, const Box& box, int64_t resolution = 256, int64_t chunk = 16384);
 
+/// Raw energies E(x) (not divided by T) on the grid cell centres, [R, R] float64, row 0 on top.
+torch::Tensor grid_energy(EnergyModel& model, const Box& box, int64_t resolution = 256, int64_t chunk = 16384);
+
+/// Result of fit_temperature().
+struct TemperatureFit {
+  double temperature = 1;  ///< T* minimising the NLL of the given samples
+  double nll = 0;          ///< their NLL at T*
+};
+
+/// The temperature T at which exp(−E/T)/Z(T) best fits samples `x` (maximum likelihood over
+/// T in [t_min, t_max], golden-section search in log T; the NLL is convex in 1/T). Energies are
+/// computed once, so this costs one grid evaluation. Fit on a validation split, report on test:
+/// it tells whether a model trained with a cold sampler matches the data at some temperature.
+TemperatureFit fit_temperature(EnergyModel& model, const Box& box, int64_t resolution, const torch::Tensor& x,
+                               double t_min = 1e-6, double t_max = 1e3);
+
+/// NLL of samples with energies `e` under the grid density with energies `grid_e` at T.
+double negative_log_likelihood_at(const torch::Tensor& grid_e, const Box& box, const torch::Tensor& e, double t);
+
 /// log Z = log ∫_box exp(−E(x)/T) dx by the midpoint rule.
 double grid_log_partition(EnergyModel& model, const Box& box, int64_t resolution = 256);
 
 /// Mean negative log-likelihood in nats: mean_i E(x_i)/T + log Z.
 double negative_log_likelihood(EnergyModel& model, const torch::Tensor& x, double log_z, int64_t chunk = 16384);
+
+/// E(x) for samples x in chunks, float64 on the CPU (not divided by T).
+torch::Tensor energies(EnergyModel& model, const torch::Tensor& x, int64_t chunk = 16384);
 
 /// Normalised 2-D histogram of samples x [N, 2] over the box: [R, R] densities (row 0 = top),
 /// so that Σ density · cell area = fraction of samples inside the box.
