@@ -173,12 +173,25 @@ class JemPipeline : public Pipeline {
                        .slice(0, 0, std::min(n, buffer_->capacity()));
         files.push_back(prefix + "samples-buffer.png");
         io::save_image_grid(buffer_->storage().index_select(0, idx).cpu(), files.back(), 10, 2, range);
+        torch::Tensor by_class;
         if (jem_->options.pxy_weight() > 0) {
+          // The class buckets of the p(x|y) chains, as they are.
           const int64_t bucket = buffer_->capacity() / classes_;
           std::vector<torch::Tensor> rows;
           for (int64_t c = 0; c < shown; ++c) rows.push_back(buffer_->storage().slice(0, c * bucket, c * bucket + per_class));
+          by_class = torch::cat(rows, 0);
+        } else if (steps > 0) {
+          // An unconditional buffer has no classes: refine random buffer states on E(x, y).
+          auto y = torch::arange(shown, torch::TensorOptions().dtype(torch::kLong).device(ctx.device)).repeat_interleave(per_class);
+          auto start = buffer_->storage().index_select(
+              0, torch::randint(buffer_->capacity(), {y.size(0)}, gen, torch::TensorOptions().dtype(torch::kLong).device(ctx.device)));
+          ClassConditionalEnergy conditional(*classifier_, y);
+          EvalModeGuard eval_mode(*classifier_);
+          by_class = sampler_->with_steps(steps)->sample(conditional, start, gen);
+        }
+        if (by_class.defined()) {
           files.push_back(prefix + "samples-buffer-class.png");
-          io::save_image_grid(torch::cat(rows, 0).cpu(), files.back(), per_class, 2, range);
+          io::save_image_grid(by_class.cpu(), files.back(), per_class, 2, range);
         }
       }
       if (steps > 0) {

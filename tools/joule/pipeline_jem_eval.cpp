@@ -175,6 +175,11 @@ io::Image reliability_diagram(const std::vector<eval::ReliabilityBin>& bins, dou
     c.fill_rect(x0, py(hi), x1 - x0, std::max<int64_t>(1, py(lo) - py(hi)), io::colors::red, 0.35);
   }
   c.draw_line(px(0), py(0), px(1), py(1), io::colors::gray, 1, 4);
+  // Legend, top left inside the frame.
+  c.fill_rect(left + 8, top + 8, 10, 8, io::colors::blue, 0.85);
+  c.draw_text(left + 22, top + 8, "accuracy", io::colors::black);
+  c.fill_rect(left + 8, top + 22, 10, 8, io::colors::red, 0.35);
+  c.draw_text(left + 22, top + 22, "gap to mean confidence", io::colors::black);
   c.draw_rect(left, top, w + 1, h + 1, io::colors::black);
   const std::string t = title + "  ECE " + num(100 * ece, 2) + "%";
   c.draw_text(left, 8, t, io::colors::black);
