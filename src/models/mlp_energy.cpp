@@ -3,6 +3,8 @@
 #include <c10/util/Exception.h>
 #include <torch/nn/init.h>
 
+#include "joule/core/gemm.h"
+
 #include <numeric>
 
 namespace joule {
@@ -99,25 +101,21 @@ EnergyGrad MlpEnergyImpl::energy_and_grad(const torch::Tensor& x) {
   TORCH_CHECK(h.size(1) == options.input_dim(), "MlpEnergy: input has ", h.size(1), " features per sample (shape ",
               x.sizes(), ") but the model expects ", options.input_dim());
   const size_t n = weights.size();
-  std::vector<torch::Tensor> w(n), z(n - 1), a(n - 1);
-  for (size_t i = 0; i < n; ++i) w[i] = effective_weight(i, /*update=*/false);
+  std::vector<torch::Tensor> w(n), d(n - 1);
+  for (size_t i = 0; i < n; ++i) w[i] = effective_weight(i, /*update=*/false).contiguous();
+  h = h.contiguous();
+  // Forward, keeping act'(z) of each layer for the backward pass.
   for (size_t i = 0; i + 1 < n; ++i) {
-    z[i] = at::addmm(biases[i], h, w[i].t());
-    a[i] = apply_activation(options.activation(), z[i], options.negative_slope());
-    h = a[i];
+    auto ad = apply_activation_with_derivative(options.activation(), fast_linear(h, w[i], biases[i]),
+                                               options.negative_slope());
+    h = ad.value;
+    d[i] = ad.derivative;
   }
-  auto e = at::addmm(biases[n - 1], h, w[n - 1].t()).squeeze(1);
+  auto e = fast_linear(h, w[n - 1], biases[n - 1]).squeeze(1);
   // Backward: dE/dh_L = w_out (same row for every sample), then through each layer.
-  torch::Tensor g;
-  for (size_t i = n - 1; i-- > 0;) {
-    auto d = activation_derivative(options.activation(), z[i], a[i], options.negative_slope());
-    if (i == n - 2) {
-      g = d.mul_(w[n - 1]);  // broadcast [1, width]
-    } else {
-      g = g.mm(w[i + 1]).mul_(d);
-    }
-  }
-  g = g.mm(w[0]);
+  torch::Tensor g = d[n - 2].mul_(w[n - 1]);  // broadcast [1, width]
+  for (size_t i = n - 2; i-- > 0;) g = fast_matmul(g, w[i + 1]).mul_(d[i]);
+  g = fast_matmul(g, w[0]);
   return {e, g.view(x.sizes())};
 }
 
