@@ -18,7 +18,7 @@ double json_number(const std::string& json, const std::string& key) {
   return std::stod(m[1]);
 }
 
-TEST(Pcd8GaussiansTest, DefaultJobReachesNllWithinHalfANatOfTheEntropy) {
+TEST(Pcd8GaussiansTest, DefaultJobGetsWithin035NatsOfTheEntropy) {
   joule::testing::TempDir dir("joule-pcd");
   const auto t0 = std::chrono::steady_clock::now();
   auto r = joule::testing::run_command(std::string(JOULE_BIN) + " train " + JOULE_SOURCE_DIR +
