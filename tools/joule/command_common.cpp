@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "joule/core/gemm.h"
 #include "joule/core/runtime.h"
 #include "joule/io/checkpoint.h"
 
@@ -41,12 +42,19 @@ void apply_overrides(Config& cfg, const ParsedArgs& args) {
 
 torch::Device setup_runtime(const Config& cfg, std::ostream& err) {
   set_num_threads(static_cast<int>(cfg.get_int("run.threads")));
-  warn_if_reference_blas(err);
+  torch::Device device = torch::kCPU;
   try {
-    return resolve_device(cfg.get_string("run.device"));
+    device = resolve_device(cfg.get_string("run.device"));
   } catch (const c10::Error& e) {
     throw UsageError(e.what_without_backtrace());
   }
+  if (!warn_if_reference_blas(err)) {
+    const auto blas = detect_blas();
+    err << "joule: LibTorch " << torch_version() << ", device " << device.str() << ", " << cfg.get_int("run.threads")
+        << " thread(s), BLAS " << (blas.library.empty() ? "unknown" : blas.library) << ", sampler GEMM "
+        << gemm_backend() << "\n";
+  }
+  return device;
 }
 
 std::string resolve_checkpoint(const std::string& path) {
