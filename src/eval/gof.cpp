@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 #include <torch/optim/adam.h>
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -179,6 +180,9 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
   double best_val = -std::numeric_limits<double>::infinity();
   double best_mean = 0, best_std = 1;
   int64_t best_iter = -1;
+  using Clock = std::chrono::steady_clock;
+  const auto t_start = Clock::now();
+  double eval_seconds = 0;
   critic->train();
   for (int64_t it = 0; it < o.iterations(); ++it) {
     at::Tensor xb = x_train, sb = s_train;
@@ -187,14 +191,19 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
       xb = x_train.index_select(0, idx);
       sb = s_train.index_select(0, idx);
     }
-    xb = xb.detach().requires_grad_(true);
-    auto fx = critic->forward(xb, gen);
-    auto stats = stein_statistics(sb, fx, xb, trace, gen);
-    auto loss = lsd_critic_loss(stats, fx, o.l2(), o.maximize_power());
     optimizer.zero_grad();
-    loss.loss.backward();
+    if (o.fused() && critic->has_fused_step()) {
+      critic->stein_loss_backward(xb, sb, o.l2(), o.maximize_power(), o.probe() == ProbeKind::kRademacher, o.probes(),
+                                  gen);
+    } else {
+      xb = xb.detach().requires_grad_(true);
+      auto fx = critic->forward(xb, gen);
+      auto stats = stein_statistics(sb, fx, xb, trace, gen);
+      lsd_critic_loss(stats, fx, o.l2(), o.maximize_power()).loss.backward();
+    }
     optimizer.step();
     if (it % o.val_every() == 0 || it + 1 == o.iterations()) {
+      const auto t_eval = Clock::now();
       auto v = held_out(x_val, s_val);
       const double metric = v.first / (v.second + 1e-6);
       if (metric > best_val) {
@@ -204,8 +213,10 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
         best_std = t.second;
         best_iter = it;
       }
+      eval_seconds += std::chrono::duration<double>(Clock::now() - t_eval).count();
     }
   }
+  const double total_seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   GofResult r;
   r.test = "lsd";
   r.alpha = o.alpha();
@@ -218,7 +229,9 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
                {"selected_iteration", static_cast<double>(best_iter)},
                {"n_train", static_cast<double>(n_train)},
                {"n_val", static_cast<double>(n_val)},
-               {"n_test", static_cast<double>(n_test)}};
+               {"n_test", static_cast<double>(n_test)},
+               {"train_seconds", total_seconds - eval_seconds},
+               {"eval_seconds", eval_seconds}};
   return r;
 }
 

@@ -62,3 +62,19 @@ torch::Tensor IcaImpl::sample(int64_t n, at::Generator gen) {
 }
 
 }  // namespace joule
+
+namespace joule {
+
+double amari_index(const torch::Tensor& b_true, const torch::Tensor& b_model) {
+  TORCH_CHECK(b_true.dim() == 2 && b_true.sizes() == b_model.sizes() && b_true.size(0) == b_true.size(1),
+              "amari_index: expected two square matrices of the same size, got ", b_true.sizes(), " and ",
+              b_model.sizes());
+  const int64_t d = b_true.size(0);
+  if (d == 1) return 0.0;
+  auto p = at::linalg_solve(b_true.detach().to(at::kDouble), b_model.detach().to(at::kDouble)).abs();
+  auto rows = (p.sum(1) / std::get<0>(p.max(1)) - 1).sum();
+  auto cols = (p.sum(0) / std::get<0>(p.max(0)) - 1).sum();
+  return ((rows + cols) / (2.0 * d * (d - 1))).item<double>();
+}
+
+}  // namespace joule

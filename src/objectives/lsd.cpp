@@ -64,6 +64,19 @@ CriticLoss LsdObjective::critic_step(EnergyModel& model, const at::Tensor& x_in,
   critic_->train();
   // The model's score is a constant for the critic: the fast, graph-free path.
   auto sq = score(model, x_in.detach(), /*create_graph=*/false);
+  if (options.fused_critic_step() && options.trace().kind() == TraceKind::kHutchinson && critic_->has_fused_step()) {
+    optimizer_->zero_grad();
+    auto st = critic_->stein_loss_backward(x_in.detach(), sq, options.l2(), /*maximize_power=*/false,
+                                           options.trace().probe() == ProbeKind::kRademacher, options.trace().probes(), gen);
+    optimizer_->step();
+    ++critic_updates_;
+    CriticLoss out;
+    out.loss = at::scalar_tensor(st.loss, sq.options());
+    out.stat_mean = st.stat_mean;
+    out.stat_std = st.stat_std;
+    out.f_norm2 = st.f_norm2;
+    return out;
+  }
   auto x = x_in.detach().requires_grad_(true);
   auto fx = critic_->forward(x, gen);
   auto trace = options.trace();

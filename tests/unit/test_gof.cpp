@@ -12,6 +12,17 @@
 
 namespace {
 
+// Runs a test body at one intra-op thread (restored afterwards): these small networks are
+// fastest single-threaded, and two spinning threads on a busy 2-core machine are 10x slower.
+class OneThread {
+ public:
+  OneThread() : saved_(at::get_num_threads()) { joule::set_num_threads(1); }
+  ~OneThread() { joule::set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
 using joule::eval::KsdTestOptions;
 using joule::eval::LsdTestOptions;
 
@@ -67,6 +78,7 @@ TEST(GofTest, KsdOfOwnSampleIsNearZeroAndGrowsWithMisfit) {
 }
 
 TEST(GofTest, KsdTestHoldsLevelAndHasPower) {
+  OneThread one_thread;
   // 200 independent H₀ data sets (n = 100 from N(0, I₂)): the rejection count at α = 0.05 is
   // Binomial(200, 0.05) (mean 10, sd 3.1); accept [2, 20] (beyond ±3 sd).
   auto gen = joule::make_generator(43);
@@ -84,6 +96,7 @@ TEST(GofTest, KsdTestHoldsLevelAndHasPower) {
 }
 
 TEST(GofTest, LsdTestHoldsLevelAndHasPower) {
+  OneThread one_thread;
   // A small LSD test (D = 2, n = 300, 150 critic steps): 40 H₀ repetitions, Binomial(40, 0.05)
   // rejections (mean 2, sd 1.4): accept at most 7 (≈ 3.5 sd). Then a clear alternative.
   auto opts = LsdTestOptions().width(32).dropout(0.0).iterations(150).batch_size(240).val_every(25).l2(0.5).lr(3e-3);

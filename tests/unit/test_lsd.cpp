@@ -15,6 +15,17 @@
 
 namespace {
 
+// Runs a test body at one intra-op thread (restored afterwards): these small networks are
+// fastest single-threaded, and two spinning threads on a busy 2-core machine are 10x slower.
+class OneThread {
+ public:
+  OneThread() : saved_(at::get_num_threads()) { joule::set_num_threads(1); }
+  ~OneThread() { joule::set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
 using joule::SteinTraceOptions;
 using joule::TraceKind;
 
@@ -25,6 +36,7 @@ struct ClosedFormCase {
 class LsdClosedFormTest : public ::testing::TestWithParam<ClosedFormCase> {};
 
 TEST_P(LsdClosedFormTest, TrainedCriticReachesOptimum) {
+  OneThread one_thread;
   // p = N(0, I₂) (data), q = N(μ, I₂) (model), μ = (1, 0): s_q − s_p = μ, so the optimal
   // critic is the constant μ/(2λ) and LSD* = ‖μ‖²/(4λ) (reference ebm_training.md V4).
   const double lambda = GetParam().lambda;
@@ -152,6 +164,7 @@ TEST(LsdTest, CriticAndModelGradientsMatchFiniteDifferences) {
 }
 
 TEST(LsdTest, ObjectiveTrainsModelTowardData) {
+  OneThread one_thread;
   // An MLP energy trained with LSD on N(1, 0.5²) data: the LSD value falls and the model
   // score at the data points approaches the true score −(x − 1)/0.25.
   torch::manual_seed(0);
@@ -214,6 +227,79 @@ TEST(LsdTest, BadOptionsAreRejected) {
   EXPECT_THROW(c->forward(at::randn({4, 2})), c10::Error);
   auto d = joule::SteinCritic(joule::SteinCriticOptions(3).dropout(0.5));
   EXPECT_THROW(d->forward(at::randn({4, 3})), c10::Error);  // training-mode dropout needs a generator
+}
+
+}  // namespace
+
+namespace {
+
+struct FusedCase {
+  bool learn_beta, power, rademacher;
+  int64_t probes;
+  double dropout;
+};
+
+class FusedCriticStepTest : public ::testing::TestWithParam<FusedCase> {};
+
+TEST_P(FusedCriticStepTest, MatchesAutogradDoubleBackward) {
+  // The hand-written forward-mode + backward pass gives the autograd path's loss and
+  // gradients (same dropout masks and probes from the same seed), in double precision.
+  const auto c = GetParam();
+  auto gen = joule::make_generator(71);
+  auto critic = joule::SteinCritic(
+      joule::SteinCriticOptions(4).width(16).depth(2).learn_beta(c.learn_beta).dropout(c.dropout));
+  critic->reset_parameters(gen);
+  critic->to(at::kDouble);
+  if (c.learn_beta) {
+    torch::NoGradGuard no_grad;
+    for (auto& b : critic->betas) b.uniform_(0.5, 1.5, gen);
+  }
+  auto x = at::randn({9, 4}, gen, at::kDouble);
+  auto sq = at::randn({9, 4}, gen, at::kDouble);
+  const double l2 = 0.7;
+  auto probe = c.rademacher ? joule::ProbeKind::kRademacher : joule::ProbeKind::kGaussian;
+
+  auto g1 = joule::make_generator(5);
+  auto xg = x.clone().requires_grad_(true);
+  auto fx = critic->forward(xg, g1);
+  auto t = joule::stein_statistics(sq, fx, xg, SteinTraceOptions().probe(probe).probes(c.probes), g1);
+  auto ref = joule::lsd_critic_loss(t, fx, l2, c.power);
+  auto params = critic->parameters();
+  auto ref_grads = torch::autograd::grad({ref.loss}, params);
+
+  for (auto& p : params) p.mutable_grad() = at::Tensor();
+  auto g2 = joule::make_generator(5);
+  auto st = critic->stein_loss_backward(x, sq, l2, c.power, c.rademacher, c.probes, g2);
+  EXPECT_NEAR(st.loss, ref.loss.item<double>(), 1e-12);
+  EXPECT_NEAR(st.stat_mean, ref.stat_mean, 1e-12);
+  EXPECT_NEAR(st.f_norm2, ref.f_norm2, 1e-12);
+  for (size_t i = 0; i < params.size(); ++i) {
+    ASSERT_TRUE(params[i].grad().defined()) << "parameter " << i;
+    EXPECT_TRUE(at::allclose(params[i].grad(), ref_grads[i], 1e-10, 1e-12))
+        << "parameter " << i << ": max diff " << (params[i].grad() - ref_grads[i]).abs().max().item<double>();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, FusedCriticStepTest,
+                         ::testing::Values(FusedCase{true, false, false, 1, 0.0}, FusedCase{true, true, false, 1, 0.0},
+                                           FusedCase{true, true, true, 3, 0.0}, FusedCase{false, false, true, 2, 0.0},
+                                           FusedCase{true, true, false, 1, 0.5}, FusedCase{false, true, false, 2, 0.3}));
+
+TEST(LsdTest, FusedAndAutogradObjectivesTrainIdentically) {
+  // LsdObjective with and without the fused critic step, from the same seeds: the same
+  // critic after a few steps up to float rounding.
+  auto run = [](bool fused) {
+    auto gen = joule::make_generator(72);
+    auto model = joule::MlpEnergy(joule::MlpEnergyOptions(3).width(8).depth(2));
+    model->reset_parameters(gen);
+    auto critic = joule::SteinCritic(joule::SteinCriticOptions(3).width(16).depth(2));
+    critic->reset_parameters(gen);
+    joule::LsdObjective lsd(joule::LsdOptions().critic_steps(1).fused_critic_step(fused), critic);
+    for (int i = 0; i < 5; ++i) lsd.critic_step(*model, at::randn({32, 3}, gen), gen);
+    return critic->parameters();
+  };
+  auto a = run(true), b = run(false);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::allclose(a[i], b[i], 1e-4, 1e-5)) << "parameter " << i;
 }
 
 }  // namespace

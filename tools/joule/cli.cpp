@@ -15,6 +15,7 @@ const char* kUsage =
     "  train [CONFIG] [key=value ...]      train a model into a new run folder\n"
     "  sample CHECKPOINT [key=value ...]   draw samples from a trained model\n"
     "  eval CHECKPOINT [key=value ...]     evaluate a trained model\n"
+    "  gof MODEL SAMPLES.csv [key=value]   goodness-of-fit test (LSD, KSD) of a model to samples\n"
     "\n"
     "'joule <command> --help' lists every option of a command. Options can be set in a TOML\n"
     "config file ([section] then key = value) or on the command line as section.key=value.\n";
@@ -31,7 +32,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "train") return cmd_train(rest, out, err);
     if (cmd == "sample") return cmd_sample(rest, out, err);
     if (cmd == "eval") return cmd_eval(rest, out, err);
-    const std::string near = closest_match(cmd, {"train", "sample", "eval"});
+    if (cmd == "gof") return cmd_gof(rest, out, err);
+    const std::string near = closest_match(cmd, {"train", "sample", "eval", "gof"});
     err << "error: unknown command '" << cmd << "'" << (near.empty() ? "" : " (did you mean '" + near + "'?)") << "\n"
         << kUsage;
     return 2;

@@ -14,5 +14,7 @@ namespace joule::cli {
 void register_core_options(Registry& registry);
 /// JEM: classifiers as joint energy models (options_jem.cpp).
 void register_jem_options(Registry& registry);
+/// LSD / score matching objectives, the ICA method and `joule gof` (options_lsd.cpp).
+void register_lsd_options(Registry& registry);
 
 }  // namespace joule::cli

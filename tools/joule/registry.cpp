@@ -9,6 +9,7 @@ const Registry& Registry::global() {
     Registry r;
     register_core_options(r);
     register_jem_options(r);
+    register_lsd_options(r);
     return r;
   }();
   return registry;

@@ -37,11 +37,32 @@ struct SteinCriticOptions {
   TORCH_ARG(double, dropout) = 0.0;
 };
 
+/// Loss terms of one critic step (see SteinCriticImpl::stein_loss_backward).
+struct CriticStepStats {
+  double loss = 0, stat_mean = 0, stat_std = 0, f_norm2 = 0;
+};
+
 /// The critic network. `forward()` is plain autograd and supports double backward (the LSD
 /// critic loss differentiates through tr ∂f/∂x).
 class SteinCriticImpl : public torch::nn::Cloneable<SteinCriticImpl> {
  public:
   explicit SteinCriticImpl(const SteinCriticOptions& options);
+
+  /// One LSD critic step's loss, −mean t + λ·mean‖f‖² (or −mean t/(std t + 1e-6) + λ·mean‖f‖²
+  /// with `maximize_power`), t = s_qᵀf + Hutchinson(tr ∂f/∂x), and the gradient of every
+  /// parameter accumulated into its .grad() — without autograd. The forward pass carries the
+  /// probes' Jacobian-vector products (forward mode, stacked under the batch so each layer is one
+  /// matrix product) and the backward pass through both streams is written out by hand, with
+  /// the Swish derivatives fused. Same value and gradients as
+  ///   lsd_critic_loss(stein_statistics(sq, forward(x, gen), x, Hutchinson(probe, probes)), ...)
+  ///     .loss.backward()
+  /// including the order of random draws (dropout masks layer by layer, then the probes), so a
+  /// seed gives the same run either way. Needs the swish activation (learned β or not).
+  /// x, sq: [B, dim]. Returns the loss terms.
+  CriticStepStats stein_loss_backward(const at::Tensor& x, const at::Tensor& sq, double l2, bool maximize_power,
+                                      bool rademacher, int64_t probes, at::Generator& gen);
+  /// True when stein_loss_backward() supports this critic's activation.
+  bool has_fused_step() const { return options.learn_beta() || options.activation() == Activation::kSiLU; }
 
   void reset() override;
   /// Re-draws all weights from `gen` (PyTorch's Linear default U(±1/√fan_in)); β = 1.

@@ -43,3 +43,11 @@ class IcaImpl : public EnergyModel {
 TORCH_MODULE(Ica);
 
 }  // namespace joule
+
+namespace joule {
+
+/// Amari index of P = B_true⁻¹ B (Amari, Cichocki & Yang 1996), in [0, 1]: 0 when the model's
+/// unmixing B recovers the true one up to permutation, sign and scale of the sources.
+double amari_index(const torch::Tensor& b_true, const torch::Tensor& b_model);
+
+}  // namespace joule

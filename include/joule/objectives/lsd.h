@@ -66,6 +66,9 @@ struct LsdOptions {
   TORCH_ARG(double, critic_weight_decay) = 0.0;
   /// Penalty α·mean E(x)² on the data energies (LSD's MNIST run uses 0.001).
   TORCH_ARG(double, l2_energy) = 0.0;
+  /// Critic steps with the Hutchinson trace use SteinCritic::stein_loss_backward (no autograd
+  /// graph; same values and gradients). false forces the generic double-backward path.
+  TORCH_ARG(bool, fused_critic_step) = true;
 };
 
 /// LSD as a training objective. It owns the critic and the critic's optimizer: each compute()
