@@ -118,6 +118,7 @@ std::vector<double> ais_betas(AisSchedule schedule, int64_t steps) {
 void AisOptions::validate() const {
   TORCH_CHECK(runs_ >= 2, "AIS: runs must be >= 2 (the error estimate needs two), got ", runs_);
   TORCH_CHECK(steps_ >= 1, "AIS: steps must be >= 1, got ", steps_);
+  TORCH_CHECK(reverse_burn_in_ >= 0, "AIS: reverse_burn_in must be >= 0, got ", reverse_burn_in_);
   if (!betas_.empty()) {
     TORCH_CHECK(betas_.size() >= 2 && betas_.front() == 0.0 && betas_.back() == 1.0,
                 "AIS: an explicit schedule must start at 0 and end at 1");
@@ -172,10 +173,10 @@ torch::Tensor anneal(const TemperedRbm& t, const std::vector<double>& betas, tor
     // log p*_k(x) − log p*_{k−1}(x) = −(β_k − β_{k−1}) vis_diff + Σ softplus(β_k l) − Σ softplus(β_{k−1} l)
     log_w.add_(vis_diff * (b0 - b1) + F::softplus(ld * b1).sum(1) - F::softplus(ld * b0).sum(1));
     if (k + 1 == betas.size()) break;  // no transition after the last weight
-    auto h = torch::bernoulli(torch::sigmoid(logits.mul_(b1)), gen);
+    auto h = sample_bernoulli(torch::sigmoid(logits.mul_(b1)), gen);
     auto mean = torch::addmm(b, h, w);  // b + Wᵀh
     if (!rbm.gaussian()) {
-      x = torch::bernoulli(torch::sigmoid(mean.mul_(b1).add_(base.bias, 1.0 - b1)), gen);
+      x = sample_bernoulli(torch::sigmoid(mean.mul_(b1).add_(base.bias, 1.0 - b1)), gen);
     } else {
       auto prec = pa * (1.0 - b1) + pb * b1;
       auto mu = (base.bias * pa * (1.0 - b1) + mean * pb * b1) / prec;
@@ -215,8 +216,15 @@ AisResult log_partition_ais(RbmImpl& rbm, const AisOptions& options, at::Generat
   r.ess = ess_of(r.log_weights);
 
   if (options.reverse()) {
-    auto x_rev = options.reverse_init().defined() ? rbm.flat(options.reverse_init()).clone() : r.samples.clone();
+    torch::Tensor x_rev;
+    if (options.reverse_init().defined()) {
+      x_rev = rbm.flat(options.reverse_init()).clone();
+    } else {
+      auto p = torch::softmax(r.log_weights, 0).to(r.samples.device());
+      x_rev = r.samples.index_select(0, torch::multinomial(p, options.runs(), /*replacement=*/true, gen));
+    }
     TORCH_CHECK(x_rev.size(0) >= 2, "AIS: reverse_init needs at least 2 states");
+    if (options.reverse_burn_in() > 0) x_rev = rbm.gibbs(x_rev, options.reverse_burn_in(), gen);
     std::vector<double> rev(betas.rbegin(), betas.rend());
     r.reverse_log_weights = anneal(t, rev, x_rev, gen).cpu();
     auto bwd = log_mean_exp_with_se(r.reverse_log_weights);

@@ -17,6 +17,10 @@ at::Tensor col(const at::Tensor& beta) { return beta.unsqueeze(1); }
 
 }  // namespace
 
+torch::Tensor sample_bernoulli(const torch::Tensor& p, at::Generator& gen) {
+  return torch::rand(p.sizes(), gen, p.options()).lt_(p);
+}
+
 RbmVisible parse_rbm_visible(const std::string& name) {
   if (name == "bernoulli" || name == "binary") return RbmVisible::kBernoulli;
   if (name == "gaussian") return RbmVisible::kGaussian;
@@ -117,13 +121,13 @@ torch::Tensor RbmImpl::visible_mean(const torch::Tensor& h) {
 
 torch::Tensor RbmImpl::sample_hidden(const torch::Tensor& v, at::Generator& gen) {
   torch::NoGradGuard no_grad;
-  return torch::bernoulli(hidden_probs(v), gen);
+  return sample_bernoulli(hidden_probs(v), gen);
 }
 
 torch::Tensor RbmImpl::sample_visible(const torch::Tensor& h, at::Generator& gen) {
   torch::NoGradGuard no_grad;
   auto m = visible_mean(h);
-  if (!gaussian()) return torch::bernoulli(m, gen);
+  if (!gaussian()) return sample_bernoulli(m, gen);
   auto noise = torch::empty_like(m).normal_(0.0, 1.0, gen);
   return m.addcmul_(noise, torch::exp(0.5 * log_var));
 }
@@ -234,7 +238,7 @@ torch::Tensor TemperedRbm::hidden_probs(const torch::Tensor& v, const torch::Ten
 }
 
 torch::Tensor TemperedRbm::sample_hidden(const torch::Tensor& v, const torch::Tensor& beta, at::Generator& gen) const {
-  return torch::bernoulli(hidden_probs(v, beta), gen);
+  return sample_bernoulli(hidden_probs(v, beta), gen);
 }
 
 torch::Tensor TemperedRbm::sample_visible(const torch::Tensor& h, const torch::Tensor& beta, at::Generator& gen) const {
@@ -245,7 +249,7 @@ torch::Tensor TemperedRbm::sample_visible(const torch::Tensor& h, const torch::T
   if (!rbm_.gaussian()) {
     // (1 − β) b_A + β (b + Wᵀh)
     auto logits = m.mul_(bt).add_((1.0 - bt) * base_.bias);
-    return torch::bernoulli(torch::sigmoid(logits), gen);
+    return sample_bernoulli(torch::sigmoid(logits), gen);
   }
   // Precision (1 − β)/σ_A² + β/σ², mean = ((1 − β) b_A/σ_A² + β (b + Wᵀh)/σ²) / precision.
   auto pa = torch::exp(-base_.log_var), pb = torch::exp(-rbm_.log_var);
@@ -293,7 +297,7 @@ torch::Tensor TemperedRbm::sample_base(int64_t n, at::Generator& gen) const {
   torch::NoGradGuard no_grad;
   auto opts = rbm_.weight.options();
   if (!rbm_.gaussian()) {
-    return torch::bernoulli(torch::sigmoid(base_.bias).expand({n, rbm_.num_visible()}).contiguous(), gen);
+    return sample_bernoulli(torch::sigmoid(base_.bias).expand({n, rbm_.num_visible()}).contiguous(), gen);
   }
   auto noise = torch::empty({n, rbm_.num_visible()}, opts).normal_(0.0, 1.0, gen);
   return noise.mul_(torch::exp(0.5 * base_.log_var)).add_(base_.bias);

@@ -32,7 +32,7 @@ std::vector<double> ParallelTemperingOptions::resolved_betas() const {
 
 ParallelTempering::ParallelTempering(ParallelTemperingOptions options_)
     : options(std::move(options_)), betas_(options.resolved_betas()) {
-  attempts_.assign(betas_.size() - 1, 0);
+  reset_stats();  // defined statistics before init(): a checkpoint may be written first
 }
 
 void ParallelTempering::init(const RbmImpl& rbm, const torch::Tensor& v0) {

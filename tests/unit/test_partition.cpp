@@ -98,14 +98,20 @@ class AisTypes : public ::testing::TestWithParam<RbmVisible> {};
 TEST_P(AisTypes, AisWithin0p1NatsOfExactWith20HiddenUnits) {
   auto& c = ais_case(GetParam());
   auto gen = joule::make_generator(6);
-  // 100 runs, 3000 intermediate distributions (S&M spacing); the reverse runs start from exact
-  // samples. Measured errors are ~0.03 nats at 1000 steps, so 0.1 leaves a wide margin.
-  auto r = je::log_partition_ais(
-      *c.rbm, je::AisOptions().runs(100).steps(3000).reverse(true).reverse_init(c.samples.slice(0, 0, 100)), gen);
+  // 100 runs, 3000 intermediate distributions (S&M spacing). Measured errors are ~0.03 nats at
+  // 1000 steps, so 0.1 leaves a wide margin. The Bernoulli case starts the reverse runs from
+  // exact samples; the Gaussian case uses the default: the forward final states resampled by
+  // weight, then 100 Gibbs sweeps.
+  auto opts = je::AisOptions().runs(100).steps(3000).reverse(true);
+  if (GetParam() == RbmVisible::kBernoulli) opts.reverse_init(c.samples.slice(0, 0, 100)).reverse_burn_in(0);
+  auto r = je::log_partition_ais(*c.rbm, opts, gen);
   EXPECT_GT(std::abs(c.exact - r.log_z_base), 5.0) << "the base model alone would already be close";
   EXPECT_NEAR(r.log_z, c.exact, 0.1) << "se " << r.log_z_se;
-  EXPECT_NEAR(r.reverse_log_z, c.exact, 0.1) << "se " << r.reverse_log_z_se;
-  EXPECT_LT(std::abs(r.gap()), 0.1);
+  // Reverse AIS from exact samples is as accurate as forward AIS; from resampled forward states
+  // it is biased upwards by how far they are from the RBM (measured +0.15 here): 0.3.
+  const double rev_tol = GetParam() == RbmVisible::kBernoulli ? 0.1 : 0.3;
+  EXPECT_NEAR(r.reverse_log_z, c.exact, rev_tol) << "se " << r.reverse_log_z_se;
+  EXPECT_LT(std::abs(r.gap()), rev_tol);
   EXPECT_LT(r.log_z_se, 0.1);
   EXPECT_LE(r.log_z_lower, r.log_z);
   EXPECT_GE(r.log_z_upper, r.log_z);
@@ -122,7 +128,7 @@ TEST(AisTest, ShortScheduleUnderestimatesForwardAndOverestimatesReverse) {
   // bracket is clear, and the forward–reverse gap is what a user sees in a single report.
   auto& c = ais_case(RbmVisible::kBernoulli);
   auto gen = joule::make_generator(7);
-  auto r = je::log_partition_ais(*c.rbm, je::AisOptions().runs(2000).steps(2).reverse(true).reverse_init(c.samples), gen);
+  auto r = je::log_partition_ais(*c.rbm, je::AisOptions().runs(2000).steps(2).reverse(true).reverse_init(c.samples).reverse_burn_in(0), gen);
   auto fwd = torch::logsumexp(r.log_weights.view({20, 100}), 1) - std::log(100.0) + r.log_z_base;
   auto rev = r.log_z_base - (torch::logsumexp(r.reverse_log_weights.view({20, 100}), 1) - std::log(100.0));
   EXPECT_LT(fwd.mean().item<double>(), c.exact - 0.3);

@@ -61,9 +61,13 @@ struct AisOptions {
   TORCH_ARG(RbmBase, base) = {};
   /// Also run reverse AIS (from the RBM to the base), which gives log Z from above.
   TORCH_ARG(bool, reverse) = false;
-  /// Start states of reverse AIS [runs, ...]: samples of the RBM (e.g. long Gibbs or PCD chains).
-  /// Undefined: the final states of the forward runs.
+  /// Start states of reverse AIS [M', ...]: samples of the RBM (exact ones make the reverse
+  /// estimate a stochastic upper bound). Undefined: the forward runs' final states resampled
+  /// in proportion to their importance weights (sampling-importance-resampling).
   TORCH_ARG(torch::Tensor, reverse_init) = {};
+  /// Gibbs sweeps at β = 1 applied to the reverse start states first (spreads resampled
+  /// duplicates; moves approximate samples towards the RBM).
+  TORCH_ARG(int64_t, reverse_burn_in) = 100;
 };
 
 /// Result of log_partition_ais().

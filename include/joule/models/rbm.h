@@ -133,6 +133,10 @@ class RbmImpl : public EnergyModel {
 };
 TORCH_MODULE(Rbm);
 
+/// 0/1 draws with P(1) = p, same dtype as p: (U < p) with U uniform, which on CPU is about 4×
+/// faster than at::bernoulli for the small blocks RBM sampling works on.
+torch::Tensor sample_bernoulli(const torch::Tensor& p, at::Generator& gen);
+
 /// The Gaussian–Bernoulli RBM (σ = 1) equal to p(x, s) ∝ exp(½ xᵀB s + bᵀx + cᵀs − ½‖x‖²) with
 /// s ∈ {−1, +1}^H (Liu et al. 2016; LSD's GB-RBM target): W = Bᵀ, visible bias b − ½B·1,
 /// hidden bias 2c. B [V, H], b [V], c [H].

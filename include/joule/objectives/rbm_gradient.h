@@ -56,7 +56,8 @@ struct RbmGradientOptions {
 };
 
 /// CD-k / PCD-k / PT for `Rbm` models. Owns the persistent chains or the tempered chains and
-/// checkpoints them with save()/load(). Metrics: e_pos, e_neg (mean free energies), cd_gap,
+/// checkpoints them with save()/load(). One CD-1 update costs five B×V×H matrix products (the
+/// first hidden half-step reuses the data side's p(h|v)), one PCD-1 update six. Metrics: e_pos, e_neg (mean free energies), cd_gap,
 /// and for PT the mean swap acceptance.
 class RbmGradient : public Objective {
  public:
@@ -83,6 +84,7 @@ class RbmGradient : public Objective {
   torch::Tensor initial_chains(const torch::Tensor& v_pos, int64_t n, at::Generator& gen) const;
 
   torch::Tensor chains_;
+  torch::Tensor weight_grad_;  // reused buffer for ∂loss/∂W
   std::unique_ptr<ParallelTempering> pt_;
   torch::Tensor sparsity_q_;
 };
