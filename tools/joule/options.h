@@ -16,5 +16,7 @@ void register_core_options(Registry& registry);
 void register_jem_options(Registry& registry);
 /// LSD / score matching objectives, the ICA method and `joule gof` (options_lsd.cpp).
 void register_lsd_options(Registry& registry);
+/// Restricted Boltzmann machines (options_rbm.cpp).
+void register_rbm_options(Registry& registry);
 
 }  // namespace joule::cli

@@ -14,12 +14,14 @@ namespace joule::cli {
 std::unique_ptr<Pipeline> make_ebm_pipeline();
 std::unique_ptr<Pipeline> make_jem_pipeline();
 std::unique_ptr<Pipeline> make_ica_pipeline();
+std::unique_ptr<Pipeline> make_rbm_pipeline();
 
 // One line per method (see options.h for the matching option registration).
 std::unique_ptr<Pipeline> make_pipeline(const std::string& method) {
   if (method == "ebm") return make_ebm_pipeline();
   if (method == "jem") return make_jem_pipeline();
   if (method == "ica") return make_ica_pipeline();
+  if (method == "rbm") return make_rbm_pipeline();
   throw UsageError("unknown method '" + method + "'");
 }
 

@@ -10,6 +10,7 @@ const Registry& Registry::global() {
     register_core_options(r);
     register_jem_options(r);
     register_lsd_options(r);
+    register_rbm_options(r);
     return r;
   }();
   return registry;
