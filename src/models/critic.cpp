@@ -1,10 +1,45 @@
 #include "joule/models/critic.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <mutex>
 #include <ostream>
 
+#include "joule/core/gemm.h"
+
 namespace joule {
+namespace {
+
+// Inverted-dropout mask [rows, cols]: entries 0 or 1/keep. For keep = 0.5 on the CPU each entry
+// takes one bit of a 64-bit draw (64× fewer generator calls than bernoulli_, which dominated the
+// critic step's time); both the autograd and the fused path use this, so they see equal masks.
+at::Tensor dropout_mask(int64_t rows, int64_t cols, double keep, const at::TensorOptions& opts, at::Generator& gen) {
+  auto m = at::empty({rows, cols}, opts.requires_grad(false));
+  if (keep != 0.5 || !m.device().is_cpu()) return m.bernoulli_(keep, gen).div_(keep);
+  const int64_t n = m.numel();
+  std::vector<uint64_t> bits((n + 63) / 64);
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    auto* impl = at::check_generator<at::CPUGeneratorImpl>(gen);
+    for (auto& w : bits) w = impl->random64();
+  }
+  AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "dropout_mask", [&] {
+    auto* p = m.data_ptr<scalar_t>();
+    const int64_t full = n / 64;
+    for (int64_t w = 0; w < full; ++w) {
+      const uint64_t word = bits[w];
+      scalar_t* q = p + 64 * w;
+      for (int j = 0; j < 64; ++j) q[j] = scalar_t(2 * ((word >> j) & 1));  // branch-free
+    }
+    for (int64_t i = 64 * full; i < n; ++i) p[i] = scalar_t(2 * ((bits[i >> 6] >> (i & 63)) & 1));
+  });
+  return m;
+}
+
+}  // namespace
 
 SteinCriticImpl::SteinCriticImpl(const SteinCriticOptions& options_) : options(options_) { reset(); }
 
@@ -61,8 +96,7 @@ at::Tensor SteinCriticImpl::forward(const at::Tensor& x, c10::optional<at::Gener
     h = options.learn_beta() ? z * at::sigmoid(z * betas[i]) : apply_activation(options.activation(), z);
     if (drop) {
       // Inverted dropout: E[mask] = 1, so eval mode (no mask) needs no rescaling.
-      auto mask = at::empty_like(h, h.options().requires_grad(false)).bernoulli_(keep, *gen).div_(keep);
-      h = h * mask;
+      h = h * dropout_mask(h.size(0), h.size(1), keep, h.options(), *gen);
     }
   }
   return at::linear(h, weights[n], biases[n]).view(x.sizes());
@@ -78,21 +112,28 @@ void SteinCriticImpl::pretty_print(std::ostream& stream) const {
 
 // ---------------------------------------------------------------- fused critic step
 //
-// Notation per hidden layer: z = h W₁ᵀ + b (pre-activation), u = βz, σ = sigmoid(u),
+// Notation per hidden layer: z = h Wᵀ + b (pre-activation), u = βz, σ = sigmoid(u),
 //   a = z σ                       (Swish, the activation)
 //   a' = σ + u σ(1 − σ)           (∂a/∂z)
-//   a'' = β σ(1 − σ)(2 + u(1 − 2σ))        ∂a/∂β = z² σ(1 − σ),  ∂a'/∂β = z σ(1 − σ)(2 + u(1 − 2σ))
+//   a'' = β r,  r = σ(1 − σ)(2 + u(1 − 2σ));   ∂a/∂β = z² σ(1 − σ),  ∂a'/∂β = z r.
 // Tangent (forward mode along a probe ε): ż = ḣ Wᵀ, ȧ = a' ż, ḣ₀ = ε. With dropout mask m,
 // h = a m and ḣ = ȧ m. Output f = h W_oᵀ + b_o, ḟ = ḣ W_oᵀ = (∂f/∂x) ε, and εᵀḟ estimates the trace.
+// Backward through both streams, with S = Σ_j ∂L/∂ȧ_j ż_j:
+//   ∂L/∂z = ∂L/∂a · a' + S β r,   ∂L/∂ż_j = ∂L/∂ȧ_j · a',   ∂L/∂β = Σ_rows z (∂L/∂a · z σ(1 − σ) + S r).
+//
+// Rows of every layer buffer: the B primal rows, then k blocks of B tangent rows, so that each
+// layer is one matrix product. On the CPU the elementwise work of a layer is one fused loop
+// (plus LibTorch's vectorised sigmoid); elsewhere it is a few tensor expressions.
 
 namespace joule {
 namespace {
 
 struct LayerCache {
-  at::Tensor input;           // [(1+k)B, in]: primal rows, then k tangent blocks
-  at::Tensor z, u, sg, q, ap;  // [B, H]
-  at::Tensor zdot;            // [k, B, H]
-  at::Tensor mask;            // [B, H] or undefined
+  at::Tensor input;  // [(1+k)B, in]: the layer's input rows
+  at::Tensor zz;     // [(1+k)B, H]: z (bias added) then the tangents ż
+  at::Tensor sg;     // [B, H]: σ(βz)
+  at::Tensor ap;     // [B, H]: a'(z)
+  at::Tensor mask;   // [B, H] or undefined
 };
 
 void accumulate_grad(at::Tensor& p, const at::Tensor& g) {
@@ -102,6 +143,138 @@ void accumulate_grad(at::Tensor& p, const at::Tensor& g) {
   } else {
     grad = g.detach().clone();
   }
+}
+
+// p.grad += op(a)·op(b), one GEMM straight into the gradient buffer.
+void accumulate_grad_product(at::Tensor& p, const at::Tensor& a, bool trans_a, const at::Tensor& b, bool trans_b) {
+  auto& grad = p.mutable_grad();
+  if (!grad.defined()) {
+    grad = at::zeros_like(p, p.options().requires_grad(false));
+  }
+  gemm(a, trans_a, b, trans_b, grad, 1.0, 1.0);
+}
+
+constexpr int64_t kGrain = 16;  // rows per parallel task
+
+// Forward elementwise block of one hidden layer: adds the bias to z in place, fills sg and ap,
+// and returns the layer output (a·m on the primal rows, ȧ_j·m on the tangent rows).
+at::Tensor activation_forward(const at::Tensor& zz, const at::Tensor& bias, const at::Tensor& beta,
+                              const at::Tensor& mask, int64_t b, int64_t k, at::Tensor& sg, at::Tensor& ap) {
+  const int64_t h = zz.size(1);
+  auto z = zz.narrow(0, 0, b);
+  z.add_(bias);
+  auto out = at::empty_like(zz);
+  if (zz.device().is_cpu() && zz.is_contiguous()) {
+    sg = beta.defined() ? z * beta : z.clone();
+    sg.sigmoid_();
+    ap = at::empty_like(sg);
+    AT_DISPATCH_FLOATING_TYPES(zz.scalar_type(), "critic_activation_forward", [&] {
+      const scalar_t* zp = zz.data_ptr<scalar_t>();
+      const scalar_t* bp = beta.defined() ? beta.data_ptr<scalar_t>() : nullptr;
+      const scalar_t* mp = mask.defined() ? mask.data_ptr<scalar_t>() : nullptr;
+      const scalar_t* sp = sg.data_ptr<scalar_t>();
+      scalar_t* app = ap.data_ptr<scalar_t>();
+      scalar_t* op = out.data_ptr<scalar_t>();
+      at::parallel_for(0, b, kGrain, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t o = r * h;
+          for (int64_t c = 0; c < h; ++c) {
+            const scalar_t zv = zp[o + c], s = sp[o + c];
+            const scalar_t u = bp ? bp[c] * zv : zv;
+            const scalar_t m = mp ? mp[o + c] : scalar_t(1);
+            const scalar_t d = (s + u * s * (scalar_t(1) - s)) * m;
+            app[o + c] = s + u * s * (scalar_t(1) - s);
+            op[o + c] = zv * s * m;
+            for (int64_t j = 0; j < k; ++j) {
+              const int64_t t = ((j + 1) * b + r) * h + c;
+              op[t] = zp[t] * d;
+            }
+          }
+        }
+      });
+    });
+    return out;
+  }
+  auto u = beta.defined() ? z * beta : z;
+  sg = at::sigmoid(u);
+  ap = sg + u * (sg - sg * sg);
+  auto a = out.narrow(0, 0, b);
+  at::mul_out(a, z, sg);
+  auto adot = out.narrow(0, b, k * b).view({k, b, h});
+  at::mul_out(adot, zz.narrow(0, b, k * b).view({k, b, h}), ap);
+  if (mask.defined()) {
+    a.mul_(mask);
+    adot.mul_(mask);
+  }
+  return out;
+}
+
+// Backward elementwise block of one hidden layer: from ∂L/∂(layer output) `gh` to ∂L/∂(pre-
+// activations) on all rows; adds ∂L/∂β to `gbeta` when β is learned.
+at::Tensor activation_backward(const at::Tensor& gh, const LayerCache& c, const at::Tensor& beta, int64_t b, int64_t k,
+                               at::Tensor& gbeta) {
+  const int64_t h = gh.size(1);
+  const auto& zz = c.zz;
+  auto gz_all = at::empty_like(gh);
+  if (gh.device().is_cpu() && gh.is_contiguous() && zz.is_contiguous()) {
+    const int nt = at::get_num_threads();
+    auto partial = at::zeros({nt, h}, gh.options());
+    AT_DISPATCH_FLOATING_TYPES(gh.scalar_type(), "critic_activation_backward", [&] {
+      const scalar_t* gp = gh.data_ptr<scalar_t>();
+      const scalar_t* zp = zz.data_ptr<scalar_t>();
+      const scalar_t* sp = c.sg.data_ptr<scalar_t>();
+      const scalar_t* app = c.ap.data_ptr<scalar_t>();
+      const scalar_t* bp = beta.defined() ? beta.data_ptr<scalar_t>() : nullptr;
+      const scalar_t* mp = c.mask.defined() ? c.mask.data_ptr<scalar_t>() : nullptr;
+      scalar_t* op = gz_all.data_ptr<scalar_t>();
+      scalar_t* pp = partial.data_ptr<scalar_t>();
+      at::parallel_for(0, b, kGrain, [&](int64_t r0, int64_t r1) {
+        scalar_t* acc = pp + static_cast<int64_t>(at::get_thread_num()) * h;
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t o = r * h;
+          for (int64_t col = 0; col < h; ++col) {
+            const scalar_t zv = zp[o + col], s = sp[o + col], a1 = app[o + col];
+            const scalar_t m = mp ? mp[o + col] : scalar_t(1);
+            const scalar_t bt = bp ? bp[col] : scalar_t(1);
+            const scalar_t u = bt * zv, q = s * (scalar_t(1) - s);
+            const scalar_t rr = q * (scalar_t(2) + u * (scalar_t(1) - scalar_t(2) * s));
+            const scalar_t ga = gp[o + col] * m;
+            scalar_t sum = 0;
+            for (int64_t j = 0; j < k; ++j) {
+              const int64_t t = ((j + 1) * b + r) * h + col;
+              const scalar_t gad = gp[t] * m;
+              sum += gad * zp[t];
+              op[t] = gad * a1;
+            }
+            op[o + col] = ga * a1 + sum * bt * rr;
+            acc[col] += zv * (ga * zv * q + sum * rr);
+          }
+        }
+      });
+    });
+    if (gbeta.defined()) gbeta.add_(partial.sum(0));
+    return gz_all;
+  }
+  auto z = zz.narrow(0, 0, b);
+  auto zdot = zz.narrow(0, b, k * b).view({k, b, h});
+  auto ga = gh.narrow(0, 0, b);
+  auto gadot = gh.narrow(0, b, k * b).view({k, b, h});
+  if (c.mask.defined()) {
+    ga = ga * c.mask;
+    gadot = gadot * c.mask;
+  }
+  auto u = beta.defined() ? z * beta : z;
+  auto q = c.sg - c.sg * c.sg;
+  auto r = q * (2.0 + u * (1.0 - 2.0 * c.sg));
+  auto s = (gadot * zdot).sum(0);
+  auto sr = s * r;
+  if (gbeta.defined()) gbeta.add_((ga * z * q + sr).mul_(z).sum(0));
+  auto gz = gz_all.narrow(0, 0, b);
+  at::mul_out(gz, ga, c.ap);
+  gz.add_(beta.defined() ? sr * beta : sr);
+  auto gzdot = gz_all.narrow(0, b, k * b).view({k, b, h});
+  at::mul_out(gzdot, gadot, c.ap);
+  return gz_all;
 }
 
 }  // namespace
@@ -124,9 +297,7 @@ CriticStepStats SteinCriticImpl::stein_loss_backward(const at::Tensor& x_in, con
   // Random draws in the autograd path's order: dropout masks (layer by layer), then probes.
   std::vector<at::Tensor> masks(n_hidden);
   if (drop) {
-    for (int64_t i = 0; i < n_hidden; ++i) {
-      masks[i] = at::empty({b, options.width()}, x.options()).bernoulli_(keep, gen).div_(keep);
-    }
+    for (int64_t i = 0; i < n_hidden; ++i) masks[i] = dropout_mask(b, options.width(), keep, x.options(), gen);
   }
   auto eps = at::empty({k, b, d}, x.options());
   for (int64_t j = 0; j < k; ++j) {
@@ -140,39 +311,23 @@ CriticStepStats SteinCriticImpl::stein_loss_backward(const at::Tensor& x_in, con
 
   // ---- forward: primal and k tangent streams stacked as rows
   std::vector<LayerCache> cache(n_hidden);
-  at::Tensor hh = at::cat({x, eps.reshape({k * b, d})}, 0);
+  at::Tensor hh = at::cat({x, eps.view({k * b, d})}, 0);
   for (int64_t i = 0; i < n_hidden; ++i) {
     auto& c = cache[i];
     c.input = hh;
-    auto zz = hh.mm(weights[i].t());  // [(1+k)B, H]
-    c.z = zz.narrow(0, 0, b).add_(biases[i]);
-    c.zdot = zz.narrow(0, b, k * b).view({k, b, -1});
-    c.u = betas.empty() ? c.z : c.z * betas[i];
-    c.sg = at::sigmoid(c.u);
-    c.q = c.sg - c.sg * c.sg;
-    c.ap = c.sg + c.u * c.q;
-    auto out = at::empty_like(zz);
-    auto a = out.narrow(0, 0, b);
-    at::mul_out(a, c.z, c.sg);
-    auto adot = out.narrow(0, b, k * b).view({k, b, -1});
-    at::mul_out(adot, c.zdot, c.ap);
-    if (drop) {
-      c.mask = masks[i];
-      a.mul_(c.mask);
-      adot.mul_(c.mask);
-    }
-    hh = out;
+    c.zz = fast_matmul(hh, weights[i], false, true);
+    c.mask = masks[i];
+    hh = activation_forward(c.zz, biases[i], betas.empty() ? at::Tensor() : betas[i], c.mask, b, k, c.sg, c.ap);
   }
-  auto ff = hh.mm(weights[n_hidden].t());  // [(1+k)B, D]
+  auto ff = fast_matmul(hh, weights[n_hidden], false, true);  // [(1+k)B, D]
   auto f = ff.narrow(0, 0, b).add_(biases[n_hidden]);
   auto fdot = ff.narrow(0, b, k * b).view({k, b, d});
 
   // ---- statistics and the loss's derivative per sample
   auto t = (sq * f).sum(1) + (eps * fdot).sum(at::IntArrayRef{0, 2}) / static_cast<double>(k);  // [B]
-  auto norm2 = f.pow(2).sum(1);
   const double mean = t.mean().item<double>();
   const double sd = t.std().item<double>();
-  const double fn2 = norm2.mean().item<double>();
+  const double fn2 = f.pow(2).sum(1).mean().item<double>();
   at::Tensor dt;  // dL/dt_b
   CriticStepStats stats;
   if (maximize_power) {
@@ -197,35 +352,18 @@ CriticStepStats SteinCriticImpl::stein_loss_backward(const at::Tensor& x_in, con
     auto gfdot = g.narrow(0, b, k * b).view({k, b, d});
     at::mul_out(gfdot, eps, dt.view({1, b, 1}) / static_cast<double>(k));
   }
-  accumulate_grad(weights[n_hidden], g.t().mm(hh));
+  accumulate_grad_product(weights[n_hidden], g, true, hh, false);
   accumulate_grad(biases[n_hidden], g.narrow(0, 0, b).sum(0));
-  auto gh = g.mm(weights[n_hidden]);  // [(1+k)B, H]
+  auto gh = fast_matmul(g, weights[n_hidden]);  // [(1+k)B, H]
   for (int64_t i = n_hidden - 1; i >= 0; --i) {
     auto& c = cache[i];
-    auto ga = gh.narrow(0, 0, b);
-    auto gadot = gh.narrow(0, b, k * b).view({k, b, -1});
-    if (drop) {
-      ga.mul_(c.mask);
-      gadot.mul_(c.mask);
-    }
-    // r = σ(1 − σ)(2 + u(1 − 2σ)); S = Σ_j ∂L/∂ȧ_j ⊙ ż_j.
-    auto r = c.q * (2.0 + c.u * (1.0 - 2.0 * c.sg));
-    auto s = (gadot * c.zdot).sum(0);
-    auto gz_all = at::empty_like(gh);
-    auto gz = gz_all.narrow(0, 0, b);
-    auto sr = s * r;
-    if (!betas.empty()) {
-      // ∂L/∂β = Σ_b [∂L/∂a · z²σ(1 − σ) + S · z r]
-      accumulate_grad(betas[i], (ga * c.z * c.q + sr).mul_(c.z).sum(0));
-      sr.mul_(betas[i]);
-    }
-    at::mul_out(gz, ga, c.ap);
-    gz.add_(sr);
-    auto gzdot = gz_all.narrow(0, b, k * b).view({k, b, -1});
-    at::mul_out(gzdot, gadot, c.ap);
-    accumulate_grad(weights[i], gz_all.t().mm(c.input));
-    accumulate_grad(biases[i], gz.sum(0));
-    if (i > 0) gh = gz_all.mm(weights[i]);
+    const bool learned = !betas.empty();
+    at::Tensor gbeta = learned ? at::zeros_like(betas[i]) : at::Tensor();
+    auto gz_all = activation_backward(gh, c, learned ? betas[i] : at::Tensor(), b, k, gbeta);
+    if (learned) accumulate_grad(betas[i], gbeta);
+    accumulate_grad_product(weights[i], gz_all, true, c.input, false);
+    accumulate_grad(biases[i], gz_all.narrow(0, 0, b).sum(0));
+    if (i > 0) gh = fast_matmul(gz_all, weights[i]);
   }
   return stats;
 }
