@@ -4,7 +4,7 @@
 // (joule::train::Trainer::step with joule::Jem). bench/jem_step_peer.py is the same step in
 // Python PyTorch; bench/run_jem_step.sh runs both and prints the ratio.
 //
-// Usage: bench_jem_step [--net cnn16|cnn32|wrn16_4|wrn28_10] [--threads N] [--reps R]
+// Usage: bench_jem_step [--net cnn16|cnn32|wrn16_4|wrn28_10|mlp] [--threads N] [--reps R]
 //                       [--warmup W] [--batch B] [--sgld K] [--device cpu|cuda]
 // Prints one JSON object per line: per-step median/min seconds and the SGLD share.
 #include <algorithm>
@@ -69,8 +69,15 @@ int main(int argc, char** argv) {
     auto wrn = joule::WideResNet(joule::WideResNetOptions(3, 10).depth(big ? 28 : 16).widen(big ? 10 : 4));
     wrn->reset_parameters(gen);
     net = torch::nn::AnyModule(wrn);
+  } else if (net_name == "mlp") {
+    // A tabular configuration: 50 standardised features, two hidden layers of 256 (per-op
+    // overhead matters more here than in the convolutional nets).
+    shape = {50};
+    auto mlp = joule::MlpClassifier(joule::MlpClassifierOptions(50, 10).hidden({256, 256}));
+    mlp->reset_parameters(gen);
+    net = torch::nn::AnyModule(mlp);
   } else {
-    std::fprintf(stderr, "unknown --net %s (cnn16, cnn32, wrn16_4, wrn28_10)\n", net_name.c_str());
+    std::fprintf(stderr, "unknown --net %s (cnn16, cnn32, wrn16_4, wrn28_10, mlp)\n", net_name.c_str());
     return 2;
   }
   auto model = std::make_shared<joule::ClassifierEnergyImpl>(net, shape, 10);

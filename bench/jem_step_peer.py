@@ -81,7 +81,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if args.net.startswith("cnn"):
+    if args.net == "mlp":
+        f = nn.Sequential(nn.Linear(50, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2), nn.Linear(256, 10))
+        shape = (50,)
+    elif args.net.startswith("cnn"):
         f, shape = SmallCnn(int(args.net[3:])), (1, 28, 28)
     else:
         depth, k = {"wrn16_4": (16, 4), "wrn28_10": (28, 10)}[args.net]
@@ -99,7 +102,7 @@ def main():
     def sample_q():
         inds = torch.randint(len(buffer), (bs,))
         x0 = buffer[inds]
-        reinit = (torch.rand(bs) < 0.05).float().view(-1, 1, 1, 1)
+        reinit = (torch.rand(bs) < 0.05).float().view((-1,) + (1,) * len(shape))
         x0 = reinit * torch.empty_like(x0).uniform_(-1, 1) + (1 - reinit) * x0
         x = x0.clone().requires_grad_(True)
         f.eval()
