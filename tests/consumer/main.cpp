@@ -22,7 +22,16 @@ int main() {
   trainer.train();
   const bool trained = trainer.step_count() == 3;
 
-  std::cout << (ok && trained ? "consumer ok" : "consumer FAILED") << " mean=" << mean[0].item<double>() << ","
-            << mean[1].item<double>() << " acceptance=" << mala.stats().acceptance_rate << "\n";
-  return ok && trained ? 0 : 1;
+  // An RBM through the same header: with zero weights and biases log Z = (V + H) log 2.
+  joule::Rbm rbm(joule::RbmOptions(6, 4));
+  {
+    torch::NoGradGuard no_grad;
+    rbm->weight.zero_();
+  }
+  const double log_z = joule::eval::log_partition_exact(*rbm);
+  const bool rbm_ok = std::abs(log_z - 10 * std::log(2.0)) < 1e-6;
+
+  std::cout << (ok && trained && rbm_ok ? "consumer ok" : "consumer FAILED") << " mean=" << mean[0].item<double>() << ","
+            << mean[1].item<double>() << " acceptance=" << mala.stats().acceptance_rate << " rbm_log_z=" << log_z << "\n";
+  return ok && trained && rbm_ok ? 0 : 1;
 }
