@@ -147,6 +147,7 @@ def main():
     for r in range(args.repeats):
         res = one_test(args, args.seed + r)
         res["threads"] = args.threads
+        res["impl"] = "python-torch"
         print(json.dumps(res), flush=True)
 
 
