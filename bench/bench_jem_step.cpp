@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "joule/core/runtime.h"
 #include "joule/models/classifiers.h"
 #include "joule/objectives/jem.h"
@@ -22,15 +23,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using joule::bench::Clock;
+using joule::bench::since;
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using joule::bench::median;
 
 }  // namespace
 

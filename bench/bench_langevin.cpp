@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "joule/core/gemm.h"
 #include "joule/core/runtime.h"
 #include "joule/models/mlp_energy.h"
@@ -18,9 +19,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using joule::bench::Clock;
+using joule::bench::since;
 
 // FLOPs of one energy + input-gradient evaluation: forward d→w→…→w→1, backward without the
 // weight gradients (2·m·n·k per product).
@@ -39,8 +39,8 @@ double rate(F&& fn, double budget) {
   do {
     fn();
     ++n;
-  } while (seconds_since(t0) < budget);
-  return n / seconds_since(t0);
+  } while (since(t0) < budget);
+  return n / since(t0);
 }
 
 }  // namespace

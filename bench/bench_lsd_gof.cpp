@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "joule/core/runtime.h"
 #include "joule/eval/gof.h"
 #include "joule/eval/gof_benchmarks.h"
@@ -27,8 +28,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using joule::bench::Clock;
+using joule::bench::since;
 
 struct Args {
   int threads = 1;

@@ -11,14 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "joule/core/runtime.h"
 #include "joule/models/critic.h"
 #include "joule/objectives/lsd.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using joule::bench::Clock;
+using joule::bench::since;
 
 // Seconds per call: one warm-up, then at least 2 calls and `budget` seconds.
 template <class F>

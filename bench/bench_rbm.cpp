@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "joule/core/runtime.h"
 #include "joule/data/idx.h"
 #include "joule/data/image_transforms.h"
@@ -34,14 +35,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using joule::bench::Clock;
+using joule::bench::since;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using joule::bench::median;
 
 struct Args {
   std::string mode = "sklearn", data = joule::data::kFashionMnistDir;

@@ -8,6 +8,13 @@
 
 namespace joule::cli {
 
+/// `spec` restricted to the given commands (an option that only `train`, or `train` and `eval`,
+/// accept; others reject it as unknown).
+inline OptionSpec only(OptionSpec spec, std::vector<std::string> commands) {
+  spec.commands = std::move(commands);
+  return spec;
+}
+
 /// Options shared by every method and those of the neural-EBM method. Other methods add
 /// their own register_*_options() (in options_<method>.cpp), extend the `method` and
 /// `data.dataset` choices with Registry::extend_choices, and are listed in registry.cpp.

@@ -8,11 +8,6 @@
 namespace joule::cli {
 namespace {
 
-OptionSpec only(OptionSpec s, std::vector<std::string> commands) {
-  s.commands = std::move(commands);
-  return s;
-}
-
 OptionSpec alias(OptionSpec s, std::string a) {
   s.aliases.push_back(std::move(a));
   return s;

@@ -5,14 +5,6 @@
 #include "tools/joule/options.h"
 
 namespace joule::cli {
-namespace {
-
-OptionSpec only(OptionSpec s, std::vector<std::string> commands) {
-  s.commands = std::move(commands);
-  return s;
-}
-
-}  // namespace
 
 void register_jem_options(Registry& r) {
   const std::vector<std::string> train{"train"};
