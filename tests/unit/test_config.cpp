@@ -2,7 +2,11 @@
 // and parses the TOML subset used by configs/*.toml.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include "tools/joule/config.h"
 
@@ -87,6 +91,28 @@ TEST(ConfigTest, TomlErrorsCarryFileAndLine) {
   msg = error_of([&] { cfg.load_string("[train]\nlr = \"0.1\n", "e.toml"); });
   EXPECT_NE(msg.find("unterminated"), std::string::npos) << msg;
   EXPECT_NE(error_of([&] { cfg.load_file("/nonexistent/joule.toml"); }).find("cannot read"), std::string::npos);
+}
+
+TEST(ConfigTest, ResolvedTomlOpensEachTableOnceAndIsValidToml) {
+  // Methods add options to shared sections ([eval], [train]) after other sections: the writer
+  // must still open each table once (strict TOML readers reject a repeated table).
+  Config a("train");
+  const std::string toml = a.to_toml();
+  std::set<std::string> seen;
+  std::istringstream lines(toml);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line[0] == '[') EXPECT_TRUE(seen.insert(line).second) << "table opened twice: " << line;
+  }
+  EXPECT_TRUE(seen.count("[eval]"));
+  ASSERT_NE(toml.find("\nmethod = "), std::string::npos);
+  EXPECT_LT(toml.find("\nmethod = "), toml.find("\n[")) << "top-level keys come before the first table";
+  // Python's tomllib (Debian's python3.11) parses it.
+  const std::string path = ::testing::TempDir() + "joule-resolved.toml";
+  std::ofstream(path) << toml;
+  EXPECT_EQ(std::system(("/usr/bin/python3 -c 'import sys, tomllib; tomllib.load(open(sys.argv[1], \"rb\"))' " + path +
+                         " 2>&1").c_str()),
+            0)
+      << toml;
 }
 
 TEST(ConfigTest, ResolvedTomlRoundTrips) {

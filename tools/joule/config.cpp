@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iomanip>
 #include <set>
+#include <map>
 #include <sstream>
 
 namespace joule::cli {
@@ -370,19 +371,19 @@ bool Config::is_set(const std::string& key) const {
 }
 
 std::string Config::to_toml() const {
-  std::ostringstream os;
-  os << "# Resolved Joule configuration (every option, defaults included).\n";
-  std::string section = "\x01";
+  // One table per section, in the order sections first appear in the registry (methods register
+  // options of shared sections such as [eval] later: a table must not be opened twice, which
+  // strict TOML readers reject); top-level keys first, before any table.
+  std::vector<std::string> order;
+  std::map<std::string, std::ostringstream> tables;
   for (const auto& o : registry_->options()) {
     auto it = values_.find(o.key);
     if (it == values_.end()) continue;
     const auto dot = o.key.find('.');
     const std::string sec = dot == std::string::npos ? "" : o.key.substr(0, dot);
     const std::string leaf = dot == std::string::npos ? o.key : o.key.substr(dot + 1);
-    if (sec != section) {
-      if (!sec.empty()) os << "\n[" << sec << "]\n";
-      section = sec;
-    }
+    if (!tables.count(sec)) order.push_back(sec);
+    auto& os = tables[sec];
     os << leaf << " = ";
     if (o.type == OptionType::kString || o.type == OptionType::kChoice) {
       os << '"';
@@ -393,7 +394,13 @@ std::string Config::to_toml() const {
     }
     os << "\n";
   }
-  return os.str();
+  std::ostringstream out;
+  out << "# Resolved Joule configuration (every option, defaults included).\n";
+  if (tables.count("")) out << tables[""].str();
+  for (const auto& sec : order) {
+    if (!sec.empty()) out << "\n[" << sec << "]\n" << tables[sec].str();
+  }
+  return out.str();
 }
 
 // ------------------------------------------------------------------ suggestions
