@@ -138,6 +138,7 @@ TEST_F(RbmCliTest, ShippedConfigsTrainEvaluateAndResume) {
   r = joule("sample rbm_pcd_fashion sample.n=16 sample.steps=10");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(path("rbm_pcd_fashion/samples-step60.csv")));
+  EXPECT_TRUE(fs::exists(path("rbm_pcd_fashion/samples-step60.png")));
 }
 
 TEST_F(RbmCliTest, BadRbmInputIsAClearErrorAndWritesNothing) {

@@ -1,9 +1,12 @@
 // joule sample CHECKPOINT [sample.n=... sample.steps=...]: draws samples from a trained model.
+#include <algorithm>
+
 #include <torch/serialize.h>
 
 #include "joule/data/csv.h"
 #include "joule/io/checkpoint.h"
 #include "joule/io/plot.h"
+#include "joule/io/png.h"
 #include "tools/joule/command_common.h"
 #include "tools/joule/commands.h"
 
@@ -40,6 +43,11 @@ int cmd_sample(const std::vector<std::string>& argv, std::ostream& out, std::ost
     const double e = std::max(1.0, 1.1 * x.abs().max().item<double>());
     io::write_png(prefix + ".png", io::scatter_plot(x, io::PlotBox{-e, e, -e, e}, "samples"));
     out << "wrote " << prefix << ".png\n";
+  } else if (x.dim() == 4 && (x.size(1) == 1 || x.size(1) == 3)) {
+    // Images (RBM, JEM): a grid, values scaled from their own min and max.
+    const int64_t show = std::min<int64_t>(x.size(0), 100);
+    io::save_image_grid(x.slice(0, 0, show), prefix + ".png", 10);
+    out << "wrote " << prefix << ".png (the first " << show << ")\n";
   }
   return 0;
 }
