@@ -24,11 +24,9 @@ const std::string kTiny =
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-class CliTest : public ::testing::Test {
+class CliTest : public joule::testing::CliTestBase {
  protected:
-  TempDir dir_{"joule-cli"};
-  std::string path(const std::string& p) const { return dir_ / p; }
-  joule::testing::CommandResult joule(const std::string& args) { return run_command(kJoule + " " + args, dir_.path()); }
+  CliTest() : CliTestBase("joule-cli") {}
 };
 
 TEST_F(CliTest, HelpAndUnknownCommand) {

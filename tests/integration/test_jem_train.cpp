@@ -179,11 +179,9 @@ const std::string kSmall =
     " train.batch_size=32 train.warmup_steps=0 train.log_every=4 train.eval_every=4 train.checkpoint_every=4"
     " eval.ood_n=50 eval.chain_steps=2 eval.grid_n=20 run.progress=none";
 
-class JemCliTest : public ::testing::Test {
+class JemCliTest : public joule::testing::CliTestBase {
  protected:
-  TempDir dir_{"joule-jem-cli"};
-  std::string path(const std::string& p) const { return dir_ / p; }
-  joule::testing::CommandResult joule(const std::string& args) { return run_command(kJoule + " " + args, dir_.path()); }
+  JemCliTest() : CliTestBase("joule-jem-cli") {}
 };
 
 TEST_F(JemCliTest, TrainEvaluateAgainstBaselineAndSample) {

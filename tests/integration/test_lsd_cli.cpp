@@ -17,13 +17,9 @@ using joule::testing::TempDir;
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-class LsdCliTest : public ::testing::Test {
+class LsdCliTest : public joule::testing::CliTestBase {
  protected:
-  TempDir dir_{"joule-lsd-cli"};
-  std::string path(const std::string& p) const { return dir_ / p; }
-  joule::testing::CommandResult joule(const std::string& args) {
-    return run_command(std::string(JOULE_BIN) + " " + args, dir_.path());
-  }
+  LsdCliTest() : CliTestBase("joule-lsd-cli") {}
   // n rows of `dim` N(shift, 1) coordinates, with a header.
   void write_gaussian(const std::string& file, int n, int dim, double shift, unsigned seed) {
     std::mt19937 rng(seed);

@@ -97,13 +97,9 @@ TEST(RbmFashionTest, ShortPcdRunImprovesPseudoAndAisLikelihood) {
               after.log_z_ais, after.se, after.gap, after.log_z_exact);
 }
 
-class RbmCliTest : public ::testing::Test {
+class RbmCliTest : public joule::testing::CliTestBase {
  protected:
-  TempDir dir_{"joule-rbm-cli"};
-  std::string path(const std::string& p) const { return dir_ / p; }
-  joule::testing::CommandResult joule(const std::string& args) {
-    return run_command(std::string(JOULE_BIN) + " " + args, dir_.path());
-  }
+  RbmCliTest() : CliTestBase("joule-rbm-cli") {}
 };
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include <gtest/gtest.h>
+
 namespace joule::testing {
 
 /// A fresh folder under the system temp dir, removed when the object goes out of scope.
@@ -48,5 +50,18 @@ inline CommandResult run_command(const std::string& command, const std::string& 
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+#ifdef JOULE_BIN
+/// A test that runs the joule binary (JOULE_BIN) in its own scratch folder.
+class CliTestBase : public ::testing::Test {
+ protected:
+  explicit CliTestBase(const std::string& tag) : dir_(tag) {}
+  /// `p` inside the scratch folder.
+  std::string path(const std::string& p) const { return dir_ / p; }
+  /// `joule ARGS` run in the scratch folder.
+  CommandResult joule(const std::string& args) { return run_command(std::string(JOULE_BIN) + " " + args, dir_.path()); }
+  TempDir dir_;
+};
+#endif
 
 }  // namespace joule::testing
