@@ -4,11 +4,14 @@
 //   bench_lsd_gof [--threads N] [--sigma S] [--seed K] [--repeats R]
 //       times whole tests with the paper's README settings (same as bench/lsd_gof_peer.py);
 //       one JSON object per test.
-//   bench_lsd_gof --power [--sigmas 0,0.01,0.02,0.04] [--seeds 100] [--tests lsd,ksd]
+//   bench_lsd_gof --power [--sigmas 0,0.01,0.02,0.04] [--seeds 100] [--first-seed 0] [--tests lsd,ksd]
 //                 [--out DIR] [--threads N]
 //       the power study: for every σ and seed, a new RBM, 1000 samples, the LSD test
 //       (800/100/100 split) and the KSD test (all 1000 samples, 1000 bootstrap draws) on the
-//       same sample; writes DIR/power.csv (one row per test) and DIR/power.png.
+//       same sample; writes DIR/power.csv (one row per test) and DIR/power.png. Seeds
+//       first-seed .. first-seed + seeds − 1, so that parts of a study can run in parallel;
+//   bench_lsd_gof --merge DIR1,DIR2,... [--out DIR]
+//       pools their power.csv files into DIR/power.csv and DIR/power.png.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,7 +41,8 @@ struct Args {
   int64_t seed = 1, repeats = 1;
   bool power = false;
   std::vector<double> sigmas{0.0, 0.01, 0.02, 0.04};
-  int64_t seeds = 100;
+  int64_t seeds = 100, first_seed = 0;
+  std::string merge;  // --merge: comma-separated study folders
   std::string tests = "lsd,ksd", out = "lsd-power";
   int64_t burn_in = 2000, n = 1000;
 };
@@ -95,6 +100,81 @@ int timing(const Args& a) {
   return 0;
 }
 
+void write_power_plot(const std::vector<double>& sigmas, const std::vector<int64_t>& rej_lsd,
+                      const std::vector<int64_t>& rej_ksd, bool do_lsd, bool do_ksd, int64_t seeds,
+                      const std::string& out) {
+  const double n = static_cast<double>(seeds);
+  auto rates = [&](const std::vector<int64_t>& r) {
+    std::vector<double> v;
+    for (auto c : r) v.push_back(c / n);
+    return v;
+  };
+  std::vector<joule::io::Series> series;
+  if (do_lsd) series.push_back({"LSD test", sigmas, rates(rej_lsd), joule::io::palette(0)});
+  if (do_ksd) series.push_back({"KSD test", sigmas, rates(rej_ksd), joule::io::palette(1)});
+  std::vector<joule::io::RefLine> level{{"alpha = 0.05", 0.05, joule::io::colors::gray}};
+  auto img = joule::io::line_plot(series, "GB-RBM 50x40: power vs perturbation (" + std::to_string(seeds) + " seeds)",
+                                  "sigma of the perturbation of B", "rejection rate", 640, 420, false, level);
+  joule::io::write_png(out + "/power.png", img);
+}
+
+// Pools the power.csv files of several study folders (disjoint seed ranges).
+int merge(const Args& a) {
+  std::map<double, std::map<std::string, std::pair<int64_t, int64_t>>> counts;  // σ → test → (rejects, n)
+  std::map<std::string, std::set<int64_t>> seeds;
+  std::string rows;
+  std::stringstream dirs(a.merge);
+  for (std::string dir; std::getline(dirs, dir, ',');) {
+    std::ifstream in(dir + "/power.csv");
+    if (!in) {
+      std::fprintf(stderr, "cannot read %s/power.csv\n", dir.c_str());
+      return 1;
+    }
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::stringstream f(line);
+      std::string sigma, seed, test, stat, p, reject;
+      std::getline(f, sigma, ',');
+      std::getline(f, seed, ',');
+      std::getline(f, test, ',');
+      std::getline(f, stat, ',');
+      std::getline(f, p, ',');
+      std::getline(f, reject, ',');
+      if (!seeds[test + sigma].insert(std::stoll(seed)).second) {
+        std::fprintf(stderr, "seed %s appears twice for %s at sigma %s\n", seed.c_str(), test.c_str(), sigma.c_str());
+        return 1;
+      }
+      auto& c = counts[std::stod(sigma)][test];
+      c.first += std::stoll(reject);
+      c.second += 1;
+      rows += line + "\n";
+    }
+  }
+  if (std::system(("mkdir -p '" + a.out + "'").c_str()) != 0) return 1;
+  std::ofstream(a.out + "/power.csv") << "sigma,seed,test,statistic,p_value,reject,seconds\n" << rows;
+  std::vector<double> sigmas;
+  std::vector<int64_t> rl, rk;
+  int64_t n = -1;
+  for (const auto& [sigma, tests] : counts) {
+    sigmas.push_back(sigma);
+    auto get = [&](const std::string& t) { return tests.count(t) ? tests.at(t) : std::pair<int64_t, int64_t>{0, 0}; };
+    rl.push_back(get("lsd").first);
+    rk.push_back(get("ksd").first);
+    const int64_t m = std::max(get("lsd").second, get("ksd").second);
+    if (n >= 0 && m != n) {
+      std::fprintf(stderr, "unequal seed counts across sigmas (%lld vs %lld)\n", (long long)n, (long long)m);
+      return 1;
+    }
+    n = m;
+    std::printf("  sigma %.3f:  LSD %lld/%lld  KSD %lld/%lld\n", sigma, (long long)get("lsd").first,
+                (long long)get("lsd").second, (long long)get("ksd").first, (long long)get("ksd").second);
+  }
+  write_power_plot(sigmas, rl, rk, true, true, n, a.out);
+  std::printf("wrote %s/power.csv and %s/power.png (%lld seeds per sigma)\n", a.out.c_str(), a.out.c_str(), (long long)n);
+  return 0;
+}
+
 int power(const Args& a) {
   const bool do_lsd = a.tests.find("lsd") != std::string::npos;
   const bool do_ksd = a.tests.find("ksd") != std::string::npos;
@@ -126,7 +206,8 @@ int power(const Args& a) {
   };
   // Seeds outermost, so an interrupted study still covers every σ; the same seed at every σ
   // gives the same RBM and perturbation direction (only its scale changes).
-  for (int64_t s = 0; s < a.seeds; ++s) {
+  for (int64_t k = 0; k < a.seeds; ++k) {
+    const int64_t s = a.first_seed + k;
     for (size_t i = 0; i < ns; ++i) {
       const double sigma = a.sigmas[i];
       auto one = run_one(a, sigma, static_cast<uint64_t>(1000 + s), do_lsd, do_ksd);
@@ -142,24 +223,12 @@ int power(const Args& a) {
       }
       csv.flush();
     }
-    if ((s + 1) % 10 == 0 || s + 1 == a.seeds) {
-      std::printf("after %lld seeds:\n", static_cast<long long>(s + 1));
-      summary(s + 1);
+    if ((k + 1) % 10 == 0 || k + 1 == a.seeds) {
+      std::printf("after %lld seeds:\n", static_cast<long long>(k + 1));
+      summary(k + 1);
     }
   }
-  std::vector<joule::io::Series> series;
-  const double n = static_cast<double>(a.seeds);
-  auto rates = [&](const std::vector<int64_t>& r) {
-    std::vector<double> v;
-    for (auto c : r) v.push_back(c / n);
-    return v;
-  };
-  if (do_lsd) series.push_back({"LSD test", a.sigmas, rates(rej_lsd), joule::io::palette(0)});
-  if (do_ksd) series.push_back({"KSD test", a.sigmas, rates(rej_ksd), joule::io::palette(1)});
-  std::vector<joule::io::RefLine> level{{"alpha = 0.05", 0.05, joule::io::colors::gray}};
-  auto img = joule::io::line_plot(series, "GB-RBM 50x40: power vs perturbation (" + std::to_string(a.seeds) + " seeds)",
-                                  "sigma of the perturbation of B", "rejection rate", 640, 420, false, level);
-  joule::io::write_png(a.out + "/power.png", img);
+  write_power_plot(a.sigmas, rej_lsd, rej_ksd, do_lsd, do_ksd, a.seeds, a.out);
   std::printf("wrote %s and %s/power.png\n", csv_path.c_str(), a.out.c_str());
   return 0;
 }
@@ -178,6 +247,8 @@ int main(int argc, char** argv) {
     else if (k == "--power") a.power = true;
     else if (k == "--sigmas") a.sigmas = parse_list(next());
     else if (k == "--seeds") a.seeds = std::stoll(next());
+    else if (k == "--first-seed") a.first_seed = std::stoll(next());
+    else if (k == "--merge") a.merge = next();
     else if (k == "--tests") a.tests = next();
     else if (k == "--out") a.out = next();
     else {
@@ -186,5 +257,6 @@ int main(int argc, char** argv) {
     }
   }
   joule::set_num_threads(a.threads);
+  if (!a.merge.empty()) return merge(a);
   return a.power ? power(a) : timing(a);
 }
