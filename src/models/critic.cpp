@@ -7,6 +7,7 @@
 
 #include <mutex>
 #include <ostream>
+#include <type_traits>
 
 #include "joule/core/gemm.h"
 
@@ -156,6 +157,39 @@ void accumulate_grad_product(at::Tensor& p, const at::Tensor& a, bool trans_a, c
 
 constexpr int64_t kGrain = 16;  // rows per parallel task
 
+// Row kernels of the common case (float, one probe), cloned for AVX2 so the loops are vectorised
+// where the CPU has it (resolved at load time; the build targets baseline x86-64). `beta` and `m`
+// may be null (no learned β, no dropout). The general loops below compute the same values.
+__attribute__((target_clones("avx2", "default"))) void activation_forward_row(
+    const float* __restrict z, const float* __restrict zt, const float* __restrict s, const float* __restrict beta,
+    const float* __restrict m, float* __restrict ap, float* __restrict out, float* __restrict out_t, int64_t h) {
+  for (int64_t c = 0; c < h; ++c) {
+    const float u = beta ? beta[c] * z[c] : z[c];
+    const float mm = m ? m[c] : 1.0f;
+    const float a1 = s[c] + u * s[c] * (1.0f - s[c]);
+    ap[c] = a1;
+    out[c] = z[c] * s[c] * mm;
+    out_t[c] = zt[c] * a1 * mm;
+  }
+}
+
+__attribute__((target_clones("avx2", "default"))) void activation_backward_row(
+    const float* __restrict g, const float* __restrict gt, const float* __restrict z, const float* __restrict zt,
+    const float* __restrict s, const float* __restrict ap, const float* __restrict beta, const float* __restrict m,
+    float* __restrict oz, float* __restrict ozt, float* __restrict acc, int64_t h) {
+  for (int64_t c = 0; c < h; ++c) {
+    const float mm = m ? m[c] : 1.0f, bt = beta ? beta[c] : 1.0f;
+    const float zv = z[c], sv = s[c], a1 = ap[c];
+    const float u = bt * zv, q = sv * (1.0f - sv);
+    const float rr = q * (2.0f + u * (1.0f - 2.0f * sv));
+    const float ga = g[c] * mm, gad = gt[c] * mm;
+    const float sum = gad * zt[c];
+    ozt[c] = gad * a1;
+    oz[c] = ga * a1 + sum * bt * rr;
+    acc[c] += zv * (ga * zv * q + sum * rr);
+  }
+}
+
 // Forward elementwise block of one hidden layer: adds the bias to z in place, fills sg and ap,
 // and returns the layer output (a·m on the primal rows, ȧ_j·m on the tangent rows).
 at::Tensor activation_forward(const at::Tensor& zz, const at::Tensor& bias, const at::Tensor& beta,
@@ -178,6 +212,18 @@ at::Tensor activation_forward(const at::Tensor& zz, const at::Tensor& bias, cons
       at::parallel_for(0, b, kGrain, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t o = r * h;
+          if constexpr (std::is_same_v<scalar_t, float>) {
+            if (k == 1) {
+              const int64_t t = (b + r) * h;
+              // (the casts are no-ops: this branch runs only for float; the lambda is not a
+              // template, so it is compiled for double too)
+              auto f = [](const scalar_t* q) { return reinterpret_cast<const float*>(q); };
+              auto w = [](scalar_t* q) { return reinterpret_cast<float*>(q); };
+              activation_forward_row(f(zp + o), f(zp + t), f(sp + o), f(bp), mp ? f(mp + o) : nullptr, w(app + o), w(op + o),
+                                     w(op + t), h);
+              continue;
+            }
+          }
           for (int64_t c = 0; c < h; ++c) {
             const scalar_t zv = zp[o + c], s = sp[o + c];
             const scalar_t u = bp ? bp[c] * zv : zv;
@@ -232,6 +278,16 @@ at::Tensor activation_backward(const at::Tensor& gh, const LayerCache& c, const 
         scalar_t* acc = pp + static_cast<int64_t>(at::get_thread_num()) * h;
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t o = r * h;
+          if constexpr (std::is_same_v<scalar_t, float>) {
+            if (k == 1) {
+              const int64_t t = (b + r) * h;
+              auto f = [](const scalar_t* q) { return reinterpret_cast<const float*>(q); };
+              auto w = [](scalar_t* q) { return reinterpret_cast<float*>(q); };
+              activation_backward_row(f(gp + o), f(gp + t), f(zp + o), f(zp + t), f(sp + o), f(app + o), f(bp),
+                                      mp ? f(mp + o) : nullptr, w(op + o), w(op + t), w(acc), h);
+              continue;
+            }
+          }
           for (int64_t col = 0; col < h; ++col) {
             const scalar_t zv = zp[o + col], s = sp[o + col], a1 = app[o + col];
             const scalar_t m = mp ? mp[o + col] : scalar_t(1);
