@@ -30,18 +30,6 @@ double flops_per_eval(int64_t batch, int64_t dim, int64_t width, int64_t depth) 
   return fwd + bwd;
 }
 
-// Runs `fn` repeatedly for at least `budget` seconds (after one warm-up call); returns calls/s.
-template <class F>
-double rate(F&& fn, double budget) {
-  fn();
-  int64_t n = 0;
-  const auto t0 = Clock::now();
-  do {
-    fn();
-    ++n;
-  } while (since(t0) < budget);
-  return n / since(t0);
-}
 
 }  // namespace
 
@@ -63,7 +51,7 @@ int main(int argc, char** argv) {
       auto x0 = torch::randn({batch, dim}, gen);
       const double flops = flops_per_eval(batch, dim, width, depth);
       // Analytic path (what Langevin uses for MlpEnergy).
-      const double calls = rate([&] { sampler.sample(*model, x0, gen); }, budget);
+      const double calls = 1.0 / joule::bench::seconds_per_call([&] { sampler.sample(*model, x0, gen); }, budget);
       // Autograd path: the same loop with torch::autograd::grad, as a Python user writes it.
       auto autograd_loop = [&] {
         auto x = x0.clone();
@@ -72,14 +60,14 @@ int main(int argc, char** argv) {
           x = x - 0.01 * eg.grad + std::sqrt(0.02) * torch::randn(x.sizes(), gen);
         }
       };
-      const double calls_ag = rate(autograd_loop, budget);
+      const double calls_ag = 1.0 / joule::bench::seconds_per_call(autograd_loop, budget);
       // The ceiling: the dominant product of one evaluation ([batch, width] x [width, width])
       // as back-to-back sgemms, with the faster of LibTorch's BLAS and oneDNN.
       auto h = torch::randn({batch, width});
       auto w = torch::randn({width, width});
       auto out = torch::empty({batch, width});
-      const double blas_rate = rate([&] { at::mm_out(out, h, w); }, budget / 2);
-      const double dnnl_rate = rate([&] { joule::gemm(h, false, w, false, out); }, budget / 2);
+      const double blas_rate = 1.0 / joule::bench::seconds_per_call([&] { at::mm_out(out, h, w); }, budget / 2);
+      const double dnnl_rate = 1.0 / joule::bench::seconds_per_call([&] { joule::gemm(h, false, w, false, out); }, budget / 2);
       const double mm_gflops = 2.0 * batch * width * width * std::max(blas_rate, dnnl_rate) / 1e9;
       for (auto [impl, c] : {std::pair<const char*, double>{"joule", calls}, {"joule-autograd", calls_ag}}) {
         const double evals = c * steps;
@@ -93,8 +81,8 @@ int main(int argc, char** argv) {
   }
   // The machine's sgemm ceiling on a large square product, for reference.
   auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048}), c = torch::empty({2048, 2048});
-  const double big_blas = rate([&] { at::mm_out(c, a, b); }, budget);
-  const double big_dnnl = rate([&] { joule::gemm(a, false, b, false, c); }, budget);
+  const double big_blas = 1.0 / joule::bench::seconds_per_call([&] { at::mm_out(c, a, b); }, budget);
+  const double big_dnnl = 1.0 / joule::bench::seconds_per_call([&] { joule::gemm(a, false, b, false, c); }, budget);
   const double f = 2.0 * 2048 * 2048 * 2048 / 1e9;
   std::printf("{\"impl\": \"sgemm-2048\", \"threads\": %d, \"gflops\": %.2f, \"blas_gflops\": %.2f, \"onednn_gflops\": %.2f}\n",
               threads, f * std::max(big_blas, big_dnnl), f * big_blas, f * big_dnnl);

@@ -22,17 +22,6 @@ using joule::bench::Clock;
 using joule::bench::since;
 
 // Seconds per call: one warm-up, then at least 2 calls and `budget` seconds.
-template <class F>
-double per_call(F&& fn, double budget) {
-  fn();
-  int64_t n = 0;
-  const auto t0 = Clock::now();
-  do {
-    fn();
-    ++n;
-  } while (n < 2 || since(t0) < budget);
-  return since(t0) / n;
-}
 
 }  // namespace
 
@@ -80,10 +69,10 @@ int main(int argc, char** argv) {
       zero();
       critic->stein_loss_backward(x, sq, l2, false, false, 1, gen);
     };
-    const double t_base = per_call(baseline, budget);
-    const double t_hutch = per_call([&] { autograd(joule::TraceKind::kHutchinson); }, budget);
-    const double t_fused = per_call(fused, budget);
-    const double t_exact = per_call([&] { autograd(joule::TraceKind::kExact); }, budget);
+    const double t_base = joule::bench::seconds_per_call(baseline, budget);
+    const double t_hutch = joule::bench::seconds_per_call([&] { autograd(joule::TraceKind::kHutchinson); }, budget);
+    const double t_fused = joule::bench::seconds_per_call(fused, budget);
+    const double t_exact = joule::bench::seconds_per_call([&] { autograd(joule::TraceKind::kExact); }, budget);
     std::printf(
         "{\"impl\": \"joule\", \"dim\": %lld, \"batch\": %lld, \"threads\": %d, \"baseline_ms\": %.3f, "
         "\"hutchinson_ms\": %.3f, \"hutchinson_fused_ms\": %.3f, \"exact_ms\": %.3f}\n",

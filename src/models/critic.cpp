@@ -160,6 +160,17 @@ constexpr int64_t kGrain = 16;  // rows per parallel task
 // Row kernels of the common case (float, one probe), cloned for AVX2 so the loops are vectorised
 // where the CPU has it (resolved at load time; the build targets baseline x86-64). `beta` and `m`
 // may be null (no learned β, no dropout). The general loops below compute the same values.
+// Views of a dispatch branch's pointers as float. The AT_DISPATCH lambdas are not templates, so
+// a float-only branch is compiled for double too; it runs only when scalar_t is float.
+template <class T>
+const float* as_float(const T* p) {
+  return reinterpret_cast<const float*>(p);
+}
+template <class T>
+float* as_float(T* p) {
+  return reinterpret_cast<float*>(p);
+}
+
 __attribute__((target_clones("avx2", "default"))) void activation_forward_row(
     const float* __restrict z, const float* __restrict zt, const float* __restrict s, const float* __restrict beta,
     const float* __restrict m, float* __restrict ap, float* __restrict out, float* __restrict out_t, int64_t h) {
@@ -215,12 +226,9 @@ at::Tensor activation_forward(const at::Tensor& zz, const at::Tensor& bias, cons
           if constexpr (std::is_same_v<scalar_t, float>) {
             if (k == 1) {
               const int64_t t = (b + r) * h;
-              // (the casts are no-ops: this branch runs only for float; the lambda is not a
-              // template, so it is compiled for double too)
-              auto f = [](const scalar_t* q) { return reinterpret_cast<const float*>(q); };
-              auto w = [](scalar_t* q) { return reinterpret_cast<float*>(q); };
-              activation_forward_row(f(zp + o), f(zp + t), f(sp + o), f(bp), mp ? f(mp + o) : nullptr, w(app + o), w(op + o),
-                                     w(op + t), h);
+              activation_forward_row(as_float(zp + o), as_float(zp + t), as_float(sp + o), as_float(bp),
+                                     mp ? as_float(mp + o) : nullptr, as_float(app + o), as_float(op + o),
+                                     as_float(op + t), h);
               continue;
             }
           }
@@ -281,10 +289,10 @@ at::Tensor activation_backward(const at::Tensor& gh, const LayerCache& c, const 
           if constexpr (std::is_same_v<scalar_t, float>) {
             if (k == 1) {
               const int64_t t = (b + r) * h;
-              auto f = [](const scalar_t* q) { return reinterpret_cast<const float*>(q); };
-              auto w = [](scalar_t* q) { return reinterpret_cast<float*>(q); };
-              activation_backward_row(f(gp + o), f(gp + t), f(zp + o), f(zp + t), f(sp + o), f(app + o), f(bp),
-                                      mp ? f(mp + o) : nullptr, w(op + o), w(op + t), w(acc), h);
+              activation_backward_row(as_float(gp + o), as_float(gp + t), as_float(zp + o), as_float(zp + t),
+                                      as_float(sp + o), as_float(app + o), as_float(bp),
+                                      mp ? as_float(mp + o) : nullptr, as_float(op + o), as_float(op + t),
+                                      as_float(acc), h);
               continue;
             }
           }

@@ -4,9 +4,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <gtest/gtest.h>
+
+#include "joule/core/runtime.h"
 
 namespace joule::testing {
 
@@ -50,6 +55,29 @@ inline CommandResult run_command(const std::string& command, const std::string& 
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+/// The message of the c10::Error that `f` throws (without backtrace), or "" if it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+/// Runs LibTorch (and OpenBLAS) on one thread while in scope: statistical tests whose numbers
+/// were measured at one thread stay bit-reproducible; restores the previous count.
+class OneThread {
+ public:
+  OneThread() : saved_(at::get_num_threads()) { joule::set_num_threads(1); }
+  ~OneThread() { joule::set_num_threads(saved_); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  int saved_;
+};
 
 #ifdef JOULE_BIN
 /// A test that runs the joule binary (JOULE_BIN) in its own scratch folder.

@@ -21,14 +21,7 @@ std::string write(const TempDir& dir, const std::string& name, const std::string
   return path;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
+using joule::testing::error_of;
 
 TEST(CsvTest, DetectsHeaderAndReadsLabelColumnByName) {
   TempDir dir;

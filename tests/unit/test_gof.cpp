@@ -9,19 +9,13 @@
 #include "joule/core/runtime.h"
 #include "joule/eval/gof.h"
 #include "joule/models/analytic.h"
+#include "support/test_support.h"
 
 namespace {
 
 // Runs a test body at one intra-op thread (restored afterwards): these small networks are
 // fastest single-threaded, and two spinning threads on a busy 2-core machine are 10x slower.
-class OneThread {
- public:
-  OneThread() : saved_(at::get_num_threads()) { joule::set_num_threads(1); }
-  ~OneThread() { joule::set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
+using joule::testing::OneThread;
 
 using joule::eval::KsdTestOptions;
 using joule::eval::LsdTestOptions;

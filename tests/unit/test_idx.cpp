@@ -47,14 +47,7 @@ std::vector<uint8_t> ramp(size_t n) {
   return v;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
+using joule::testing::error_of;
 
 TEST(IdxTest, PlainAndGzipImagesRoundTrip) {
   TempDir dir;

@@ -12,19 +12,13 @@
 #include "joule/models/mlp_energy.h"
 #include "joule/objectives/lsd.h"
 #include "joule/train/trainer.h"
+#include "support/test_support.h"
 
 namespace {
 
 // Runs a test body at one intra-op thread (restored afterwards): these small networks are
 // fastest single-threaded, and two spinning threads on a busy 2-core machine are 10x slower.
-class OneThread {
- public:
-  OneThread() : saved_(at::get_num_threads()) { joule::set_num_threads(1); }
-  ~OneThread() { joule::set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
+using joule::testing::OneThread;
 
 using joule::SteinTraceOptions;
 using joule::TraceKind;

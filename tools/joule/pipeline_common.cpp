@@ -88,4 +88,23 @@ bool write_curves(const std::string& metrics_path, const std::string& png_path, 
   return true;
 }
 
+void add_periodic_evaluation(train::Trainer& trainer, const RunContext& ctx, int64_t every,
+                             std::function<Measurements(train::Trainer&)> measure, const std::string& shown,
+                             const std::string& label) {
+  if (every <= 0) return;
+  auto metrics = ctx.metrics;
+  auto progress = ctx.progress;
+  trainer.add_callback(std::make_shared<train::PeriodicCallback>(
+      every,
+      [metrics, progress, measure = std::move(measure), shown, label](train::Trainer& t, int64_t step) {
+        const Measurements values = measure(t);
+        if (metrics) metrics->log(step, values);
+        if (!progress) return;
+        for (const auto& [name, value] : values) {
+          if (name == shown) progress->set_extra(label, value);
+        }
+      },
+      /*at_end=*/false));
+}
+
 }  // namespace joule::cli

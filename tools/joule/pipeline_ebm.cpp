@@ -108,20 +108,16 @@ class EbmPipeline : public Pipeline {
   }
 
   void add_callbacks(train::Trainer& trainer, RunContext& ctx) override {
-    const int64_t every = eval_every_;
-    if (every <= 0 || dim_ != 2) return;
-    auto metrics = ctx.metrics;
-    auto progress = ctx.progress;
-    trainer.add_callback(std::make_shared<train::PeriodicCallback>(
-        every,
-        [this, metrics, progress](train::Trainer& t, int64_t step) {
+    if (dim_ != 2) return;
+    add_periodic_evaluation(
+        trainer, ctx, eval_every_,
+        [this](train::Trainer& t) -> Measurements {
           ReadoutTemperature at(t.model(), readout_temperature(t.model()));
           auto density = eval::grid_density(t.model(), box(), resolution_);
-          const double nll = eval::negative_log_likelihood(t.model(), test_x_, density.log_z);
-          if (metrics) metrics->log(step, {{"nll_test", nll}, {"log_z", density.log_z}});
-          if (progress) progress->set_extra("nll", nll);
+          return {{"nll_test", eval::negative_log_likelihood(t.model(), test_x_, density.log_z)},
+                  {"log_z", density.log_z}};
         },
-        /*at_end=*/false));
+        "nll_test", "nll");
   }
 
   void configure_eval(const Config& cfg) {

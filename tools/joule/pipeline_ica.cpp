@@ -62,17 +62,10 @@ class IcaPipeline : public Pipeline {
   }
 
   void add_callbacks(train::Trainer& trainer, RunContext& ctx) override {
-    if (eval_every_ <= 0) return;
-    auto metrics = ctx.metrics;
-    auto progress = ctx.progress;
-    trainer.add_callback(std::make_shared<train::PeriodicCallback>(
-        eval_every_,
-        [this, metrics, progress](train::Trainer&, int64_t step) {
-          const double nll = test_nll();
-          if (metrics) metrics->log(step, {{"nll_test", nll}, {"amari", amari()}});
-          if (progress) progress->set_extra("nll", nll);
-        },
-        /*at_end=*/false));
+    add_periodic_evaluation(
+        trainer, ctx, eval_every_,
+        [this](train::Trainer&) -> Measurements { return {{"nll_test", test_nll()}, {"amari", amari()}}; }, "nll_test",
+        "nll");
   }
 
   std::vector<ReportLine> evaluate(train::Trainer& trainer, const Config& cfg, RunContext& ctx) override {

@@ -109,18 +109,13 @@ class JemPipeline : public Pipeline {
   }
 
   void add_callbacks(train::Trainer& trainer, RunContext& ctx) override {
-    if (eval_every_ <= 0) return;
-    auto metrics = ctx.metrics;
-    auto progress = ctx.progress;
-    trainer.add_callback(std::make_shared<train::PeriodicCallback>(
-        eval_every_,
-        [this, metrics, progress](train::Trainer& t, int64_t step) {
+    add_periodic_evaluation(
+        trainer, ctx, eval_every_,
+        [this](train::Trainer&) -> Measurements {
           auto s = eval::classifier_scores(*classifier_, monitor_.x, 256, /*with_grad=*/false);
-          const double acc = eval::accuracy(s.probs, monitor_.y);
-          if (metrics) metrics->log(step, {{"test_acc", acc}, {"test_logpx", s.log_px.mean().item<double>()}});
-          if (progress) progress->set_extra("test_acc", acc);
+          return {{"test_acc", eval::accuracy(s.probs, monitor_.y)}, {"test_logpx", s.log_px.mean().item<double>()}};
         },
-        /*at_end=*/false));
+        "test_acc", "test_acc");
   }
 
   std::vector<ReportLine> evaluate(train::Trainer& trainer, const Config& cfg, RunContext& ctx) override {

@@ -98,23 +98,19 @@ class RbmPipeline : public Pipeline {
   void add_callbacks(train::Trainer& trainer, RunContext& ctx) override {
     // rbm.epochs is the natural unit for RBMs; it overrides train.steps.
     if (epochs_ > 0) trainer.set_total_steps(epochs_ * steps_per_epoch_);
-    if (eval_every_ <= 0 || valid_x_.size(0) == 0) return;
-    auto metrics = ctx.metrics;
-    auto progress = ctx.progress;
+    if (valid_x_.size(0) == 0) return;
     auto valid = valid_x_.slice(0, 0, std::min<int64_t>(valid_x_.size(0), 2000)).to(ctx.device);
-    trainer.add_callback(std::make_shared<train::PeriodicCallback>(
-        eval_every_,
-        [this, metrics, progress, valid](train::Trainer& t, int64_t step) {
-          std::vector<std::pair<std::string, double>> values;
-          values.emplace_back("recon_valid", eval::reconstruction_error(*rbm_, valid));
+    add_periodic_evaluation(
+        trainer, ctx, eval_every_,
+        [this, valid](train::Trainer&) {
+          Measurements values{{"recon_valid", eval::reconstruction_error(*rbm_, valid)}};
           if (binary_) {
             auto gen = make_generator(derive_seed(seed_, 6));
             values.emplace_back("pll_valid", eval::pseudo_log_likelihood(*rbm_, valid, gen).mean().item<double>());
-            if (progress) progress->set_extra("pll", values.back().second);
           }
-          if (metrics) metrics->log(step, values);
+          return values;
         },
-        /*at_end=*/false));
+        "pll_valid", "pll");
   }
 
   std::vector<ReportLine> evaluate(train::Trainer& trainer, const Config& cfg, RunContext& ctx) override {
