@@ -1,5 +1,6 @@
 #include "joule/core/gemm.h"
 
+#include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 
 #include <dlfcn.h>
@@ -26,6 +27,19 @@ DnnlSgemm dnnl_sgemm() {
 
 bool fast_path(const at::Tensor& t) {
   return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 2 && t.is_contiguous();
+}
+
+// bias + op(a)·op(b) through gemm(): the bias is copied into the output, then accumulated onto.
+at::Tensor untraced_addmm(const at::Tensor& bias, const at::Tensor& a, bool trans_a, const at::Tensor& b,
+                          bool trans_b) {
+  auto out = at::empty({trans_a ? a.size(1) : a.size(0), trans_b ? b.size(0) : b.size(1)}, a.options());
+  if (bias.defined()) {
+    out.copy_(bias.expand_as(out));
+    gemm(a, trans_a, b, trans_b, out, 1.0, 1.0);
+  } else {
+    gemm(a, trans_a, b, trans_b, out);
+  }
+  return out;
 }
 
 }  // namespace
@@ -64,14 +78,15 @@ at::Tensor fast_matmul(const at::Tensor& a, const at::Tensor& b, bool trans_a, b
 }
 
 at::Tensor fast_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
-  auto out = at::empty({x.size(0), w.size(0)}, x.options());
-  if (bias.defined()) {
-    out.copy_(bias.expand_as(out));
-    gemm(x, false, w, true, out, 1.0, 1.0);
-  } else {
-    gemm(x, false, w, true, out);
-  }
-  return out;
+  return untraced_addmm(bias, x, false, w, true);
+}
+
+at::Tensor fast_addmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, bool trans_a, bool trans_b) {
+  auto opa = trans_a ? a.t() : a, opb = trans_b ? b.t() : b;
+  const bool traced = at::GradMode::is_enabled() &&
+                      (a.requires_grad() || b.requires_grad() || (bias.defined() && bias.requires_grad()));
+  if (traced) return bias.defined() ? at::addmm(bias, opa, opb) : at::mm(opa, opb);
+  return untraced_addmm(bias, a, trans_a, b, trans_b);
 }
 
 }  // namespace joule

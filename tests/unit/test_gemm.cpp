@@ -5,6 +5,8 @@
 #include "joule/core/gemm.h"
 #include "joule/core/runtime.h"
 
+#include <torch/autograd.h>
+
 namespace {
 
 TEST(GemmTest, MatchesTorchForAllTransposesAndOddShapes) {
@@ -37,6 +39,24 @@ TEST(GemmTest, LinearAddsTheBiasAndDoublesFallBack) {
   EXPECT_TRUE(torch::allclose(joule::fast_matmul(nc, w, false, true), at::mm(nc, w.t()), 1e-5, 1e-5));
   auto bad = torch::empty({9, 2});
   EXPECT_THROW(joule::gemm(x, false, w, true, bad), c10::Error);
+}
+
+TEST(GemmTest, AddmmMatchesTorchAndKeepsTheGraphWhenOneIsNeeded) {
+  auto gen = joule::make_generator(3);
+  auto a = torch::randn({6, 5}, gen), b = torch::randn({4, 5}, gen), bias = torch::randn({4}, gen);
+  EXPECT_TRUE(torch::allclose(joule::fast_addmm(bias, a, b, false, true), at::addmm(bias, a, b.t()), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(joule::fast_addmm({}, a.t().contiguous(), b.t().contiguous(), true, false), at::mm(a, b.t()), 1e-5, 1e-5));
+  EXPECT_FALSE(joule::fast_addmm(bias, a, b, false, true).requires_grad());
+  // An operand that requires a gradient: the result is differentiable and its gradient right.
+  auto w = b.clone().requires_grad_(true);
+  auto y = joule::fast_addmm(bias, a, w, false, true);
+  ASSERT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(torch::allclose(w.grad(), a.sum(0).expand({4, 5}), 1e-5, 1e-5));
+  {
+    torch::NoGradGuard no_grad;  // no graph wanted: the fast path even for such operands
+    EXPECT_FALSE(joule::fast_addmm(bias, a, w, false, true).requires_grad());
+  }
 }
 
 TEST(GemmTest, DebianLibTorchExportsTheFastSgemm) {

@@ -160,6 +160,33 @@ TEST(RbmTest, TemperedBaseLogPartitionIsExact) {
   EXPECT_NEAR(t.log_z_base(), brute, 1e-12);
 }
 
+TEST(RbmTest, FloatBernoulliDrawsHaveTheRightRatesAndAreIndependent) {
+  // The float32 CPU path of sample_bernoulli (counter-based, keyed by the generator) against its
+  // definition: per-entry rates, no correlation between neighbouring entries or between calls,
+  // and the same draws from the same seed. n = 200 000 per check: binomial sd ≤ 0.0012.
+  const int64_t n = 200000;
+  auto p = torch::rand({n}, joule::make_generator(1));
+  auto gen = joule::make_generator(2);
+  auto a = joule::sample_bernoulli(p, gen), b = joule::sample_bernoulli(p, gen);
+  ASSERT_EQ(a.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::all((a == 0) | (a == 1)).item<bool>());
+  // E[x − p] = 0 with sd √(Σ p(1 − p))/n ≈ 0.0009.
+  EXPECT_NEAR((a - p).mean().item<double>(), 0.0, 0.004);
+  for (double level : {0.01, 0.5, 0.97}) {
+    auto x = joule::sample_bernoulli(torch::full({n}, level), gen);
+    EXPECT_NEAR(x.mean().item<double>(), level, 4 * std::sqrt(level * (1 - level) / n)) << level;
+  }
+  // Centred products: neighbours within a call, and the same entry across calls.
+  auto ca = a - p, cb = b - p;
+  EXPECT_NEAR((ca.slice(0, 1) * ca.slice(0, 0, n - 1)).mean().item<double>(), 0.0, 0.003);
+  EXPECT_NEAR((ca * cb).mean().item<double>(), 0.0, 0.003);
+  auto g1 = joule::make_generator(5), g2 = joule::make_generator(5);
+  EXPECT_TRUE(torch::equal(joule::sample_bernoulli(p, g1), joule::sample_bernoulli(p, g2)));
+  // Double precision takes torch::rand: rates hold there too.
+  auto d = joule::sample_bernoulli(torch::full({n}, 0.3, torch::kFloat64), gen);
+  EXPECT_NEAR(d.mean().item<double>(), 0.3, 4 * std::sqrt(0.21 / n));
+}
+
 TEST(RbmTest, BadInputsAreClearErrors) {
   EXPECT_THROW(Rbm(RbmOptions(0, 3)), c10::Error);
   EXPECT_THROW(Rbm(RbmOptions(4, 3).learn_sigma(true)), c10::Error);  // Bernoulli visibles have no σ

@@ -71,6 +71,61 @@ class FlakyObjective : public joule::Objective {
   int64_t calls_ = 0;
 };
 
+// loss = ½‖θ‖² summed over the parameters, optionally with closed-form gradients (∂loss/∂θ = θ).
+class QuadraticObjective : public joule::Objective {
+ public:
+  explicit QuadraticObjective(bool closed_form) : closed_form_(closed_form) {}
+  joule::ObjectiveOutput compute(joule::EnergyModel& model, const joule::Batch&, at::Generator&) override {
+    joule::ObjectiveOutput out;
+    std::vector<torch::Tensor> terms;
+    for (const auto& p : model.parameters()) terms.push_back(0.5 * p.pow(2).sum());
+    out.loss = torch::stack(terms).sum();
+    if (closed_form_) {
+      for (const auto& p : model.parameters()) out.gradients.push_back(p.detach().clone());
+    }
+    return out;
+  }
+  std::string name() const override { return "quadratic"; }
+
+ private:
+  bool closed_form_;
+};
+
+TEST(TrainerTest, ClosedFormGradientsGiveTheSameStepsAsBackward) {
+  // Momentum, weight decay and clipping all read the installed .grad() exactly as after backward.
+  std::vector<std::vector<torch::Tensor>> finals;
+  for (bool closed_form : {false, true}) {
+    auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(8).depth(1));
+    auto init = joule::make_generator(4);
+    model->reset_parameters(init);
+    auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2}));
+    Trainer t(model.ptr(), std::make_shared<QuadraticObjective>(closed_form), data,
+              TrainerOptions()
+                  .batch_size(16)
+                  .optimizer(joule::train::OptimizerKind::kSGD)
+                  .lr(0.1)
+                  .momentum(0.9)
+                  .weight_decay(0.01)
+                  .grad_clip_norm(1.0)
+                  .lr_schedule(joule::train::LrSchedule::kConstant));
+    double norm = 0;
+    for (int i = 0; i < 5; ++i) norm = t.step().grad_norm;
+    EXPECT_GT(norm, 0.0);
+    std::vector<torch::Tensor> params;
+    for (const auto& p : model->parameters()) params.push_back(p.detach().clone());
+    finals.push_back(params);
+  }
+  for (size_t i = 0; i < finals[0].size(); ++i) EXPECT_TRUE(torch::allclose(finals[0][i], finals[1][i], 1e-6, 1e-7));
+  // Without clipping the reported norm is ‖∂loss/∂θ‖ = ‖θ‖ before the step.
+  auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(8).depth(1));
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : model->parameters()) flat.push_back(p.detach().reshape(-1));
+  const double expected = torch::cat(flat).norm().item<double>();
+  Trainer t(model.ptr(), std::make_shared<QuadraticObjective>(true),
+            std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2})), TrainerOptions().batch_size(16));
+  EXPECT_NEAR(t.step().grad_norm, expected, 1e-5 * expected);
+}
+
 std::unique_ptr<Trainer> make_flaky_trainer(std::function<bool(int64_t)> bad, TrainerOptions opts) {
   auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(8).depth(1));
   auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2}));

@@ -26,6 +26,13 @@ at::Tensor fast_matmul(const at::Tensor& a, const at::Tensor& b, bool trans_a = 
 /// x · wᵀ + bias (bias [out] broadcast over rows; may be undefined), like torch.nn.functional.linear.
 at::Tensor fast_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias);
 
+/// bias + op(a) · op(b), like torch::addmm with a row-broadcast bias ([n]; may be undefined),
+/// computed by gemm() when no autograd graph is needed (grad mode off, or no operand requires
+/// a gradient) and by torch::addmm otherwise, so it is safe on paths that autograd may trace
+/// (an RBM's free energy under contrastive divergence, for example).
+at::Tensor fast_addmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, bool trans_a = false,
+                      bool trans_b = false);
+
 /// "onednn" when the fast sgemm is in use, "torch" otherwise (JOULE_GEMM=torch forces it).
 std::string gemm_backend();
 

@@ -26,6 +26,12 @@ struct ObjectiveOutput {
   std::vector<std::pair<std::string, double>> metrics;
   /// Negative samples of this step, detached (for pictures and diagnostics); may be undefined.
   torch::Tensor negatives;
+  /// Optional: ∂loss/∂θ for every tensor of model.parameters(), in that order, when the
+  /// objective computes them in closed form (RBMs). The trainer then installs them as the
+  /// parameters' .grad() instead of running loss.backward() — no zeroing, accumulation or graph
+  /// walk, which is a fifth of a small-batch RBM update. loss.backward() must give the same
+  /// gradients. The tensors may be buffers the objective reuses on its next compute().
+  std::vector<torch::Tensor> gradients;
 };
 
 /// A training objective. Objectives own their sampling state (chains, replay buffer), which

@@ -9,9 +9,11 @@
 //   PCD-k: v⁻ = persistent chains advanced k sweeps per update (Tieleman 2008; sklearn's SML)
 //   PT:    v⁻ = the β = 1 chains of parallel tempering (Desjardins et al. 2010)
 // The gradient equals that of ContrastiveDivergence(BlockGibbs) on the same negatives (tested);
-// this path computes it with a few matrix products and hands it to the optimiser through a
-// surrogate loss whose value is the CD gap and whose gradient is the analytic one, which is
-// what makes small-batch RBM training fast (docs/benchmarks.md).
+// this path computes it with a few oneDNN matrix products and returns it in
+// ObjectiveOutput::gradients, which the trainer installs as the parameters' .grad() without a
+// backward pass (loss.backward() delivers the same tensors, for hand-written loops). That, and
+// plain loops for the small-batch statistics, is what makes small-batch RBM training fast
+// (docs/benchmarks.md).
 //
 // Optional sparsity target (Hinton 2010, "A practical guide", §11): with q_j an exponential
 // moving average of the batch-mean p(h_j = 1 | v⁺), adds cost·(q_j − target) to the gradient
