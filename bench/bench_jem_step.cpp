@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  joule::keep_freed_memory();
   joule::set_num_threads(threads);
   const torch::Device device = joule::resolve_device(device_name);
   auto gen = joule::make_generator(0);

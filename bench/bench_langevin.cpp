@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--seconds")) budget = std::atof(argv[i + 1]);
   }
+  joule::keep_freed_memory();
   joule::set_num_threads(threads);
   const int64_t dim = 2, depth = 3, steps = 10;
   auto gen = joule::make_generator(0);

@@ -256,6 +256,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  joule::keep_freed_memory();
   joule::set_num_threads(a.threads);
   if (!a.merge.empty()) return merge(a);
   return a.power ? power(a) : timing(a);

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
       while (std::getline(ss, item, ',')) dims.push_back(std::stoll(item));
     }
   }
+  joule::keep_freed_memory();
   joule::set_num_threads(threads);
   const int64_t batch = 100;
   const double l2 = 0.5;

@@ -34,7 +34,15 @@ at::Tensor untraced_addmm(const at::Tensor& bias, const at::Tensor& a, bool tran
                           bool trans_b) {
   auto out = at::empty({trans_a ? a.size(1) : a.size(0), trans_b ? b.size(0) : b.size(1)}, a.options());
   if (bias.defined()) {
-    out.copy_(bias.expand_as(out));
+    if (fast_path(out) && bias.is_contiguous() && bias.scalar_type() == at::kFloat && bias.numel() == out.size(1)) {
+      // Row copies: a broadcasting copy_ costs more than the product itself on 10-row outputs.
+      const float* src = bias.data_ptr<float>();
+      float* dst = out.data_ptr<float>();
+      const int64_t n = out.size(1);
+      for (int64_t r = 0; r < out.size(0); ++r) std::memcpy(dst + r * n, src, sizeof(float) * size_t(n));
+    } else {
+      out.copy_(bias.expand_as(out));
+    }
     gemm(a, trans_a, b, trans_b, out, 1.0, 1.0);
   } else {
     gemm(a, trans_a, b, trans_b, out);
@@ -82,11 +90,11 @@ at::Tensor fast_linear(const at::Tensor& x, const at::Tensor& w, const at::Tenso
 }
 
 at::Tensor fast_addmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, bool trans_a, bool trans_b) {
-  auto opa = trans_a ? a.t() : a, opb = trans_b ? b.t() : b;
   const bool traced = at::GradMode::is_enabled() &&
                       (a.requires_grad() || b.requires_grad() || (bias.defined() && bias.requires_grad()));
-  if (traced) return bias.defined() ? at::addmm(bias, opa, opb) : at::mm(opa, opb);
-  return untraced_addmm(bias, a, trans_a, b, trans_b);
+  if (!traced) return untraced_addmm(bias, a, trans_a, b, trans_b);
+  auto opa = trans_a ? a.t() : a, opb = trans_b ? b.t() : b;
+  return bias.defined() ? at::addmm(bias, opa, opb) : at::mm(opa, opb);
 }
 
 }  // namespace joule

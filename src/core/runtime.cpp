@@ -7,6 +7,9 @@
 #include <torch/version.h>
 
 #include <dlfcn.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace joule {
 
@@ -41,6 +44,13 @@ void set_num_threads(int n) {
   // not reach; OpenBLAS would otherwise run matrix products on every core regardless.
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+}
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // a fixed value also turns off the dynamic adjustment
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
 }
 
 BlasInfo detect_blas() {

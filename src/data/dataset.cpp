@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <cstring>
+
 namespace joule::data {
 
 void check_finite(const torch::Tensor& x, const std::string& what) {
@@ -12,6 +14,28 @@ void check_finite(const torch::Tensor& x, const std::string& what) {
   TORCH_CHECK(false, what, " contains NaN or infinite values (", rows.size(0), " bad rows; first bad row: ",
               rows[0].item<int64_t>(), "). Clean or drop those rows before training.");
 }
+
+namespace {
+
+// x[idx] along dim 0. Row copies for contiguous CPU data: index_select costs ~10 µs for a
+// 10-row batch, as much as a small RBM's whole sampling step.
+torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& idx) {
+  if (!x.device().is_cpu() || !x.is_contiguous() || !idx.device().is_cpu()) return x.index_select(0, idx);
+  auto sizes = x.sizes().vec();
+  sizes[0] = idx.size(0);
+  auto out = torch::empty(sizes, x.options());
+  const int64_t row_bytes = x.numel() / x.size(0) * int64_t(x.element_size());
+  const auto* src = static_cast<const char*>(x.data_ptr());
+  auto* dst = static_cast<char*>(out.data_ptr());
+  const auto* ix = idx.data_ptr<int64_t>();
+  for (int64_t r = 0; r < idx.size(0); ++r) {
+    TORCH_CHECK(ix[r] >= 0 && ix[r] < x.size(0), "row index ", ix[r], " out of range [0, ", x.size(0), ")");
+    std::memcpy(dst + r * row_bytes, src + ix[r] * row_bytes, size_t(row_bytes));
+  }
+  return out;
+}
+
+}  // namespace
 
 TensorDataset::TensorDataset(torch::Tensor x, torch::Tensor y) : x_(std::move(x)), y_(std::move(y)) {
   TORCH_CHECK(x_.defined() && x_.dim() >= 2 && x_.size(0) > 0, "TensorDataset: expected data [N, ...] with N > 0, got ",
@@ -35,8 +59,8 @@ Batch TensorDataset::next(int64_t batch_size, at::Generator& gen) {
   auto idx = perm_.slice(0, pos_, pos_ + batch_size).to(x_.device());
   pos_ += batch_size;
   Batch b;
-  b.x = x_.index_select(0, idx);
-  if (y_.defined()) b.y = y_.index_select(0, idx);
+  b.x = gather_rows(x_, idx);
+  if (y_.defined()) b.y = gather_rows(y_, idx);
   return b;
 }
 

@@ -168,12 +168,16 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
 
   // Exact-trace statistics on a held-out split, critic in eval mode.
   auto held_out = [&](const at::Tensor& xs, const at::Tensor& ss) {
-    EvalModeGuard eval(*critic);
-    auto f = [&](const at::Tensor& z) { return critic->forward(z); };
-    auto tr = jacobian_trace_exact_batched(f, xs);
-    torch::NoGradGuard no_grad;
-    auto fx = critic->forward(xs);
-    auto t = (ss * fx).sum(1) + tr;
+    at::Tensor t;
+    if (o.fused() && critic->has_fused_step()) {
+      t = critic->stein_statistic_exact(xs, ss);  // forward mode, no graph: ~10x faster
+    } else {
+      EvalModeGuard eval(*critic);
+      auto f = [&](const at::Tensor& z) { return critic->forward(z); };
+      auto tr = jacobian_trace_exact_batched(f, xs);
+      torch::NoGradGuard no_grad;
+      t = (ss * critic->forward(xs)).sum(1) + tr;
+    }
     return std::make_pair(t.mean().item<double>(), t.std().item<double>());
   };
 

@@ -135,6 +135,7 @@ struct LayerCache {
   at::Tensor sg;     // [B, H]: σ(βz)
   at::Tensor ap;     // [B, H]: a'(z)
   at::Tensor mask;   // [B, H] or undefined
+  at::Tensor output; // [(1+k)B, H]: the activations passed to the next layer
 };
 
 void accumulate_grad(at::Tensor& p, const at::Tensor& g) {
@@ -341,7 +342,54 @@ at::Tensor activation_backward(const at::Tensor& gh, const LayerCache& c, const 
   return gz_all;
 }
 
+// Forward pass of B primal rows with k tangent streams stacked below them (hh0 [(1+k)B, D]),
+// one matrix product per layer; fills `cache` (one entry per hidden layer) and returns the
+// output rows [(1+k)B, D], the output bias added to the primal rows only.
+at::Tensor forward_streams(SteinCriticImpl& critic, const at::Tensor& hh0, int64_t b, int64_t k,
+                           const std::vector<at::Tensor>& masks, std::vector<LayerCache>& cache) {
+  const size_t n_hidden = cache.size();
+  at::Tensor hh = hh0;
+  for (size_t i = 0; i < n_hidden; ++i) {
+    auto& c = cache[i];
+    c.input = hh;
+    c.zz = fast_matmul(hh, critic.weights[i], false, true);
+    c.mask = masks[i];
+    hh = activation_forward(c.zz, critic.biases[i], critic.betas.empty() ? at::Tensor() : critic.betas[i], c.mask, b,
+                            k, c.sg, c.ap);
+    c.output = hh;
+  }
+  auto ff = fast_matmul(hh, critic.weights[n_hidden], false, true);
+  ff.narrow(0, 0, b).add_(critic.biases[n_hidden]);
+  return ff;
+}
+
 }  // namespace
+
+at::Tensor SteinCriticImpl::stein_statistic_exact(const at::Tensor& x_in, const at::Tensor& sq_in, int64_t chunk) {
+  TORCH_CHECK(has_fused_step(), "SteinCritic::stein_statistic_exact needs the swish activation");
+  TORCH_CHECK(chunk >= 1, "SteinCritic::stein_statistic_exact: chunk must be >= 1, got ", chunk);
+  torch::NoGradGuard no_grad;
+  const int64_t n = x_in.size(0), d = options.dim();
+  auto x = x_in.reshape({n, -1});
+  auto sq = sq_in.reshape({n, -1});
+  TORCH_CHECK(x.size(1) == d && sq.sizes() == x.sizes(), "SteinCritic::stein_statistic_exact: x and sq must be [N, ",
+              d, "], got ", x_in.sizes(), " and ", sq_in.sizes());
+  // Tangent stream j carries e_j for every sample, so tr ∂f/∂x = Σ_j (J e_j)_j.
+  const int64_t b_max = std::max<int64_t>(1, chunk / (d + 1));
+  auto eye = at::eye(d, x.options());
+  std::vector<at::Tensor> masks(options.depth()), out;
+  for (int64_t s = 0; s < n; s += b_max) {
+    const int64_t b = std::min(b_max, n - s);
+    auto xs = x.narrow(0, s, b);
+    auto tangents = eye.unsqueeze(1).expand({d, b, d}).reshape({d * b, d});
+    std::vector<LayerCache> cache(options.depth());
+    auto ff = forward_streams(*this, at::cat({xs, tangents}, 0), b, d, masks, cache);
+    auto f = ff.narrow(0, 0, b);
+    auto jac_diag = ff.narrow(0, b, d * b).view({d, b, d}).diagonal(0, 0, 2);  // [b, d]: (J e_j)_j
+    out.push_back((sq.narrow(0, s, b) * f).sum(1) + jac_diag.sum(1));
+  }
+  return at::cat(out);
+}
 
 CriticStepStats SteinCriticImpl::stein_loss_backward(const at::Tensor& x_in, const at::Tensor& sq_in, double l2,
                                                      bool maximize_power, bool rademacher, int64_t probes,
@@ -375,16 +423,9 @@ CriticStepStats SteinCriticImpl::stein_loss_backward(const at::Tensor& x_in, con
 
   // ---- forward: primal and k tangent streams stacked as rows
   std::vector<LayerCache> cache(n_hidden);
-  at::Tensor hh = at::cat({x, eps.view({k * b, d})}, 0);
-  for (int64_t i = 0; i < n_hidden; ++i) {
-    auto& c = cache[i];
-    c.input = hh;
-    c.zz = fast_matmul(hh, weights[i], false, true);
-    c.mask = masks[i];
-    hh = activation_forward(c.zz, biases[i], betas.empty() ? at::Tensor() : betas[i], c.mask, b, k, c.sg, c.ap);
-  }
-  auto ff = fast_matmul(hh, weights[n_hidden], false, true);  // [(1+k)B, D]
-  auto f = ff.narrow(0, 0, b).add_(biases[n_hidden]);
+  auto ff = forward_streams(*this, at::cat({x, eps.view({k * b, d})}, 0), b, k, masks, cache);  // [(1+k)B, D]
+  auto hh = cache.back().output;
+  auto f = ff.narrow(0, 0, b);
   auto fdot = ff.narrow(0, b, k * b).view({k, b, d});
 
   // ---- statistics and the loss's derivative per sample

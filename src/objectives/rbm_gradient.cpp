@@ -4,6 +4,8 @@
 #include <torch/autograd.h>
 #include <torch/nn/functional/activation.h>
 
+#include <cstring>
+
 #include "joule/core/gemm.h"
 #include "joule/samplers/gibbs.h"
 
@@ -24,10 +26,12 @@ bool cpu_float_contiguous(const torch::Tensor& t) {
 // Column means of a row-major [n, d] float matrix.
 torch::Tensor column_means(const torch::Tensor& x) {
   const int64_t n = x.size(0), d = x.size(1);
-  auto out = torch::zeros({d}, x.options());
+  auto out = torch::empty({d}, x.options());
   float* o = out.data_ptr<float>();
   const float* r = x.data_ptr<float>();
-  for (int64_t i = 0; i < n; ++i, r += d) {
+  std::memcpy(o, r, sizeof(float) * size_t(d));
+  for (int64_t i = 1; i < n; ++i) {
+    r += d;
     for (int64_t j = 0; j < d; ++j) o[j] += r[j];
   }
   const float inv = 1.0f / float(n);
@@ -76,6 +80,21 @@ Side make_side(RbmImpl& rbm, const torch::Tensor& v) {
   return side_from_logits(rbm, v, vt, fast_addmm(rbm.hidden_bias, vt.contiguous(), rbm.weight, false, true));
 }
 
+// [a·sa; b·sb] stacked by rows (one loop for contiguous CPU floats: two scalar multiplies and a
+// cat cost ~20 µs in dispatch on 10-row blocks).
+torch::Tensor scaled_rows(const torch::Tensor& a, double sa, const torch::Tensor& b, double sb) {
+  if (!cpu_float_contiguous(a) || !cpu_float_contiguous(b)) return torch::cat({a * sa, b * sb});
+  auto out = torch::empty({a.size(0) + b.size(0), a.size(1)}, a.options());
+  float* o = out.data_ptr<float>();
+  const float* pa = a.data_ptr<float>();
+  const float* pb = b.data_ptr<float>();
+  const float fa = float(sa), fb = float(sb);
+  for (int64_t i = 0, n = a.numel(); i < n; ++i) o[i] = pa[i] * fa;
+  o += a.numel();
+  for (int64_t i = 0, n = b.numel(); i < n; ++i) o[i] = pb[i] * fb;
+  return out;
+}
+
 // ∂F/∂ log σ²_i = −(v_i − b_i)² / (2σ_i²) + v_i (Wᵀp)_i / σ_i², averaged over the rows.
 torch::Tensor dF_dlogvar(RbmImpl& rbm, const Side& s) {
   auto prec = torch::exp(-rbm.log_var);
@@ -94,7 +113,7 @@ std::vector<torch::Tensor> gradient(RbmImpl& rbm, const Side& pos, const Side& n
     gw = torch::empty_like(rbm.weight);
   }
   // One product over both sides: [p⁻/n⁻; −p⁺/n⁺]ᵀ [ṽ⁻; ṽ⁺] (one pass over the [H, V] output).
-  gemm(torch::cat({neg.p * (1.0 / nn), pos.p * (-1.0 / np)}), true, torch::cat({neg.vt, pos.vt}), false, gw);
+  gemm(scaled_rows(neg.p, 1.0 / nn, pos.p, -1.0 / np), true, torch::cat({neg.vt, pos.vt}), false, gw);
   auto gb = neg.v_mean - pos.v_mean;
   if (rbm.gaussian()) gb.mul_(torch::exp(-rbm.log_var));
   auto gc = neg.p_mean - pos.p_mean;

@@ -8,6 +8,7 @@
 
 #include "joule/core/runtime.h"
 #include "joule/data/dataset.h"
+#include "joule/estimators/trace.h"
 #include "joule/models/analytic.h"
 #include "joule/models/mlp_energy.h"
 #include "joule/objectives/lsd.h"
@@ -278,6 +279,31 @@ INSTANTIATE_TEST_SUITE_P(Variants, FusedCriticStepTest,
                          ::testing::Values(FusedCase{true, false, false, 1, 0.0}, FusedCase{true, true, false, 1, 0.0},
                                            FusedCase{true, true, true, 3, 0.0}, FusedCase{false, false, true, 2, 0.0},
                                            FusedCase{true, true, false, 1, 0.5}, FusedCase{false, true, false, 2, 0.3}));
+
+TEST(LsdTest, ExactStatisticByForwardModeEqualsAutogradTrace) {
+  // stein_statistic_exact (D basis tangents, chunked) against sᵀf + the autograd exact trace,
+  // double precision, with learned β, without, and with dropout configured (ignored: eval).
+  for (bool learn_beta : {true, false}) {
+    auto gen = joule::make_generator(73);
+    auto critic = joule::SteinCritic(joule::SteinCriticOptions(5).width(12).depth(3).learn_beta(learn_beta).dropout(0.4));
+    critic->reset_parameters(gen);
+    critic->to(at::kDouble);
+    if (learn_beta) {
+      torch::NoGradGuard no_grad;
+      for (auto& b : critic->betas) b.uniform_(0.5, 1.5, gen);
+    }
+    auto x = at::randn({11, 5}, gen, at::kDouble), sq = at::randn({11, 5}, gen, at::kDouble);
+    critic->eval();
+    auto xg = x.clone().requires_grad_(true);
+    auto fx = critic->forward(xg);
+    auto ref = ((sq * fx).sum(1) + joule::jacobian_trace_exact(fx, xg, false)).detach();
+    critic->train();
+    for (int64_t chunk : {int64_t(65536), int64_t(13)}) {  // 13 rows: two samples per chunk
+      auto t = critic->stein_statistic_exact(x, sq, chunk);
+      EXPECT_TRUE(at::allclose(t, ref, 1e-10, 1e-12)) << learn_beta << " chunk " << chunk;
+    }
+  }
+}
 
 TEST(LsdTest, FusedAndAutogradObjectivesTrainIdentically) {
   // LsdObjective with and without the fused critic step, from the same seeds: the same

@@ -41,6 +41,7 @@ void apply_overrides(Config& cfg, const ParsedArgs& args) {
 }
 
 torch::Device setup_runtime(const Config& cfg, std::ostream& err) {
+  keep_freed_memory();
   set_num_threads(static_cast<int>(cfg.get_int("run.threads")));
   torch::Device device = torch::kCPU;
   try {

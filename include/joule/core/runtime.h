@@ -22,6 +22,14 @@ at::Generator make_generator(uint64_t seed, torch::Device device = torch::kCPU);
 /// two, so the choice is explicit. n = 0 keeps LibTorch's default.
 void set_num_threads(int n);
 
+/// Keeps freed heap memory in the process rather than returning it to the OS after every step
+/// (glibc malloc: fixed 32 MiB mmap threshold, 256 MiB trim threshold). LibTorch's CPU
+/// allocator does not cache, so without this, tensors of a few MB can re-fault their pages on
+/// every step once a larger temporary has moved glibc's dynamic thresholds: the LSD test's
+/// critic training measured 2× slower (docs/benchmarks.md). The CLI and the benchmarks call it
+/// once at start; retains at most the trim threshold. No effect off glibc.
+void keep_freed_memory();
+
 /// Which BLAS LibTorch's CPU matrix products resolve to at run time.
 struct BlasInfo {
   std::string library;   ///< path of the shared object providing sgemm_, or "" if none found

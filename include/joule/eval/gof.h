@@ -94,8 +94,9 @@ struct LsdTestOptions {
   /// Trace estimator during training (the statistic on held-out data always uses the exact trace).
   TORCH_ARG(ProbeKind, probe) = ProbeKind::kGaussian;
   TORCH_ARG(int64_t, probes) = 1;
-  /// Use the critic's fused step (SteinCritic::stein_loss_backward: same values, no autograd
-  /// graph); false forces the generic double-backward path.
+  /// Use the critic's fused step and exact statistic (SteinCritic::stein_loss_backward and
+  /// stein_statistic_exact: same values, no autograd graph); false forces the generic
+  /// double-backward and backward-per-dimension paths.
   TORCH_ARG(bool, fused) = true;
   /// Iterations between validations (exact trace on the validation and test splits).
   TORCH_ARG(int64_t, val_every) = 100;

@@ -61,7 +61,13 @@ class SteinCriticImpl : public torch::nn::Cloneable<SteinCriticImpl> {
   /// x, sq: [B, dim]. Returns the loss terms.
   CriticStepStats stein_loss_backward(const at::Tensor& x, const at::Tensor& sq, double l2, bool maximize_power,
                                       bool rademacher, int64_t probes, at::Generator& gen);
-  /// True when stein_loss_backward() supports this critic's activation.
+  /// The Stein statistic with the exact trace, t(x) = s_q(x)ᵀf(x) + tr ∂f/∂x, per sample ([N]),
+  /// for the critic without dropout (as in eval mode), without autograd: forward mode with the D
+  /// basis directions as tangent streams, `chunk` rows ((1 + D) per sample) at a time. Equals
+  /// (sq · forward(x)).sum(1) + jacobian_trace_exact(forward, x) in eval mode, at the cost of
+  /// one forward pass over (1 + D)·N rows. Needs the swish activation.
+  at::Tensor stein_statistic_exact(const at::Tensor& x, const at::Tensor& sq, int64_t chunk = 65536);
+  /// True when stein_loss_backward() and stein_statistic_exact() support this critic's activation.
   bool has_fused_step() const { return options.learn_beta() || options.activation() == Activation::kSiLU; }
 
   void reset() override;
