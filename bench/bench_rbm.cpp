@@ -1,7 +1,9 @@
 // RBM training speed, two measurements:
 //
 //  --mode sklearn   A Bernoulli RBM trained like scikit-learn's BernoulliRBM (PCD-1 / SML with
-//                   one persistent chain per batch row, plain SGD on the mean gradient, weights
+//                   one persistent chain per batch row whose hidden sample persists between
+//                   updates (--persistent-hidden 1, the default; 0 = Joule's default PCD, a full
+//                   sweep per update), plain SGD on the mean gradient, weights
 //                   N(0, 0.01²), zero biases) on binarised Fashion-MNIST, through the library's
 //                   real path (joule::train::Trainer + joule::RbmGradient). Prints seconds per
 //                   epoch and the final test pseudo-log-likelihood (sklearn's one-flip estimate,
@@ -16,6 +18,7 @@
 //
 // Usage: bench_rbm --mode sklearn [--hidden 256] [--batch 10] [--lr 0.1] [--epochs 5]
 //                  [--threads N] [--n-train 60000] [--data DIR] [--seed S] [--pll-exact-n 2000]
+//                  [--persistent-hidden 1]
 //        bench_rbm --mode throughput [--visible 784] [--hidden 500] [--batch 100]
 //                  [--threads N] [--reps R]
 // Prints one JSON object per line.
@@ -49,6 +52,7 @@ struct Args {
   int64_t visible = 784, hidden = 256, batch = 10, epochs = 5, n_train = 60000, pll_exact_n = 2000;
   double lr = 0.1;
   uint64_t seed = 0;
+  bool persistent_hidden = true;  // sklearn's SML; 0 = a full sweep from the chains per update
 };
 
 torch::Tensor load_binarised(const std::string& dir, const std::string& split, int64_t n) {
@@ -64,7 +68,7 @@ int run_sklearn_mode(const Args& a) {
   auto rbm = joule::Rbm(joule::RbmOptions(train_x.size(1), a.hidden).init_std(0.01));
   rbm->reset_parameters(gen);
   auto objective = std::make_shared<joule::RbmGradient>(
-      joule::RbmGradientOptions().kind(joule::RbmGradientKind::kPCD).k(1));
+      joule::RbmGradientOptions().kind(joule::RbmGradientKind::kPCD).k(1).persistent_hidden(a.persistent_hidden));
   auto data = std::make_shared<joule::data::TensorDataset>(train_x);
   const int64_t steps_per_epoch = train_x.size(0) / a.batch;
   joule::train::Trainer trainer(rbm.ptr(), objective, data,
@@ -89,11 +93,12 @@ int run_sklearn_mode(const Args& a) {
       joule::eval::pseudo_log_likelihood_exact(*rbm, test_x.slice(0, 0, n_exact)).mean().item<double>();
   const double recon = joule::eval::reconstruction_error(*rbm, test_x);
   std::printf(
-      "{\"impl\": \"joule\", \"mode\": \"sklearn\", \"threads\": %d, \"hidden\": %lld, \"batch\": %lld, \"lr\": %g, "
+      "{\"impl\": \"joule\", \"mode\": \"sklearn\", \"seed\": %llu, \"persistent_hidden\": %d, \"threads\": %d, \"hidden\": %lld, \"batch\": %lld, \"lr\": %g, "
       "\"epochs\": %lld, \"n_train\": %lld, \"sec_per_epoch_median\": %.4f, \"sec_per_epoch_min\": %.4f, "
       "\"test_pll_initial\": %.4f, \"test_pll\": %.4f, \"test_pll_exact\": %.4f, \"pll_exact_n\": %lld, "
       "\"test_recon_mse\": %.5f}\n",
-      a.threads, (long long)a.hidden, (long long)a.batch, a.lr, (long long)a.epochs, (long long)train_x.size(0),
+      (unsigned long long)a.seed, int(a.persistent_hidden), a.threads, (long long)a.hidden, (long long)a.batch, a.lr,
+      (long long)a.epochs, (long long)train_x.size(0),
       median(epoch_s), *std::min_element(epoch_s.begin(), epoch_s.end()), pll0, pll, pll_exact, (long long)n_exact,
       recon);
   return 0;
@@ -182,6 +187,7 @@ int main(int argc, char** argv) {
     else if (k == "--epochs") a.epochs = std::atoll(v.c_str());
     else if (k == "--n-train") a.n_train = std::atoll(v.c_str());
     else if (k == "--pll-exact-n") a.pll_exact_n = std::atoll(v.c_str());
+    else if (k == "--persistent-hidden") a.persistent_hidden = std::atoi(v.c_str()) != 0;
     else if (k == "--lr") a.lr = std::atof(v.c_str());
     else if (k == "--data") a.data = v;
     else if (k == "--seed") a.seed = std::strtoull(v.c_str(), nullptr, 10);

@@ -96,7 +96,7 @@ def main():
         pll = float(rbm.score_samples(Xt).mean())
         pll_exact = exact_pll(rbm, Xt[: a.pll_exact_n])
     times.sort()
-    print(json.dumps({"impl": "sklearn", "mode": "sklearn", "threads": a.threads, "dtype": a.dtype,
+    print(json.dumps({"impl": "sklearn", "mode": "sklearn", "seed": a.seed, "threads": a.threads, "dtype": a.dtype,
                       "hidden": a.hidden, "batch": a.batch, "lr": a.lr, "epochs": a.epochs,
                       "n_train": int(X.shape[0]), "sec_per_epoch_median": round(times[len(times) // 2], 4),
                       "sec_per_epoch_min": round(times[0], 4), "test_pll_initial": round(pll0, 4),

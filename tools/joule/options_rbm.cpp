@@ -28,6 +28,9 @@ void register_rbm_options(Registry& r) {
              train));
   r.add(only(int_option("rbm.k", 1, "rbm: Gibbs sweeps per update (PT: sweep+swap rounds)", 1), train));
   r.add(only(int_option("rbm.chains", 0, "rbm: persistent chains / PT replica sets (0 = train.batch_size)", 0), train));
+  r.add(only(bool_option("rbm.persistent_hidden", false,
+                         "rbm: pcd keeps the chains' hidden samples between updates (sklearn's SML; one product fewer)"),
+             train));
   r.add(only(int_option("rbm.pt_temperatures", 10, "rbm: parallel tempering temperatures K", 2, 1000), train));
   r.add(only(float_option("rbm.pt_min_beta", 0.0, "rbm: smallest inverse temperature (β evenly spaced from 1)", 0.0, 0.999999),
              train));

@@ -83,6 +83,7 @@ class RbmPipeline : public Pipeline {
     g.kind(parse_rbm_gradient(cfg.get_string("rbm.gradient")))
         .k(cfg.get_int("rbm.k"))
         .chains(cfg.get_int("rbm.chains"))
+        .persistent_hidden(cfg.get_bool("rbm.persistent_hidden"))
         .tempering(ParallelTemperingOptions(cfg.get_int("rbm.pt_temperatures")).min_beta(cfg.get_float("rbm.pt_min_beta")))
         .sparsity_target(cfg.get_float("rbm.sparsity_target"))
         .sparsity_cost(cfg.get_float("rbm.sparsity_cost"))

@@ -48,6 +48,10 @@ struct RbmGradientOptions {
   /// Persistent chains (PCD) or replica sets (PT); 0 = the batch size. They start at data
   /// rows of the first batch.
   TORCH_ARG(int64_t, chains) = 0;
+  /// PCD only: keep each chain's hidden sample h ~ p(h | v⁻) drawn at the end of an update and
+  /// start the next update's sweep from it (sklearn's SML: five B×V×H products per PCD-1
+  /// update instead of six), rather than redrawing h from the chains under the new parameters.
+  TORCH_ARG(bool, persistent_hidden) = false;
   /// Parallel tempering temperatures (its `rounds` is replaced by k).
   TORCH_ARG(ParallelTemperingOptions, tempering) = ParallelTemperingOptions(10);
   /// Target mean activation of the hidden units; 0 disables the sparsity term.
@@ -86,6 +90,7 @@ class RbmGradient : public Objective {
   torch::Tensor initial_chains(const torch::Tensor& v_pos, int64_t n, at::Generator& gen) const;
 
   torch::Tensor chains_;
+  torch::Tensor chain_hidden_;  // persistent_hidden: h of the chains after the last update
   torch::Tensor weight_grad_;  // reused buffer for ∂loss/∂W
   std::unique_ptr<ParallelTempering> pt_;
   torch::Tensor sparsity_q_;
