@@ -368,6 +368,8 @@ at::Tensor forward_streams(SteinCriticImpl& critic, const at::Tensor& hh0, int64
 at::Tensor SteinCriticImpl::stein_statistic_exact(const at::Tensor& x_in, const at::Tensor& sq_in, int64_t chunk) {
   TORCH_CHECK(has_fused_step(), "SteinCritic::stein_statistic_exact needs the swish activation");
   TORCH_CHECK(chunk >= 1, "SteinCritic::stein_statistic_exact: chunk must be >= 1, got ", chunk);
+  TORCH_CHECK(x_in.dim() >= 2 && x_in.size(0) >= 1, "SteinCritic::stein_statistic_exact: expected a batch [N, ...] "
+              "with N >= 1, got shape ", x_in.sizes());
   torch::NoGradGuard no_grad;
   const int64_t n = x_in.size(0), d = options.dim();
   auto x = x_in.reshape({n, -1});

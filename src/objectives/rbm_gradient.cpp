@@ -23,7 +23,7 @@ bool cpu_float_contiguous(const torch::Tensor& t) {
   return t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous();
 }
 
-// Column means of a row-major [n, d] float matrix.
+// Column means of a row-major [n, d] float matrix, n ≥ 1.
 torch::Tensor column_means(const torch::Tensor& x) {
   const int64_t n = x.size(0), d = x.size(1);
   auto out = torch::empty({d}, x.options());
@@ -49,8 +49,8 @@ Side side_from_logits(RbmImpl& rbm, const torch::Tensor& v, const torch::Tensor&
   s.p = p.defined() ? std::move(p) : torch::sigmoid(logits);
   const double n = double(v.size(0));
   auto soft = torch::nn::functional::softplus(logits);
-  if (!rbm.gaussian() && cpu_float_contiguous(v) && cpu_float_contiguous(s.p) && cpu_float_contiguous(soft) &&
-      cpu_float_contiguous(rbm.visible_bias)) {
+  if (!rbm.gaussian() && v.size(0) > 0 && cpu_float_contiguous(v) && cpu_float_contiguous(s.p) &&
+      cpu_float_contiguous(soft) && cpu_float_contiguous(rbm.visible_bias)) {
     // The common small-batch case in plain loops: the six tensor ops below cost a tenth of a
     // batch-10 update in dispatch alone.
     s.v_mean = column_means(v);
