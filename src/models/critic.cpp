@@ -135,7 +135,6 @@ struct LayerCache {
   at::Tensor sg;     // [B, H]: σ(βz)
   at::Tensor ap;     // [B, H]: a'(z)
   at::Tensor mask;   // [B, H] or undefined
-  at::Tensor output; // [(1+k)B, H]: the activations passed to the next layer
 };
 
 void accumulate_grad(at::Tensor& p, const at::Tensor& g) {
@@ -343,10 +342,12 @@ at::Tensor activation_backward(const at::Tensor& gh, const LayerCache& c, const 
 }
 
 // Forward pass of B primal rows with k tangent streams stacked below them (hh0 [(1+k)B, D]),
-// one matrix product per layer; fills `cache` (one entry per hidden layer) and returns the
-// output rows [(1+k)B, D], the output bias added to the primal rows only.
+// one matrix product per layer; fills `cache` (one entry per hidden layer) and `last_hidden`
+// (the output layer's input) and returns the output rows [(1+k)B, D], the output bias added to
+// the primal rows only.
 at::Tensor forward_streams(SteinCriticImpl& critic, const at::Tensor& hh0, int64_t b, int64_t k,
-                           const std::vector<at::Tensor>& masks, std::vector<LayerCache>& cache) {
+                           const std::vector<at::Tensor>& masks, std::vector<LayerCache>& cache,
+                           at::Tensor& last_hidden) {
   const size_t n_hidden = cache.size();
   at::Tensor hh = hh0;
   for (size_t i = 0; i < n_hidden; ++i) {
@@ -356,8 +357,8 @@ at::Tensor forward_streams(SteinCriticImpl& critic, const at::Tensor& hh0, int64
     c.mask = masks[i];
     hh = activation_forward(c.zz, critic.biases[i], critic.betas.empty() ? at::Tensor() : critic.betas[i], c.mask, b,
                             k, c.sg, c.ap);
-    c.output = hh;
   }
+  last_hidden = hh;
   auto ff = fast_matmul(hh, critic.weights[n_hidden], false, true);
   ff.narrow(0, 0, b).add_(critic.biases[n_hidden]);
   return ff;
@@ -385,7 +386,8 @@ at::Tensor SteinCriticImpl::stein_statistic_exact(const at::Tensor& x_in, const 
     auto xs = x.narrow(0, s, b);
     auto tangents = eye.unsqueeze(1).expand({d, b, d}).reshape({d * b, d});
     std::vector<LayerCache> cache(options.depth());
-    auto ff = forward_streams(*this, at::cat({xs, tangents}, 0), b, d, masks, cache);
+    at::Tensor last_hidden;
+    auto ff = forward_streams(*this, at::cat({xs, tangents}, 0), b, d, masks, cache, last_hidden);
     auto f = ff.narrow(0, 0, b);
     auto jac_diag = ff.narrow(0, b, d * b).view({d, b, d}).diagonal(0, 0, 2);  // [b, d]: (J e_j)_j
     out.push_back((sq.narrow(0, s, b) * f).sum(1) + jac_diag.sum(1));
@@ -425,8 +427,8 @@ CriticStepStats SteinCriticImpl::stein_loss_backward(const at::Tensor& x_in, con
 
   // ---- forward: primal and k tangent streams stacked as rows
   std::vector<LayerCache> cache(n_hidden);
-  auto ff = forward_streams(*this, at::cat({x, eps.view({k * b, d})}, 0), b, k, masks, cache);  // [(1+k)B, D]
-  auto hh = cache.back().output;
+  at::Tensor hh;  // the output layer's input
+  auto ff = forward_streams(*this, at::cat({x, eps.view({k * b, d})}, 0), b, k, masks, cache, hh);  // [(1+k)B, D]
   auto f = ff.narrow(0, 0, b);
   auto fdot = ff.narrow(0, b, k * b).view({k, b, d});
 
