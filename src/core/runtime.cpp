@@ -38,12 +38,14 @@ at::Generator make_generator(uint64_t seed, torch::Device device) {
 
 void set_num_threads(int n) {
   TORCH_CHECK(n >= 0, "threads must be >= 0 (0 = LibTorch default), got ", n);
-  if (n == 0) return;
-  at::set_num_threads(n);
+  if (n > 0) at::set_num_threads(n);
   // Debian's LibTorch calls the system BLAS, whose own thread pool at::set_num_threads does
-  // not reach; OpenBLAS would otherwise run matrix products on every core regardless.
+  // not reach. It stays at one thread: with two, OpenBLAS's threads compete for the cores
+  // with LibTorch's OpenMP workers, which spin for a while after every parallel op, and a
+  // 64×256×256 product right after one took 5 ms instead of 0.08 ms (docs/benchmarks.md).
+  // Joule's own products run on oneDNN's sgemm (core/gemm.h), which uses the OpenMP pool.
   using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);
 }
 
 void keep_freed_memory() {

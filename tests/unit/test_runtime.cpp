@@ -1,7 +1,10 @@
 // Runtime set-up: device strings, explicit generators, BLAS detection, the energy interface.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
+
+#include <dlfcn.h>
 
 #include "joule/core/energy.h"
 #include "joule/core/runtime.h"
@@ -39,6 +42,19 @@ TEST(RuntimeTest, BlasDetectionFindsTheLibrary) {
   EXPECT_FALSE(info.reference) << "reference BLAS in use: " << info.library;
   std::ostringstream os;
   EXPECT_EQ(joule::warn_if_reference_blas(os), info.reference);
+}
+
+TEST(RuntimeTest, ThreadCountReachesLibTorchButOpenBlasStaysSingleThreaded) {
+  const int before = at::get_num_threads();
+  joule::set_num_threads(2);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  using GetThreads = int (*)();
+  if (auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
+    EXPECT_EQ(get(), 1);  // its pool would contend with LibTorch's OpenMP workers
+  }
+  joule::set_num_threads(before);
+  EXPECT_EQ(at::get_num_threads(), before);
+  EXPECT_THROW(joule::set_num_threads(-1), c10::Error);
 }
 
 TEST(EnergyModelTest, ScoreIsMinusGradientOverTemperature) {

@@ -19,7 +19,8 @@ at::Generator make_generator(uint64_t seed, torch::Device device = torch::kCPU);
 
 /// Sets LibTorch's intra-op thread count. Measured on a 2-core machine (docs/benchmarks.md):
 /// small networks run 2–4× slower on two threads than on one, large matrix products gain from
-/// two, so the choice is explicit. n = 0 keeps LibTorch's default.
+/// two, so the choice is explicit. n = 0 keeps LibTorch's default. The system BLAS (OpenBLAS)
+/// is kept at one thread whatever n is: its own pool contends with LibTorch's OpenMP workers.
 void set_num_threads(int n);
 
 /// Keeps freed heap memory in the process rather than returning it to the OS after every step
