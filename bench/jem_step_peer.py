@@ -78,6 +78,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--sgld", type=int, default=20)
     ap.add_argument("--mode", choices=["reference", "fused"], default="reference")
+    ap.add_argument("--tag", default="", help="appended to the reported impl name (e.g. the environment it ran in)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -142,7 +143,7 @@ def main():
         t0 = time.perf_counter()
         sample_q()
         sg.append(time.perf_counter() - t0)
-    print(json.dumps({"impl": "python-" + args.mode, "net": args.net, "threads": args.threads, "batch": bs,
+    print(json.dumps({"impl": "python-" + args.mode + ("-" + args.tag if args.tag else ""), "net": args.net, "threads": args.threads, "batch": bs,
                       "sgld_steps": args.sgld, "reps": args.reps, "step_s_median": statistics.median(times),
                       "step_s_min": min(times), "sgld_s_median": statistics.median(sg)}))
 

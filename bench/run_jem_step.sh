@@ -2,7 +2,8 @@
 # One JEM training step (batch 64, 20 SGLD steps, same network): Joule (C++) against the same
 # step in Python PyTorch (JEM's reference step, and the same step with Joule's fused batching),
 # at 1 and 2 threads, interleaved over rounds so that machine load hits both sides alike.
-# Each side is reported at its best thread count.
+# Each side is reported at its best thread count; "best Python" is the fastest of the reference
+# step, the fused step and the reference step with Joule's process settings (tuned env).
 # Usage: bench/run_jem_step.sh [build-dir] [net ...]   (nets: cnn16 cnn32 wrn16_4 wrn28_10)
 # Env: ROUNDS (default 3), REPS (default 6).
 set -euo pipefail
@@ -22,6 +23,12 @@ for net in $nets; do
         env OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t MKL_NUM_THREADS=$t \
           /usr/bin/python3 "$root/bench/jem_step_peer.py" --net "$net" --threads $t --reps "$reps" --mode $mode >> "$out"
       done
+      # The reference step again with the two process settings Joule applies itself
+      # (core/runtime.h): OpenBLAS on one thread, glibc malloc keeping freed memory.
+      env OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+        MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 \
+        /usr/bin/python3 "$root/bench/jem_step_peer.py" --net "$net" --threads $t --reps "$reps" --mode reference \
+        --tag tuned >> "$out"
     done
   done
 done
@@ -31,16 +38,21 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def best(impl, net):
     c = [r for r in rows if r["impl"] == impl and r["net"] == net]
     return min(c, key=lambda r: r["step_s_median"])
-print("| net | Joule s/step (threads) | Python JEM reference s/step (threads) | Python fused s/step (threads) | Joule vs reference | Joule vs fused | SGLD share (Joule) |")
-print("|---|---|---|---|---|---|---|")
+print("| net | Joule s/step (threads) | Python reference (threads) | Python fused (threads) | "
+      "Python reference, tuned env (threads) | Joule vs reference | Joule vs best Python | SGLD share (Joule) |")
+print("|---|---|---|---|---|---|---|---|")
 for net in dict.fromkeys(r["net"] for r in rows):
-    j, p, f = best("joule", net), best("python-reference", net), best("python-fused", net)
-    print(f"| {net} | {j['step_s_median']:.3f} ({j['threads']}) | {p['step_s_median']:.3f} ({p['threads']}) | "
-          f"{f['step_s_median']:.3f} ({f['threads']}) | {p['step_s_median'] / j['step_s_median']:.2f}x | "
-          f"{f['step_s_median'] / j['step_s_median']:.2f}x | {j['sgld_s_median'] / j['step_s_median']:.0%} |")
+    j = best("joule", net)
+    peers = [best(i, net) for i in ("python-reference", "python-fused", "python-reference-tuned")]
+    p = peers[0]
+    b = min(peers, key=lambda r: r["step_s_median"])
+    cells = " | ".join(f"{r['step_s_median']:.4f} ({r['threads']})" for r in peers)
+    print(f"| {net} | {j['step_s_median']:.4f} ({j['threads']}) | {cells} | "
+          f"{p['step_s_median'] / j['step_s_median']:.2f}x | {b['step_s_median'] / j['step_s_median']:.2f}x | "
+          f"{j['sgld_s_median'] / j['step_s_median']:.0%} |")
 print()
 print("all runs (median of REPS steps each):")
 for r in rows:
-    print(f"  {r['impl']:17s} {r['net']:9s} threads={r['threads']} step={r['step_s_median']:.4f}s sgld={r['sgld_s_median']:.4f}s")
+    print(f"  {r['impl']:24s} {r['net']:9s} threads={r['threads']} step={r['step_s_median']:.4f}s sgld={r['sgld_s_median']:.4f}s")
 PY
 rm -f "$out"
