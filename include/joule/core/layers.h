@@ -24,7 +24,9 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 
 /// 2-D cross-correlation like at::conv2d (groups 1, dilation 1, square stride and padding;
 /// bias may be undefined). On the CPU the input gradient of a layer with at most
-/// kSmallConvInputChannels input channels takes the im2col path; everything else is LibTorch's.
+/// kSmallConvInputChannels input channels takes the im2col path (unless OpenBLAS and LibTorch
+/// both run several threads, which would oversubscribe the cores; joule::set_num_threads keeps
+/// OpenBLAS on one); everything else is LibTorch's.
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
                   int64_t padding);
 
