@@ -4,6 +4,7 @@
 #include <torch/nn/init.h>
 
 #include "joule/core/gemm.h"
+#include "joule/core/layers.h"
 
 #include <numeric>
 
@@ -88,10 +89,10 @@ torch::Tensor MlpEnergyImpl::energy(const torch::Tensor& x) {
   const bool update = is_training() && torch::GradMode::is_enabled();
   const size_t n = weights.size();
   for (size_t i = 0; i + 1 < n; ++i) {
-    h = apply_activation(options.activation(), at::linear(h, effective_weight(i, update), biases[i]),
+    h = apply_activation(options.activation(), linear(h, effective_weight(i, update), biases[i]),
                          options.negative_slope());
   }
-  return at::linear(h, effective_weight(n - 1, update), biases[n - 1]).squeeze(1);
+  return linear(h, effective_weight(n - 1, update), biases[n - 1]).squeeze(1);
 }
 
 EnergyGrad MlpEnergyImpl::energy_and_grad(const torch::Tensor& x) {
