@@ -7,6 +7,12 @@
 #include <torch/version.h>
 
 #include <dlfcn.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+#include <cstdlib>
+#include <thread>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -46,6 +52,23 @@ void set_num_threads(int n) {
   // Joule's own products run on oneDNN's sgemm (core/gemm.h), which uses the OpenMP pool.
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);
+}
+
+int available_cores() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
 }
 
 void keep_freed_memory() {

@@ -86,8 +86,11 @@ class CliTestBase : public ::testing::Test {
   explicit CliTestBase(const std::string& tag) : dir_(tag) {}
   /// `p` inside the scratch folder.
   std::string path(const std::string& p) const { return dir_ / p; }
-  /// `joule ARGS` run in the scratch folder.
-  CommandResult joule(const std::string& args) { return run_command(std::string(JOULE_BIN) + " " + args, dir_.path()); }
+  /// `joule ARGS` run in the scratch folder, on one thread unless ARGS say otherwise (ctest runs
+  /// two tests at once on two cores; the numbers the tests check were measured at one thread).
+  CommandResult joule(const std::string& args) {
+    return run_command("OMP_NUM_THREADS=1 " + std::string(JOULE_BIN) + " " + args, dir_.path());
+  }
   TempDir dir_;
 };
 #endif

@@ -6,6 +6,9 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <thread>
+
 #include "joule/core/energy.h"
 #include "joule/core/runtime.h"
 #include "joule/models/analytic.h"
@@ -55,6 +58,20 @@ TEST(RuntimeTest, ThreadCountReachesLibTorchButOpenBlasStaysSingleThreaded) {
   joule::set_num_threads(before);
   EXPECT_EQ(at::get_num_threads(), before);
   EXPECT_THROW(joule::set_num_threads(-1), c10::Error);
+}
+
+TEST(RuntimeTest, AvailableCoresFollowsOmpNumThreadsThenTheAffinityMask) {
+  const char* old = std::getenv("OMP_NUM_THREADS");
+  const std::string saved = old ? old : "";
+  setenv("OMP_NUM_THREADS", "3", 1);
+  EXPECT_EQ(joule::available_cores(), 3);
+  setenv("OMP_NUM_THREADS", "junk", 1);  // not a positive number: ignored
+  const int cores = joule::available_cores();
+  unsetenv("OMP_NUM_THREADS");
+  EXPECT_EQ(joule::available_cores(), cores);
+  EXPECT_GE(cores, 1);
+  EXPECT_LE(cores, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  if (old) setenv("OMP_NUM_THREADS", saved.c_str(), 1);
 }
 
 TEST(EnergyModelTest, ScoreIsMinusGradientOverTemperature) {

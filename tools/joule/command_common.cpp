@@ -1,5 +1,7 @@
 #include "tools/joule/command_common.h"
 
+#include <ATen/Parallel.h>
+
 #include <filesystem>
 #include <iomanip>
 #include <sstream>
@@ -42,7 +44,8 @@ void apply_overrides(Config& cfg, const ParsedArgs& args) {
 
 torch::Device setup_runtime(const Config& cfg, std::ostream& err) {
   keep_freed_memory();
-  set_num_threads(static_cast<int>(cfg.get_int("run.threads")));
+  const int threads = static_cast<int>(cfg.get_int("run.threads"));
+  set_num_threads(threads > 0 ? threads : available_cores());
   torch::Device device = torch::kCPU;
   try {
     device = resolve_device(cfg.get_string("run.device"));
@@ -51,7 +54,7 @@ torch::Device setup_runtime(const Config& cfg, std::ostream& err) {
   }
   if (!warn_if_reference_blas(err)) {
     const auto blas = detect_blas();
-    err << "joule: LibTorch " << torch_version() << ", device " << device.str() << ", " << cfg.get_int("run.threads")
+    err << "joule: LibTorch " << torch_version() << ", device " << device.str() << ", " << at::get_num_threads()
         << " thread(s), BLAS " << (blas.library.empty() ? "unknown" : blas.library) << ", sampler GEMM "
         << gemm_backend() << "\n";
   }

@@ -32,9 +32,9 @@ void register_core_options(Registry& r) {
     return "expected cpu, cuda, cuda:N or auto";
   };
   r.add(alias(device, "device"));
-  r.add(alias(int_option("run.threads", 1,
-                         "LibTorch CPU threads (0 = LibTorch default). 1 is fastest for small models on 2 cores "
-                         "(docs/benchmarks.md)",
+  r.add(alias(int_option("run.threads", 0,
+                         "LibTorch CPU threads; 0 = OMP_NUM_THREADS if set, else one per available core. "
+                         "OpenBLAS always runs on one (docs/benchmarks.md)",
                          0, 1024),
               "threads"));
   r.add(alias(choice_option("run.progress", "auto", {"auto", "bar", "lines", "none"},

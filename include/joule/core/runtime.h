@@ -23,6 +23,12 @@ at::Generator make_generator(uint64_t seed, torch::Device device = torch::kCPU);
 /// is kept at one thread whatever n is: its own pool contends with LibTorch's OpenMP workers.
 void set_num_threads(int n);
 
+/// The thread count to use when none is given: OMP_NUM_THREADS when set to a positive number,
+/// else the cores this process may run on (its CPU affinity mask). LibTorch's own default can
+/// be lower (one on the 2-core development machine, where two are faster for every shipped
+/// config since OpenBLAS stopped contending; docs/benchmarks.md).
+int available_cores();
+
 /// Keeps freed heap memory in the process rather than returning it to the OS after every step
 /// (glibc malloc: fixed 32 MiB mmap threshold, 256 MiB trim threshold). LibTorch's CPU
 /// allocator does not cache, so without this, tensors of a few MB can re-fault their pages on
