@@ -173,6 +173,24 @@ TEST(LayersTest, Conv2dSecondOrderMatchesFiniteDifferences) {
   }
 }
 
+TEST(LayersTest, EmptyBatchesGiveEmptyOutputsAndZeroParameterGradients) {
+  auto w = torch::randn({4, 6}).requires_grad_(true), b = torch::randn({4}).requires_grad_(true);
+  auto x = torch::randn({0, 6}).requires_grad_(true);
+  auto y = joule::linear(x, w, b);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{0, 4}));
+  auto g = torch::autograd::grad({y.sum()}, {x, w, b}, {}, {}, false, /*allow_unused=*/true);
+  EXPECT_EQ(g[0].sizes(), x.sizes());
+  EXPECT_EQ(g[1].abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(g[2].abs().sum().item<double>(), 0.0);
+  auto cw = torch::randn({3, 1, 3, 3}).requires_grad_(true);
+  auto cx = torch::randn({0, 1, 8, 8}).requires_grad_(true);
+  auto cy = joule::conv2d(cx, cw, {}, 1, 1);
+  EXPECT_EQ(cy.sizes(), (std::vector<int64_t>{0, 3, 8, 8}));
+  auto cg = torch::autograd::grad({cy.sum()}, {cx, cw});
+  EXPECT_EQ(cg[0].sizes(), cx.sizes());
+  EXPECT_EQ(cg[1].abs().sum().item<double>(), 0.0);
+}
+
 TEST(LayersTest, Conv2dRejectsMismatchedChannels) {
   auto x = torch::randn({2, 3, 8, 8}).requires_grad_(true);
   auto w = torch::randn({4, 2, 3, 3});
