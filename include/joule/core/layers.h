@@ -4,10 +4,11 @@
 //
 // Why: an EBM's sampler spends its time in forward + input-gradient passes, and two of
 // LibTorch's CPU defaults are slow exactly there (measured in docs/benchmarks.md):
-//  - matrix products go to the system BLAS; Debian's OpenBLAS runs ~2x slower than oneDNN's
-//    sgemm on AVX-512 machines, and with 2 threads it fights LibTorch's OpenMP workers;
+//  - matrix products go to the system BLAS; Debian's OpenBLAS ran ~2x slower than oneDNN's
+//    sgemm on the AVX-512 development machine, and with 2 threads it fights LibTorch's OpenMP
+//    workers;
 //  - the input gradient of a convolution with few input channels (the first layer of every
-//    image network, which SGLD differentiates through at every step) takes oneDNN 3-7x longer
+//    image network, which SGLD differentiates through at every step) takes oneDNN 3-4x longer
 //    than the im2col path (1 -> 16 channels, 28x28, batch 64: 1.06 ms vs 0.30 ms).
 // Each function picks the faster kernel per piece of its backward; results equal LibTorch's up
 // to float rounding. Off the CPU, and for the pieces where LibTorch is already fast, they call

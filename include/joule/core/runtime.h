@@ -25,8 +25,8 @@ void set_num_threads(int n);
 
 /// The thread count to use when none is given: OMP_NUM_THREADS when set to a positive number,
 /// else the cores this process may run on (its CPU affinity mask). LibTorch's own default can
-/// be lower (one on the 2-core development machine, where two are faster for every shipped
-/// config since OpenBLAS stopped contending; docs/benchmarks.md).
+/// be lower (one on the 2-core development machine, where two are faster for every config we
+/// timed since OpenBLAS stopped contending; docs/benchmarks.md).
 int available_cores();
 
 /// Keeps freed heap memory in the process rather than returning it to the OS after every step
