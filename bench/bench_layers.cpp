@@ -11,8 +11,6 @@
 #include <cstdlib>
 #include <string>
 
-#include <dlfcn.h>
-
 #include "bench/bench_util.h"
 #include "joule/core/layers.h"
 #include "joule/core/runtime.h"
@@ -59,11 +57,8 @@ int main(int argc, char** argv) {
   }
   joule::keep_freed_memory();
   joule::set_num_threads(threads);
-  if (openblas_threads > 0) {
-    using SetThreads = void (*)(int);
-    if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(openblas_threads);
-  }
-  const int blas_threads = openblas_threads > 0 ? openblas_threads : 1;
+  if (openblas_threads > 0) joule::set_blas_num_threads(openblas_threads);
+  const int blas_threads = joule::blas_num_threads();
   auto gen = joule::make_generator(0);
   const auto before = torch::randn({64, 16, 28, 28}, gen);
   const double op = op_ms(before, budget);

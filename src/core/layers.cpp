@@ -6,8 +6,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "joule/core/gemm.h"
-
-#include <dlfcn.h>
+#include "joule/core/runtime.h"
 
 namespace joule {
 namespace {
@@ -20,11 +19,7 @@ bool float_cpu(const at::Tensor& t) { return t.device().is_cpu() && t.scalar_typ
 // The im2col input gradient calls the system BLAS from inside LibTorch's parallel loop. With
 // OpenBLAS on several threads as well (a process that did not go through set_num_threads),
 // that oversubscribes the cores: 3 -> 16 channels took 10.5 ms instead of 1.3 ms at 2 threads.
-bool blas_single_threaded() {
-  using GetThreads = int (*)();
-  static const auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  return !get || get() <= 1 || at::get_num_threads() <= 1;
-}
+bool blas_single_threaded() { return blas_num_threads() <= 1 || at::get_num_threads() <= 1; }
 
 // LibTorch 1.13's custom functions reject undefined inputs: a missing bias travels as an empty
 // tensor and is turned back into an undefined one inside.

@@ -50,8 +50,20 @@ void set_num_threads(int n) {
   // with LibTorch's OpenMP workers, which spin for a while after every parallel op, and a
   // 64×256×256 product right after one took 5 ms instead of 0.08 ms (docs/benchmarks.md).
   // Joule's own products run on oneDNN's sgemm (core/gemm.h), which uses the OpenMP pool.
+  set_blas_num_threads(1);
+}
+
+int blas_num_threads() {
+  using GetThreads = int (*)();
+  static const auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get ? get() : 0;
+}
+
+void set_blas_num_threads(int n) {
+  TORCH_CHECK(n >= 1, "BLAS threads must be >= 1, got ", n);
   using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);
+  static const auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set) set(n);
 }
 
 int available_cores() {

@@ -4,8 +4,6 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
-#include <dlfcn.h>
-
 #include <cstdlib>
 #include <thread>
 
@@ -51,9 +49,14 @@ TEST(RuntimeTest, ThreadCountReachesLibTorchButOpenBlasStaysSingleThreaded) {
   const int before = at::get_num_threads();
   joule::set_num_threads(2);
   EXPECT_EQ(at::get_num_threads(), 2);
-  using GetThreads = int (*)();
-  if (auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
-    EXPECT_EQ(get(), 1);  // its pool would contend with LibTorch's OpenMP workers
+  const bool openblas = joule::detect_blas().library.find("openblas") != std::string::npos;
+  EXPECT_EQ(joule::blas_num_threads() > 0, openblas);  // the setup installs OpenBLAS
+  if (openblas) {
+    EXPECT_EQ(joule::blas_num_threads(), 1);  // its pool would contend with LibTorch's OpenMP workers
+    joule::set_blas_num_threads(2);
+    EXPECT_EQ(joule::blas_num_threads(), 2);
+    joule::set_num_threads(2);
+    EXPECT_EQ(joule::blas_num_threads(), 1);
   }
   joule::set_num_threads(before);
   EXPECT_EQ(at::get_num_threads(), before);

@@ -23,6 +23,13 @@ at::Generator make_generator(uint64_t seed, torch::Device device = torch::kCPU);
 /// is kept at one thread whatever n is: its own pool contends with LibTorch's OpenMP workers.
 void set_num_threads(int n);
 
+/// OpenBLAS's own thread count, or 0 when LibTorch's BLAS is not OpenBLAS (nothing to query).
+int blas_num_threads();
+
+/// Sets OpenBLAS's own thread pool to n threads (no effect without OpenBLAS). set_num_threads
+/// already keeps it at 1; this is for measuring the alternative (bench/bench_layers.cpp).
+void set_blas_num_threads(int n);
+
 /// The thread count to use when none is given: OMP_NUM_THREADS when set to a positive number,
 /// else the cores this process may run on (its CPU affinity mask). LibTorch's own default can
 /// be lower (one on the 2-core development machine, where two are faster for every config we
