@@ -21,11 +21,10 @@ double json_number(const std::string& json, const std::string& key) {
 TEST(Pcd8GaussiansTest, DefaultJobGetsWithin035NatsOfTheEntropy) {
   joule::testing::TempDir dir("joule-pcd");
   const auto t0 = std::chrono::steady_clock::now();
-  // One thread: ctest runs two tests at once on two cores, and two OpenMP threads sharing a core
-  // with another test ran this job 4x slower (75 s instead of 18 s).
-  auto r = joule::testing::run_command("OMP_NUM_THREADS=1 " + std::string(JOULE_BIN) + " train " + JOULE_SOURCE_DIR +
-                                           "/configs/pcd_8gaussians.toml out=run run.progress=none",
-                                       dir.path());
+  auto r = joule::testing::run_command(
+      joule::testing::joule_command(std::string("train ") + JOULE_SOURCE_DIR +
+                                    "/configs/pcd_8gaussians.toml out=run run.progress=none"),
+      dir.path());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto json = joule::io::read_text_file(dir / "run/eval.json");

@@ -80,17 +80,21 @@ class OneThread {
 };
 
 #ifdef JOULE_BIN
+/// The shell command `joule ARGS`, on one thread unless ARGS say otherwise: ctest runs two tests
+/// at once on two cores (two OpenMP threads sharing a core with another test ran the default job
+/// 4x slower), and the numbers the tests check were measured at one thread.
+inline std::string joule_command(const std::string& args) {
+  return "OMP_NUM_THREADS=1 " + std::string(JOULE_BIN) + " " + args;
+}
+
 /// A test that runs the joule binary (JOULE_BIN) in its own scratch folder.
 class CliTestBase : public ::testing::Test {
  protected:
   explicit CliTestBase(const std::string& tag) : dir_(tag) {}
   /// `p` inside the scratch folder.
   std::string path(const std::string& p) const { return dir_ / p; }
-  /// `joule ARGS` run in the scratch folder, on one thread unless ARGS say otherwise (ctest runs
-  /// two tests at once on two cores; the numbers the tests check were measured at one thread).
-  CommandResult joule(const std::string& args) {
-    return run_command("OMP_NUM_THREADS=1 " + std::string(JOULE_BIN) + " " + args, dir_.path());
-  }
+  /// `joule ARGS` (see joule_command) run in the scratch folder.
+  CommandResult joule(const std::string& args) { return run_command(joule_command(args), dir_.path()); }
   TempDir dir_;
 };
 #endif
