@@ -20,7 +20,9 @@ packages=(
   g++ make cmake ccache pkg-config      # toolchain (ccache makes rebuilds cheap)
   libtorch-dev                          # LibTorch 1.13 (CPU) with its CMake package
   libopenblas0-pthread                  # fast BLAS: the reference BLAS is ~14x slower
-  zlib1g-dev                            # PNG writing and gzip'd IDX files
+  zlib1g-dev libpng-dev                 # PNG writing (libpng) and gzip'd IDX files
+  libtomlplusplus-dev                   # TOML configs (toml++)
+  nlohmann-json3-dev                    # every JSON file Joule writes
   libgtest-dev                          # tests
   python3-torch python3-sklearn         # Python peers for benchmarks and interop tests
   dataset-fashion-mnist                 # the default image dataset (RBM, JEM)
