@@ -1,6 +1,8 @@
 #include "joule/io/png.h"
 
-#include <zlib.h>
+#include <png.h>
+
+#include <csetjmp>
 
 #include <algorithm>
 #include <cerrno>
@@ -22,54 +24,51 @@ Image::Image(int64_t h, int64_t w, Color fill) : height(h), width(w) {
 
 namespace {
 
-constexpr uint8_t kSignature[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-constexpr size_t kBytesPerPixel = 3;
-// IDAT is split so that no chunk nears the 2^31 length limit and readers can stream.
-constexpr size_t kMaxIdatChunk = size_t(1) << 16;
+// libpng reports errors through a callback that must not return: it records the message and
+// jumps back to write_rows(), whose locals are all trivially destructible.
+struct PngSink {
+  std::vector<uint8_t>* out;
+  char error[256];
+};
 
-void put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+void sink_write(png_structp png, png_bytep data, png_size_t n) {
+  auto* sink = static_cast<PngSink*>(png_get_io_ptr(png));
+  sink->out->insert(sink->out->end(), data, data + n);
 }
 
-void put_chunk(std::vector<uint8_t>& out, const char* type, const uint8_t* data, size_t n) {
-  put_u32(out, static_cast<uint32_t>(n));
-  const size_t start = out.size();
-  out.insert(out.end(), type, type + 4);
-  out.insert(out.end(), data, data + n);
-  // The CRC covers the chunk type and data, not the length.
-  put_u32(out, static_cast<uint32_t>(crc32(0L, out.data() + start, static_cast<uInt>(n + 4))));
+void sink_flush(png_structp) {}
+
+[[noreturn]] void sink_error(png_structp png, png_const_charp message) {
+  auto* sink = static_cast<PngSink*>(png_get_error_ptr(png));
+  std::snprintf(sink->error, sizeof sink->error, "%s", message);
+  longjmp(png_jmpbuf(png), 1);
 }
 
-int paeth(int a, int b, int c) {
-  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-  return (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
-}
+void sink_warning(png_structp, png_const_charp) {}
 
-// Applies PNG filter `type` to one row; `prev` is the previous unfiltered row (zeros for row 0).
-void filter_row(int type, const uint8_t* cur, const uint8_t* prev, size_t n, uint8_t* out) {
-  for (size_t i = 0; i < n; ++i) {
-    const int a = i >= kBytesPerPixel ? cur[i - kBytesPerPixel] : 0;
-    const int b = prev[i];
-    const int c = i >= kBytesPerPixel ? prev[i - kBytesPerPixel] : 0;
-    int pred = 0;
-    switch (type) {
-      case 1: pred = a; break;
-      case 2: pred = b; break;
-      case 3: pred = (a + b) / 2; break;
-      case 4: pred = paeth(a, b, c); break;
-      default: break;
-    }
-    out[i] = static_cast<uint8_t>(cur[i] - pred);
+bool write_rows(png_bytep* rows, png_uint_32 width, png_uint_32 height, PngSink* sink) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, sink, sink_error, sink_warning);
+  if (!png) return false;
+  png_infop info = png_create_info_struct(png);
+  if (!info) {
+    png_destroy_write_struct(&png, nullptr);
+    return false;
   }
-}
-
-// The usual heuristic (libpng's): residuals read as signed bytes compress better the closer
-// they are to zero, so pick the filter minimising their absolute sum.
-uint64_t residual_cost(const uint8_t* row, size_t n) {
-  uint64_t sum = 0;
-  for (size_t i = 0; i < n; ++i)
-    sum += static_cast<uint64_t>(std::abs(static_cast<int8_t>(row[i])));
-  return sum;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return false;
+  }
+  png_set_write_fn(png, sink, sink_write, sink_flush);
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  // Every row filter, chosen per row by libpng's heuristic (smallest sum of residuals).
+  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
+  png_set_compression_level(png, 6);
+  png_write_info(png, info);
+  png_write_image(png, rows);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return true;
 }
 
 }  // namespace
@@ -81,43 +80,12 @@ std::vector<uint8_t> encode_png(const Image& image) {
               "encode_png: image too large (", h, "x", w, ")");
   TORCH_CHECK(image.rgb.size() == static_cast<size_t>(h * w * 3), "encode_png: rgb holds ",
               image.rgb.size(), " bytes, expected ", h * w * 3, " for ", h, "x", w);
-
-  const size_t stride = static_cast<size_t>(w) * kBytesPerPixel;
-  std::vector<uint8_t> raw(static_cast<size_t>(h) * (stride + 1));
-  std::vector<uint8_t> zeros(stride, 0), trial(stride);
-  for (int64_t y = 0; y < h; ++y) {
-    const uint8_t* cur = image.at(y, 0);
-    const uint8_t* prev = y > 0 ? image.at(y - 1, 0) : zeros.data();
-    uint8_t* dst = raw.data() + static_cast<size_t>(y) * (stride + 1);
-    uint64_t best = std::numeric_limits<uint64_t>::max();
-    for (int type = 0; type <= 4; ++type) {
-      filter_row(type, cur, prev, stride, trial.data());
-      const uint64_t cost = residual_cost(trial.data(), stride);
-      if (cost < best) {
-        best = cost;
-        dst[0] = static_cast<uint8_t>(type);
-        std::copy(trial.begin(), trial.end(), dst + 1);
-      }
-    }
-  }
-
-  uLongf zlen = compressBound(static_cast<uLong>(raw.size()));
-  std::vector<uint8_t> z(zlen);
-  const int rc = compress2(z.data(), &zlen, raw.data(), static_cast<uLong>(raw.size()), 6);
-  TORCH_CHECK(rc == Z_OK, "encode_png: zlib compress2 failed with code ", rc);
-  z.resize(zlen);
-
-  std::vector<uint8_t> out(kSignature, kSignature + 8);
-  std::vector<uint8_t> ihdr;
-  put_u32(ihdr, static_cast<uint32_t>(w));
-  put_u32(ihdr, static_cast<uint32_t>(h));
-  // bit depth 8, colour type 2 (RGB), deflate, adaptive filtering, no interlace
-  for (uint8_t v : {8, 2, 0, 0, 0}) ihdr.push_back(v);
-  put_chunk(out, "IHDR", ihdr.data(), ihdr.size());
-  for (size_t off = 0; off < z.size(); off += kMaxIdatChunk) {
-    put_chunk(out, "IDAT", z.data() + off, std::min(kMaxIdatChunk, z.size() - off));
-  }
-  put_chunk(out, "IEND", nullptr, 0);
+  std::vector<png_bytep> rows(static_cast<size_t>(h));
+  for (int64_t y = 0; y < h; ++y) rows[static_cast<size_t>(y)] = const_cast<png_bytep>(image.at(y, 0));
+  std::vector<uint8_t> out;
+  PngSink sink{&out, {0}};
+  const bool ok = write_rows(rows.data(), static_cast<png_uint_32>(w), static_cast<png_uint_32>(h), &sink);
+  TORCH_CHECK(ok, "encode_png: libpng failed", sink.error[0] ? std::string(": ") + sink.error : std::string());
   return out;
 }
 

@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -10,19 +12,18 @@
 namespace joule::train {
 namespace {
 
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream os;
-  os << std::setprecision(8) << v;
-  return os.str();
-}
-
+// One metrics.jsonl line: non-finite values become null (strict JSON has no NaN or inf).
 std::string json_line(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
-  std::ostringstream os;
-  os << "{\"step\": " << step;
-  for (const auto& kv : values) os << ", \"" << kv.first << "\": " << json_number(kv.second);
-  os << "}";
-  return os.str();
+  nlohmann::ordered_json j;
+  j["step"] = step;
+  for (const auto& kv : values) {
+    if (std::isfinite(kv.second)) {
+      j[kv.first] = kv.second;
+    } else {
+      j[kv.first] = nullptr;
+    }
+  }
+  return j.dump();
 }
 
 std::string compact(double v) {
@@ -77,6 +78,12 @@ void MetricsLogger::on_step_end(Trainer& trainer, const StepResult& r) {
   values.insert(values.end(), r.metrics.begin(), r.metrics.end());
   values.emplace_back("grad_norm", r.grad_norm);
   values.emplace_back("lr", trainer.lr());
+  if (trainer.groups().size() > 1) {
+    for (const auto& g : r.groups) {
+      values.emplace_back("loss." + g.group, g.loss);
+      values.emplace_back("grad_norm." + g.group, g.grad_norm);
+    }
+  }
   values.emplace_back("it_per_s", dt > 0 ? steps / dt : 0.0);
   values.emplace_back("time_s", std::chrono::duration<double>(now - start_).count());
   log(r.step, values);
@@ -85,44 +92,32 @@ void MetricsLogger::on_step_end(Trainer& trainer, const StepResult& r) {
 }
 
 void MetricsLogger::on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) {
-  std::ostringstream os;
-  os << "{\"step\": " << error.step << ", \"event\": \"divergence\", \"restarting\": " << (restarting ? "true" : "false")
-     << ", \"reason\": \"";
-  for (char c : error.reason) os << (c == '"' || c == '\\' ? '\'' : c);
-  os << "\"}";
-  append_line(os.str());
+  log_divergence(error, restarting);
+}
+
+void MetricsLogger::log_divergence(const DivergenceError& error, bool restarting) {
+  nlohmann::ordered_json j;
+  j["step"] = error.step;
+  j["event"] = "divergence";
+  j["restarting"] = restarting;
+  j["reason"] = error.reason;
+  append_line(j.dump());
 }
 
 std::vector<MetricsLogger::Row> MetricsLogger::read(const std::string& path) {
-  // A flat-object reader for the files this class writes (numbers and null only).
   std::vector<Row> rows;
   std::ifstream f(path);
   std::string line;
   while (std::getline(f, line)) {
-    if (line.find("\"event\"") != std::string::npos) continue;
-    Row row{-1, {}};
-    size_t pos = 0;
-    while ((pos = line.find('"', pos)) != std::string::npos) {
-      const size_t end = line.find('"', pos + 1);
-      if (end == std::string::npos) break;
-      const std::string key = line.substr(pos + 1, end - pos - 1);
-      size_t colon = line.find(':', end);
-      if (colon == std::string::npos) break;
-      size_t vend = line.find_first_of(",}", colon);
-      std::string val = line.substr(colon + 1, vend - colon - 1);
-      pos = vend;
-      double v = std::nan("");
-      try {
-        v = std::stod(val);
-      } catch (...) {
-      }
-      if (key == "step") {
-        row.step = static_cast<int64_t>(v);
-      } else {
-        row.values.emplace_back(key, v);
-      }
+    auto j = nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
+    // Skips a torn last line (a crash mid-write) and event lines (divergences).
+    if (!j.is_object() || j.contains("event") || !j.contains("step") || !j["step"].is_number()) continue;
+    Row row{j["step"].get<int64_t>(), {}};
+    for (const auto& [key, value] : j.items()) {
+      if (key == "step") continue;
+      row.values.emplace_back(key, value.is_number() ? value.get<double>() : std::nan(""));
     }
-    if (row.step >= 0) rows.push_back(std::move(row));
+    rows.push_back(std::move(row));
   }
   return rows;
 }

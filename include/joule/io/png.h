@@ -1,7 +1,7 @@
 #pragma once
-// RGB images, PNG encoding (zlib only) and torchvision-style image grids for run folders.
+// RGB images, PNG encoding (libpng) and torchvision-style image grids for run folders.
 //
-// `io` is a leaf component: it depends on ATen and zlib, nothing else in Joule.
+// `io` is a leaf component: it depends on ATen, libpng and zlib, nothing else in Joule.
 
 #include <ATen/ATen.h>
 #include <c10/util/Optional.h>
@@ -43,8 +43,8 @@ struct Image {
   }
 };
 
-/// Encodes `image` as an 8-bit RGB, non-interlaced PNG (the whole file, signature included).
-/// Each row uses the PNG filter (0-4) with the smallest sum of absolute residuals.
+/// Encodes `image` as an 8-bit RGB, non-interlaced PNG (the whole file, signature included)
+/// with libpng: IHDR, IDAT and IEND chunks only, every row filter allowed (libpng picks one per row).
 std::vector<uint8_t> encode_png(const Image& image);
 
 /// Writes `image` to `path` as PNG. The bytes go to `path + ".tmp"` first and are then renamed,

@@ -22,6 +22,8 @@ class MetricsLogger : public Callback {
   MetricsLogger(std::string path, int64_t every);
   void on_step_end(Trainer& trainer, const StepResult& result) override;
   void on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) override;
+  /// Writes the divergence event line {"step", "event": "divergence", "restarting", "reason"}.
+  void log_divergence(const DivergenceError& error, bool restarting);
   /// Writes a line with arbitrary values immediately (e.g. evaluation results).
   void log(int64_t step, const std::vector<std::pair<std::string, double>>& values);
   const std::string& path() const { return path_; }
