@@ -56,4 +56,9 @@ EvalModeGuard::EvalModeGuard(torch::nn::Module& module) : module_(module), was_t
 }
 EvalModeGuard::~EvalModeGuard() { module_.train(was_training_); }
 
+TemperatureGuard::TemperatureGuard(EnergyModel& model, double temperature) : model_(model), saved_(model.temperature()) {
+  model_.set_temperature(temperature);
+}
+TemperatureGuard::~TemperatureGuard() { model_.set_temperature(saved_); }
+
 }  // namespace joule

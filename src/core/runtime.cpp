@@ -42,6 +42,13 @@ at::Generator make_generator(uint64_t seed, torch::Device device) {
   return gen;
 }
 
+uint64_t derive_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + stream * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFFULL;
+}
+
 void set_num_threads(int n) {
   TORCH_CHECK(n >= 0, "threads must be >= 0 (0 = LibTorch default), got ", n);
   if (n > 0) at::set_num_threads(n);

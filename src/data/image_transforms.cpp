@@ -32,21 +32,4 @@ Standardizer Standardizer::fit(const at::Tensor& x, double min_std) {
 at::Tensor Standardizer::apply(const at::Tensor& x) const { return (x - mean) / std; }
 at::Tensor Standardizer::invert(const at::Tensor& z) const { return z * std + mean; }
 
-TrainValidationSplit train_validation_split(const at::Tensor& x, const at::Tensor& y, int64_t n_validation,
-                                            at::Generator& gen) {
-  const int64_t n = x.size(0);
-  TORCH_CHECK(n_validation >= 0 && n_validation < n, "validation size must be in [0, ", n, "), got ", n_validation);
-  TORCH_CHECK(!y.defined() || y.size(0) == n, "train_validation_split: ", n, " samples but ", y.size(0), " labels");
-  auto perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)).to(x.device());
-  auto tr = perm.slice(0, n_validation), va = perm.slice(0, 0, n_validation);
-  TrainValidationSplit s;
-  s.train_x = x.index_select(0, tr);
-  s.valid_x = x.index_select(0, va);
-  if (y.defined()) {
-    s.train_y = y.index_select(0, tr.to(y.device()));
-    s.valid_y = y.index_select(0, va.to(y.device()));
-  }
-  return s;
-}
-
 }  // namespace joule::data

@@ -148,7 +148,7 @@ struct Entry {
 // (rings: 2.601 at 2·10⁴, 2.618 at 2·10⁵, 2.622 at 10⁶; the others +0.002 from 2·10⁵ to 10⁶),
 // so the true values are likely 0.001–0.004 higher. The same recipe gives 2.8308 for 8gaussians
 // (exact 2.8319) and 3.4692 for checkerboard (exact 3.4657; sharp cell edges bias k-NN upward).
-// FFJORD-port reference (flows_relax_vae.md §1.6, k-NN on 2·10⁴ points): 2spirals 2.63, pinwheel
+// Estimates for FFJORD's `lib/toy_data.py` definitions (k-NN on 2·10⁴ points): 2spirals 2.63, pinwheel
 // 2.30, rings 2.60, moons 2.40, circles 3.25, swissroll 2.67, which matches our 2·10⁴ estimates.
 // Plot extents: the largest |coordinate| in 2·10⁶ points is 4.54 (8gaussians, 1e-6 of the mass
 // beyond 4.5), 4.0 (checkerboard; 5 leaves room for model mass, as the V6 grid does), 3.68

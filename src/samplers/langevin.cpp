@@ -1,6 +1,7 @@
 #include "joule/samplers/langevin.h"
 
 #include <c10/util/Exception.h>
+#include <torch/autograd.h>
 
 namespace joule {
 
@@ -53,6 +54,28 @@ torch::Tensor Langevin::sample(EnergyModel& model, const torch::Tensor& x0, c10:
     stats_.mean_energy = eg.energy.mean().item<double>();  // energy before the last move
   }
   return x;
+}
+
+torch::Tensor Langevin::step(EnergyModel& model, const torch::Tensor& x, c10::optional<at::Generator> gen, bool keep_graph) {
+  if (!keep_graph) {
+    Langevin one(LangevinOptions(options).steps(1));
+    auto out = one.sample(model, x, gen);
+    stats_ = one.stats();
+    return out;
+  }
+  EvalModeGuard eval_mode(model);
+  torch::AutoGradMode grad_mode(true);
+  // A state without a graph (the first graph-keeping step) becomes a leaf the score can be
+  // taken against; later steps differentiate through the previous ones.
+  auto xg = x.requires_grad() ? x : x.detach().requires_grad_(true);
+  auto s = score(model, xg, /*create_graph=*/true);
+  if (options.grad_clip()) s = s.clamp(-*options.grad_clip(), *options.grad_clip());
+  auto out = xg + options.step_size() * s;
+  if (options.noise() > 0) out = out + torch::empty_like(x.detach()).normal_(0.0, options.noise(), gen);
+  if (options.clamp()) out = out.clamp(options.clamp()->first, options.clamp()->second);
+  stats_ = SamplerStats{};
+  stats_.steps = 1;
+  return out;
 }
 
 }  // namespace joule

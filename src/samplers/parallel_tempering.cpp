@@ -1,5 +1,9 @@
 #include "joule/samplers/parallel_tempering.h"
 
+#include <ATen/Context.h>
+
+#include "joule/samplers/gibbs.h"
+
 #include <c10/util/Exception.h>
 
 #include <cmath>
@@ -72,6 +76,14 @@ void ParallelTempering::set_state(const torch::Tensor& v, const torch::Tensor& h
   h_ = h.reshape({k * n_, h.size(2)}).to(v.scalar_type()).clone();
   beta_rows_ = torch::tensor(betas_, v.options()).repeat_interleave(n_);
   reset_stats();
+}
+
+void ParallelTempering::set_cold_visible(const torch::Tensor& v) {
+  TORCH_CHECK(initialized(), "ParallelTempering::set_cold_visible: not initialised");
+  auto x = v.reshape({v.size(0), -1});
+  TORCH_CHECK(x.size(0) == n_ && x.size(1) == v_.size(1), "ParallelTempering::set_cold_visible: expected [", n_, ", ",
+              v_.size(1), "] states, got ", v.sizes());
+  v_.slice(0, 0, n_).copy_(x);
 }
 
 void ParallelTempering::sweep(const TemperedRbm& model, at::Generator& gen) {
@@ -184,4 +196,32 @@ void ParallelTempering::load(torch::serialize::InputArchive& archive) {
   }
 }
 
+ParallelTemperingSampler::ParallelTemperingSampler(ParallelTemperingOptions options) : tempering_(std::move(options)) {
+  tempering_.options.validate();
+}
+
+std::unique_ptr<Sampler> ParallelTemperingSampler::with_steps(int64_t steps) const {
+  auto copy = std::make_unique<ParallelTemperingSampler>(*this);
+  copy->tempering_.options.rounds(steps);
+  return copy;
+}
+
+torch::Tensor ParallelTemperingSampler::sample(EnergyModel& model, const torch::Tensor& x0, c10::optional<at::Generator> gen) {
+  auto& rbm = as_rbm(model, "ParallelTemperingSampler");
+  TORCH_CHECK(model.temperature() == 1.0, "ParallelTemperingSampler samples an RBM at temperature 1; this model has temperature ",
+              model.temperature());
+  at::Generator g = gen ? *gen : at::globalContext().defaultGenerator(rbm.weight.device());
+  if (!tempering_.initialized() || tempering_.chains() != x0.size(0)) {
+    tempering_.init(rbm, x0);
+  } else {
+    tempering_.set_cold_visible(x0.to(tempering_.visible().options()));
+  }
+  auto v = tempering_.step(rbm, g);
+  stats_ = SamplerStats{};
+  stats_.steps = tempering_.options.rounds();
+  std::vector<int64_t> shape = x0.sizes().vec();
+  return v.reshape(shape).to(x0.scalar_type());
+}
+
 }  // namespace joule
+

@@ -115,6 +115,14 @@ void ReplayBuffer::update(const torch::Tensor& indices, const torch::Tensor& x) 
   storage_.index_copy_(0, indices.to(device_), x.detach().to(storage_.options()));
 }
 
+void ReplayBuffer::set_storage(const torch::Tensor& states) {
+  TORCH_CHECK(states.dim() == static_cast<int64_t>(event_shape_.size()) + 1 && states.size(0) == options_.capacity() &&
+                  states.sizes().slice(1) == c10::IntArrayRef(event_shape_),
+              "ReplayBuffer::set_storage: expected states [", options_.capacity(), ", ", c10::IntArrayRef(event_shape_),
+              "], got ", states.sizes());
+  storage_ = states.device() == device_ ? states : states.to(device_);
+}
+
 void ReplayBuffer::save(torch::serialize::OutputArchive& archive) const {
   archive.write("capacity", torch::tensor(options_.capacity()));
   archive.write("filled", torch::tensor(storage_.defined() ? 1 : 0));

@@ -2,7 +2,7 @@
 // The energy-model interface every Joule method builds on.
 //
 // An energy model defines p(x) ∝ exp(−E(x)/T). Joule keeps one sign convention internally
-// (log p̃ = −E/T, reference ebm_training.md §1); wrappers for classifiers (JEM) or log-density
+// (log p̃ = −E/T, LeCun et al. 2006, "A tutorial on energy-based learning" §1); wrappers for classifiers (JEM) or log-density
 // networks convert at the model boundary.
 
 #include <ATen/ATen.h>
@@ -44,7 +44,7 @@ class EnergyModel : public torch::nn::Module {
 
   /// The model's temperature T in p(x) ∝ exp(−E(x)/T). Samplers and likelihood read-outs use
   /// it; a model trained with a cold sampler (T_s ≪ 1) learns E ≈ −T_s·log p_data, so reading
-  /// its likelihood needs T = T_s (reference ebm_training.md §2.3, lesson 1).
+  /// its likelihood needs T = T_s (Nijkamp et al., arXiv:1904.09770 §3).
   double temperature() const { return temperature_; }
   void set_temperature(double t);
 
@@ -72,7 +72,7 @@ torch::Tensor score(EnergyModel& model, const torch::Tensor& x, bool create_grap
 EnergyGrad energy_and_grad_autograd(EnergyModel& model, const torch::Tensor& x);
 
 /// Puts a module in eval mode for the lifetime of the guard and restores the previous mode.
-/// Samplers run the network in eval mode (no dropout; reference ebm_training.md §2.3).
+/// Samplers run the network in eval mode (no dropout; as `JEM:train_wrn_ebm.py` samples).
 class EvalModeGuard {
  public:
   explicit EvalModeGuard(torch::nn::Module& module);
@@ -83,6 +83,20 @@ class EvalModeGuard {
  private:
   torch::nn::Module& module_;
   bool was_training_;
+};
+
+/// Sets a model's temperature for the lifetime of the guard (a density read-out at another T)
+/// and restores the previous one.
+class TemperatureGuard {
+ public:
+  TemperatureGuard(EnergyModel& model, double temperature);
+  ~TemperatureGuard();
+  TemperatureGuard(const TemperatureGuard&) = delete;
+  TemperatureGuard& operator=(const TemperatureGuard&) = delete;
+
+ private:
+  EnergyModel& model_;
+  double saved_;
 };
 
 }  // namespace joule

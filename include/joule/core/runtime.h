@@ -17,6 +17,11 @@ torch::Device resolve_device(const std::string& spec);
 /// Every stochastic Joule call takes a generator, so a seed reproduces a run.
 at::Generator make_generator(uint64_t seed, torch::Device device = torch::kCPU);
 
+/// The seed of sub-stream `stream` of run seed `seed` (SplitMix64 of both): methods draw their
+/// data, test data, initial weights and evaluation from independent streams of one run seed, so
+/// nearby seeds give unrelated streams and one stream's use does not shift another's.
+uint64_t derive_seed(uint64_t seed, uint64_t stream);
+
 /// Sets LibTorch's intra-op thread count. Measured on a 2-core machine (docs/benchmarks.md):
 /// small networks run 2–4× slower on two threads than on one, large matrix products gain from
 /// two, so the choice is explicit. n = 0 keeps LibTorch's default. The system BLAS (OpenBLAS)

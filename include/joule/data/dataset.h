@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "joule/objectives/objective.h"
+#include "joule/core/batch.h"
 
 namespace joule::data {
 

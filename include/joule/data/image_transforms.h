@@ -30,12 +30,4 @@ struct Standardizer {
   at::Tensor invert(const at::Tensor& z) const;
 };
 
-/// A random split of (x, y) into training and validation parts (y may be undefined).
-struct TrainValidationSplit {
-  at::Tensor train_x, train_y, valid_x, valid_y;
-};
-/// `n_validation` rows (0 <= n_validation < N) chosen by a permutation drawn from `gen`.
-TrainValidationSplit train_validation_split(const at::Tensor& x, const at::Tensor& y, int64_t n_validation,
-                                            at::Generator& gen);
-
 }  // namespace joule::data

@@ -2,7 +2,7 @@
 // The 2-D toy densities of FFJORD (Grathwohl et al., arXiv:1810.01367), generated as
 // rtqichen/ffjord `lib/toy_data.py` does (moons / circles / swissroll through scikit-learn's
 // make_moons / make_circles / make_swiss_roll), with an explicit generator instead of numpy's
-// global state. Definitions: docs in shared/reference/flows_relax_vae.md §1.6.
+// global state. Definitions: FFJORD's `lib/toy_data.py` (arXiv:1810.01367).
 
 #include <ATen/ATen.h>
 #include <c10/util/Optional.h>

@@ -36,6 +36,7 @@ class BlockGibbs : public Sampler {
   std::unique_ptr<Sampler> with_steps(int64_t steps) const override {
     return std::make_unique<BlockGibbs>(BlockGibbsOptions(options).steps(steps));
   }
+  int64_t steps() const override { return options.steps(); }
 
   BlockGibbsOptions options;
 };

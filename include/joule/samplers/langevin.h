@@ -13,7 +13,7 @@ namespace joule {
 ///
 /// With b = √(2a) this is the unadjusted Langevin algorithm, which samples the model density
 /// (up to O(a) bias). Papers decouple a and b (JEM: a = 1, b = 0.01) and so sample
-/// exp(−E/T) at T = b²/(2a) ≪ 1 (reference ebm_training.md §7, lesson 1).
+/// exp(−E/T) at T = b²/(2a) ≪ 1 (Nijkamp et al., arXiv:1904.09770 §3).
 ///
 /// Example:
 ///   joule::Langevin ula(joule::LangevinOptions::ula(/*step_size=*/0.01, /*steps=*/50));
@@ -55,6 +55,12 @@ class Langevin : public Sampler {
   std::unique_ptr<Sampler> with_steps(int64_t steps) const override {
     return std::make_unique<Langevin>(LangevinOptions(options).steps(steps));
   }
+  int64_t steps() const override { return options.steps(); }
+  /// One step; with keep_graph, x' = x + a·clip(s(x)) + b·ε with the score s = −∇ₓE/T computed
+  /// with create_graph, so x' is differentiable in θ and x (clipping and clamping included).
+  torch::Tensor step(EnergyModel& model, const torch::Tensor& x, c10::optional<at::Generator> gen = c10::nullopt,
+                     bool keep_graph = false) override;
+  bool differentiable() const override { return true; }
 
   LangevinOptions options;
 };

@@ -28,6 +28,7 @@ class Mala : public Sampler {
   std::unique_ptr<Sampler> with_steps(int64_t steps) const override {
     return std::make_unique<Mala>(MalaOptions(options).steps(steps));
   }
+  int64_t steps() const override { return options.steps(); }
 
   MalaOptions options;
 };
@@ -53,6 +54,7 @@ class Hmc : public Sampler {
   std::unique_ptr<Sampler> with_steps(int64_t steps) const override {
     return std::make_unique<Hmc>(HmcOptions(options).steps(steps));
   }
+  int64_t steps() const override { return options.steps(); }
 
   HmcOptions options;
 };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "joule/models/rbm.h"
+#include "joule/samplers/sampler.h"
 
 namespace joule {
 
@@ -71,6 +72,8 @@ class ParallelTempering {
   torch::Tensor hidden() const;
   /// Sets the joint states ([K, n, V] and [K, n, H]), e.g. to test swaps.
   void set_state(const torch::Tensor& v, const torch::Tensor& h);
+  /// Replaces the β = 1 visible states [n, ...] (the hotter replicas are kept).
+  void set_cold_visible(const torch::Tensor& v);
 
   /// Accepted / attempted swaps of each neighbouring pair (k, k + 1) since reset_stats().
   std::vector<double> swap_acceptance() const;
@@ -95,4 +98,29 @@ class ParallelTempering {
   torch::Tensor accepts_;  // [K − 1] int64, on the chains' device
 };
 
+/// Parallel tempering as a Sampler: each call runs `rounds` rounds (a Gibbs sweep at every
+/// temperature, then a swap pass) from x0 at β = 1 and returns the β = 1 states. The hotter
+/// replicas persist between calls (they are initialised from x0 at the first call, or when the
+/// number of chains changes) and are saved with save()/load(), so a PersistentChains of this
+/// sampler is persistent-chain PT exactly as Desjardins et al. (2010) train RBMs with it.
+class ParallelTemperingSampler : public Sampler {
+ public:
+  explicit ParallelTemperingSampler(ParallelTemperingOptions options);
+  torch::Tensor sample(EnergyModel& model, const torch::Tensor& x0,
+                       c10::optional<at::Generator> gen = c10::nullopt) override;
+  std::string name() const override { return "pt"; }
+  std::unique_ptr<Sampler> with_steps(int64_t steps) const override;
+  int64_t steps() const override { return tempering_.options.rounds(); }
+  void save(torch::serialize::OutputArchive& archive) const override { tempering_.save(archive); }
+  void load(torch::serialize::InputArchive& archive) override { tempering_.load(archive); }
+
+  /// The replicas and their swap statistics.
+  ParallelTempering& tempering() { return tempering_; }
+  const ParallelTempering& tempering() const { return tempering_; }
+
+ private:
+  ParallelTempering tempering_;
+};
+
 }  // namespace joule
+

@@ -40,7 +40,7 @@ struct ReplayBufferOptions {
 };
 
 /// Fixed-capacity store of chain states with in-place write-back at the drawn indices
-/// (reference ebm_training.md §2.3). It is filled from the init distribution on first use and
+/// (Du & Mordatch, arXiv:1903.08689 §3.1). It is filled from the init distribution on first use and
 /// saved with the trainer's checkpoints so that resuming continues the same chains.
 class ReplayBuffer {
  public:
@@ -62,6 +62,8 @@ class ReplayBuffer {
   Draw sample_at(const torch::Tensor& indices, c10::optional<at::Generator> gen = c10::nullopt);
   /// Writes chain states back into their slots.
   void update(const torch::Tensor& indices, const torch::Tensor& x);
+  /// Replaces every stored state: `states` [capacity, ...] (PersistentChains::initialize).
+  void set_storage(const torch::Tensor& states);
   /// n fresh states from the init distribution.
   torch::Tensor init_samples(int64_t n, c10::optional<at::Generator> gen = c10::nullopt) const;
 

@@ -3,6 +3,8 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Optional.h>
+#include <torch/arg.h>
+#include <torch/serialize/archive.h>
 
 #include <cmath>
 #include <limits>
@@ -21,11 +23,29 @@ struct SamplerStats {
   double mean_grad_norm = std::numeric_limits<double>::quiet_NaN();   ///< mean ‖∇ₓE‖ at the last step
 };
 
+/// Options for Sampler::run().
+struct ChainRunOptions {
+  /// The last k transitions keep the autograd graph: the final state is differentiable in the
+  /// model parameters (and in x0 when k covers every transition and x0 requires grad) through
+  /// those k steps, as improved contrastive divergence's KL term needs (arXiv:2012.01316 §3.1).
+  /// Only samplers with differentiable transitions (Langevin) accept k > 0.
+  TORCH_ARG(int64_t, keep_graph_last) = 0;
+  /// Record the (detached) state after every `record_every`-th transition; 0 = none.
+  TORCH_ARG(int64_t, record_every) = 0;
+};
+
+/// What Sampler::run() returns.
+struct ChainRun {
+  torch::Tensor x;  ///< final states; carries a graph when keep_graph_last > 0
+  std::vector<torch::Tensor> trajectory;  ///< states after transitions r, 2r, ... (r = record_every)
+};
+
 /// A batch Markov chain targeting the model density exp(−E(x)/T_model), possibly at its own
 /// temperature (see temperature()).
 ///
-/// Samplers never build a graph to the model parameters: negatives are stop-gradient by
-/// construction (reference ebm_training.md lesson 2). They run the model in eval mode.
+/// sample() never builds a graph to the model parameters: negatives are stop-gradient by
+/// construction (arXiv:1903.08689 §3.1); a graph through the last steps must be asked for
+/// explicitly with run(). Samplers run the model in eval mode.
 class Sampler {
  public:
   virtual ~Sampler() = default;
@@ -44,6 +64,32 @@ class Sampler {
   /// A copy of this sampler making `steps` transitions per call (e.g. long chains for
   /// evaluation from a sampler configured for training).
   virtual std::unique_ptr<Sampler> with_steps(int64_t steps) const = 0;
+
+  /// Transitions per sample() call.
+  virtual int64_t steps() const = 0;
+
+  /// One transition x → x'. With `keep_graph` the transition is built from differentiable
+  /// operations (the score with create_graph), so x' carries a graph to the model parameters
+  /// and to x; samplers whose transitions are not differentiable (Metropolis tests, Gibbs
+  /// draws) refuse it with a clear error. Without it, the same arithmetic as one step of
+  /// sample(), drawing the same random numbers.
+  virtual torch::Tensor step(EnergyModel& model, const torch::Tensor& x, c10::optional<at::Generator> gen = c10::nullopt,
+                             bool keep_graph = false);
+
+  /// True when step() accepts keep_graph.
+  virtual bool differentiable() const { return false; }
+
+  /// steps() transitions from x0, optionally keeping the graph of the last ones and recording
+  /// the trajectory. With default options this is sample(). A run whose first transitions are
+  /// graph-free draws the same random numbers as sample(), so its final state equals
+  /// sample()'s up to rounding.
+  ChainRun run(EnergyModel& model, const torch::Tensor& x0, c10::optional<at::Generator> gen = c10::nullopt,
+               const ChainRunOptions& options = {});
+
+  /// Stateful samplers (parallel tempering keeps its hotter replicas between calls) save and
+  /// restore that state with the checkpoints of whatever owns them.
+  virtual void save(torch::serialize::OutputArchive& archive) const {}
+  virtual void load(torch::serialize::InputArchive& archive) {}
 
   const SamplerStats& stats() const { return stats_; }
 

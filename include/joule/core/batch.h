@@ -1,0 +1,14 @@
+#pragma once
+// One minibatch, as data sources hand it to objectives.
+
+#include <ATen/ATen.h>
+
+namespace joule {
+
+/// One minibatch. `y` is undefined for unlabelled data.
+struct Batch {
+  at::Tensor x;
+  at::Tensor y;
+};
+
+}  // namespace joule
