@@ -6,8 +6,15 @@ namespace joule {
 
 ContrastiveDivergence::ContrastiveDivergence(ContrastiveDivergenceOptions options_, std::shared_ptr<Sampler> sampler,
                                              std::shared_ptr<ReplayBuffer> buffer)
-    : options(options_), sampler_(std::move(sampler)), buffer_(std::move(buffer)) {
-  TORCH_CHECK(sampler_, "ContrastiveDivergence needs a sampler");
+    : ContrastiveDivergence(options_, buffer ? std::make_shared<PersistentChains>(sampler, buffer) : nullptr) {
+  if (!chains_) {
+    TORCH_CHECK(sampler, "ContrastiveDivergence needs a sampler");
+    sampler_ = std::move(sampler);
+  }
+}
+
+ContrastiveDivergence::ContrastiveDivergence(ContrastiveDivergenceOptions options_, std::shared_ptr<PersistentChains> chains)
+    : options(options_), sampler_(chains ? chains->sampler_ptr() : nullptr), chains_(std::move(chains)) {
   TORCH_CHECK(options.l2_energy() >= 0, "ContrastiveDivergence: l2_energy must be >= 0, got ", options.l2_energy());
   TORCH_CHECK(options.init_noise() >= 0, "ContrastiveDivergence: init_noise must be >= 0, got ", options.init_noise());
 }
@@ -15,17 +22,14 @@ ContrastiveDivergence::ContrastiveDivergence(ContrastiveDivergenceOptions option
 ObjectiveOutput ContrastiveDivergence::compute(EnergyModel& model, const Batch& batch, at::Generator& gen) {
   const auto& x_pos = batch.x;
   const int64_t n = x_pos.size(0);
-  torch::Tensor x0, indices;
-  if (buffer_) {
-    auto draw = buffer_->sample(n, gen);
-    x0 = draw.x;
-    indices = draw.indices;
+  torch::Tensor x_neg;
+  if (chains_) {
+    x_neg = chains_->advance(model, n, gen);
   } else {
-    x0 = x_pos.detach();
+    auto x0 = x_pos.detach();
     if (options.init_noise() > 0) x0 = x0 + torch::empty_like(x0).normal_(0.0, options.init_noise(), gen);
+    x_neg = sampler_->sample(model, x0, gen);
   }
-  auto x_neg = sampler_->sample(model, x0, gen);
-  if (buffer_) buffer_->update(indices, x_neg);
 
   // One forward pass over [x⁺; x⁻] keeps the two energies on the same parameters and halves
   // the number of small kernel launches.
@@ -46,19 +50,11 @@ ObjectiveOutput ContrastiveDivergence::compute(EnergyModel& model, const Batch& 
 }
 
 void ContrastiveDivergence::save(torch::serialize::OutputArchive& archive) const {
-  if (buffer_) {
-    torch::serialize::OutputArchive buf;
-    buffer_->save(buf);
-    archive.write("buffer", buf);
-  }
+  if (chains_) chains_->save(archive);
 }
 
 void ContrastiveDivergence::load(torch::serialize::InputArchive& archive) {
-  if (buffer_) {
-    torch::serialize::InputArchive buf;
-    TORCH_CHECK(archive.try_read("buffer", buf), "checkpoint has no replay buffer but this PCD objective needs one");
-    buffer_->load(buf);
-  }
+  if (chains_) chains_->load(archive);
 }
 
 }  // namespace joule

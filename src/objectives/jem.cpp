@@ -15,43 +15,32 @@ void JemOptions::validate() const {
   TORCH_CHECK(std::isfinite(data_noise_) && data_noise_ >= 0, "Jem: data_noise must be >= 0, got ", data_noise_);
 }
 
-torch::Tensor class_bucket_slots(const torch::Tensor& y, int64_t capacity, int64_t num_classes, at::Generator& gen) {
-  TORCH_CHECK(num_classes >= 1 && capacity % num_classes == 0, "class-conditional buffer: capacity ", capacity,
-              " must be a multiple of the ", num_classes, " classes");
-  TORCH_CHECK(y.dim() == 1, "class_bucket_slots: labels must be 1-D, got ", y.sizes());
-  const int64_t bucket = capacity / num_classes;
-  auto labels = y.to(torch::kCPU, torch::kLong).contiguous();
-  auto slots = torch::empty_like(labels);
-  const int64_t* yl = labels.data_ptr<int64_t>();
-  int64_t* out = slots.data_ptr<int64_t>();
-  std::vector<std::vector<int64_t>> members(num_classes);
-  for (int64_t i = 0; i < labels.numel(); ++i) {
-    TORCH_CHECK(yl[i] >= 0 && yl[i] < num_classes, "class_bucket_slots: label ", yl[i], " is outside [0, ", num_classes, ")");
-    members[yl[i]].push_back(i);
+namespace {
+
+std::shared_ptr<PersistentChains> jem_chains(const JemOptions& options, std::shared_ptr<Sampler> sampler,
+                                             std::shared_ptr<ReplayBuffer> buffer) {
+  if (!sampler || !buffer) return nullptr;
+  if (options.pxy_weight() > 0) {
+    TORCH_CHECK(buffer->capacity() % options.num_classes() == 0, "Jem: p(x|y) uses class buckets, so the buffer capacity (",
+                buffer->capacity(), ") must be a multiple of num_classes (", options.num_classes(), ")");
   }
-  // The permutation is drawn on the generator's device, so CPU and CUDA runs both stay seeded.
-  auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(gen.device());
-  for (int64_t c = 0; c < num_classes; ++c) {
-    const auto& m = members[c];
-    if (m.empty()) continue;
-    TORCH_CHECK(static_cast<int64_t>(m.size()) <= bucket, "class-conditional buffer: ", m.size(), " chains of class ", c,
-                " in one batch but each class bucket holds ", bucket, " slots; use a larger buffer");
-    auto perm = torch::randperm(bucket, gen, idx_opts).slice(0, 0, static_cast<int64_t>(m.size())).cpu();
-    const int64_t* p = perm.data_ptr<int64_t>();
-    for (size_t j = 0; j < m.size(); ++j) out[m[j]] = c * bucket + p[j];
-  }
-  return slots.to(y.device());
+  return std::make_shared<PersistentChains>(
+      sampler, buffer, PersistentChainsOptions().num_classes(options.pxy_weight() > 0 ? options.num_classes() : 0));
 }
 
+}  // namespace
+
 Jem::Jem(JemOptions options_, std::shared_ptr<Sampler> sampler, std::shared_ptr<ReplayBuffer> buffer)
-    : options(options_), sampler_(std::move(sampler)), buffer_(std::move(buffer)) {
+    : Jem(options_, jem_chains(options_, std::move(sampler), std::move(buffer))) {}
+
+Jem::Jem(JemOptions options_, std::shared_ptr<PersistentChains> chains) : options(options_), chains_(std::move(chains)) {
   options.validate();
   if (options.generative()) {
-    TORCH_CHECK(sampler_ && buffer_, "Jem: the generative terms (px_weight or pxy_weight > 0) need a sampler and a replay buffer");
+    TORCH_CHECK(chains_, "Jem: the generative terms (px_weight or pxy_weight > 0) need a sampler and a replay buffer");
   }
   if (options.pxy_weight() > 0) {
-    TORCH_CHECK(buffer_->capacity() % options.num_classes() == 0, "Jem: p(x|y) uses class buckets, so the buffer capacity (",
-                buffer_->capacity(), ") must be a multiple of num_classes (", options.num_classes(), ")");
+    TORCH_CHECK(chains_->options().num_classes() == options.num_classes(), "Jem: p(x|y) needs chains with one class bucket per class (",
+                options.num_classes(), "), got ", chains_->options().num_classes());
   }
 }
 
@@ -92,18 +81,13 @@ ObjectiveOutput Jem::compute(EnergyModel& model, const Batch& batch, at::Generat
   // Negatives: SGLD chains from the buffer (unconditional) and from class buckets (p(x|y)).
   torch::Tensor x_q, x_qy;
   if (options.px_weight() > 0) {
-    auto draw = buffer_->sample(n, gen);
-    x_q = sampler_->sample(model, draw.x, gen);
-    buffer_->update(draw.indices, x_q);
-    metrics.emplace_back("sgld_grad_norm", sampler_->stats().mean_grad_norm);
+    x_q = chains_->advance(model, n, gen);
+    metrics.emplace_back("sgld_grad_norm", chains_->sampler().stats().mean_grad_norm);
   }
   if (options.pxy_weight() > 0) {
-    auto slots = class_bucket_slots(y_l, buffer_->capacity(), options.num_classes(), gen);
-    auto draw = buffer_->sample_at(slots, gen);
     ClassConditionalEnergy conditional(*clf, y_l);
     EvalModeGuard eval_mode(*clf);  // dropout off while sampling, as for the unconditional chains
-    x_qy = sampler_->sample(conditional, draw.x, gen);
-    buffer_->update(slots, x_qy);
+    x_qy = chains_->advance_conditional(conditional, y_l, gen);
   }
 
   // One forward pass over every input of the step (no batch statistics in the network, so
@@ -168,11 +152,7 @@ ObjectiveOutput Jem::compute(EnergyModel& model, const Batch& batch, at::Generat
 }
 
 void Jem::save(torch::serialize::OutputArchive& archive) const {
-  if (buffer_) {
-    torch::serialize::OutputArchive buf;
-    buffer_->save(buf);
-    archive.write("buffer", buf);
-  }
+  if (chains_) chains_->save(archive);
   if (labelled_) {
     torch::serialize::OutputArchive lab;
     labelled_->save(lab);
@@ -181,11 +161,7 @@ void Jem::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void Jem::load(torch::serialize::InputArchive& archive) {
-  if (buffer_) {
-    torch::serialize::InputArchive buf;
-    TORCH_CHECK(archive.try_read("buffer", buf), "checkpoint has no replay buffer but this JEM objective needs one");
-    buffer_->load(buf);
-  }
+  if (chains_) chains_->load(archive);
   if (labelled_) {
     torch::serialize::InputArchive lab;
     TORCH_CHECK(archive.try_read("labelled", lab),

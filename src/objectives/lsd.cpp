@@ -45,31 +45,21 @@ CriticLoss lsd_critic_loss(const at::Tensor& stats, const at::Tensor& fx, double
   return out;
 }
 
-LsdObjective::LsdObjective(LsdOptions options_, SteinCritic critic, std::shared_ptr<data::DataSource> critic_data)
-    : options(std::move(options_)), critic_(std::move(critic)), critic_data_(std::move(critic_data)) {
-  TORCH_CHECK(critic_, "LsdObjective needs a critic");
+LsdObjective::LsdObjective(LsdOptions options_) : options(std::move(options_)) {
   TORCH_CHECK(options.l2() > 0, "LsdObjective: l2 (lambda) must be > 0, got ", options.l2());
-  TORCH_CHECK(options.critic_steps() >= 0, "LsdObjective: critic_steps must be >= 0, got ", options.critic_steps());
   TORCH_CHECK(options.trace().probes() >= 1, "LsdObjective: trace probes must be >= 1, got ", options.trace().probes());
-  TORCH_CHECK(options.critic_lr() > 0, "LsdObjective: critic_lr must be > 0, got ", options.critic_lr());
   TORCH_CHECK(options.l2_energy() >= 0, "LsdObjective: l2_energy must be >= 0, got ", options.l2_energy());
-  optimizer_ = std::make_unique<torch::optim::Adam>(
-      critic_->parameters(), torch::optim::AdamOptions(options.critic_lr())
-                                 .betas(std::make_tuple(options.critic_beta1(), options.critic_beta2()))
-                                 .weight_decay(options.critic_weight_decay()));
 }
 
-CriticLoss LsdObjective::critic_step(EnergyModel& model, const at::Tensor& x_in, at::Generator& gen) {
+CriticLoss LsdObjective::critic_backward(EnergyModel& model, SteinCriticImpl& critic, const at::Tensor& x_in,
+                                         at::Generator& gen) {
   torch::AutoGradMode grad_mode(true);
-  critic_->train();
+  critic.train();
   // The model's score is a constant for the critic: the fast, graph-free path.
   auto sq = score(model, x_in.detach(), /*create_graph=*/false);
-  if (options.fused_critic_step() && options.trace().kind() == TraceKind::kHutchinson && critic_->has_fused_step()) {
-    optimizer_->zero_grad();
-    auto st = critic_->stein_loss_backward(x_in.detach(), sq, options.l2(), /*maximize_power=*/false,
-                                           options.trace().probe() == ProbeKind::kRademacher, options.trace().probes(), gen);
-    optimizer_->step();
-    ++critic_updates_;
+  if (options.fused_critic_step() && options.trace().kind() == TraceKind::kHutchinson && critic.has_fused_step()) {
+    auto st = critic.stein_loss_backward(x_in.detach(), sq, options.l2(), /*maximize_power=*/false,
+                                         options.trace().probe() == ProbeKind::kRademacher, options.trace().probes(), gen);
     CriticLoss out;
     out.loss = at::scalar_tensor(st.loss, sq.options());
     out.stat_mean = st.stat_mean;
@@ -78,33 +68,22 @@ CriticLoss LsdObjective::critic_step(EnergyModel& model, const at::Tensor& x_in,
     return out;
   }
   auto x = x_in.detach().requires_grad_(true);
-  auto fx = critic_->forward(x, gen);
+  auto fx = critic.forward(x, gen);
   auto trace = options.trace();
   trace.create_graph(true);
   auto stats = stein_statistics(sq, fx, x, trace, gen);
   auto loss = lsd_critic_loss(stats, fx, options.l2(), /*maximize_power=*/false);
-  optimizer_->zero_grad();
   loss.loss.backward();
-  optimizer_->step();
-  ++critic_updates_;
+  loss.loss = loss.loss.detach();
   return loss;
 }
 
-ObjectiveOutput LsdObjective::compute(EnergyModel& model, const Batch& batch, at::Generator& gen) {
-  CriticLoss last;
-  for (int64_t k = 0; k < options.critic_steps(); ++k) {
-    at::Tensor xc = batch.x;
-    if (critic_data_) {
-      xc = critic_data_->next(batch.x.size(0), gen).x;
-      if (xc.device() != batch.x.device()) xc = xc.to(batch.x.device());
-    }
-    last = critic_step(model, xc, gen);
-  }
-
-  // Model step: gradient to θ through s_θ(x) = −∇ₓE_θ(x)/T (double backward); the critic is
-  // fixed here (eval mode, no graph), and its trace term does not depend on θ.
-  const int64_t b = batch.x.size(0);
-  auto x = batch.x.detach().requires_grad_(true);
+ObjectiveOutput LsdObjective::model_loss(EnergyModel& model, SteinCriticImpl& critic, const at::Tensor& x_in,
+                                         at::Generator& gen) {
+  // Gradient to θ through s_θ(x) = −∇ₓE_θ(x)/T (double backward); the critic is fixed here
+  // (eval mode, no graph), and its trace term does not depend on θ.
+  const int64_t b = x_in.size(0);
+  auto x = x_in.detach().requires_grad_(true);
   auto e = model.energy(x);
   TORCH_CHECK(e.dim() == 1 && e.size(0) == b, "energy() must return one value per sample, shape [", b, "], got ",
               e.sizes());
@@ -112,9 +91,9 @@ ObjectiveOutput LsdObjective::compute(EnergyModel& model, const Batch& batch, at
   auto sq = grad_e / (-model.temperature());
   at::Tensor fx, tr;
   {
-    EvalModeGuard eval(*critic_);
-    auto xt = batch.x.detach().requires_grad_(true);
-    auto f = critic_->forward(xt);
+    EvalModeGuard eval(critic);
+    auto xt = x_in.detach().requires_grad_(true);
+    auto f = critic.forward(xt);
     auto trace = options.trace();
     trace.create_graph(false);
     tr = stein_statistics(at::zeros_like(f), f, xt, trace, gen).detach();
@@ -123,36 +102,27 @@ ObjectiveOutput LsdObjective::compute(EnergyModel& model, const Batch& batch, at
   auto stats = (sq * fx).reshape({b, -1}).sum(1) + tr;
   auto loss = stats.mean();
   if (options.l2_energy() > 0) loss = loss + options.l2_energy() * e.pow(2).mean();
-
   ObjectiveOutput out;
   out.loss = loss;
   out.metrics = {{"lsd", stats.mean().item<double>()}, {"e_pos", e.mean().item<double>()}};
-  if (options.critic_steps() > 0) {
-    out.metrics.emplace_back("critic_stat", last.stat_mean);
-    out.metrics.emplace_back("critic_f2", last.f_norm2);
-  }
   return out;
 }
 
-void LsdObjective::save(torch::serialize::OutputArchive& archive) const {
-  torch::serialize::OutputArchive critic_archive, optim_archive;
-  critic_->save(critic_archive);
-  optimizer_->save(optim_archive);
-  archive.write("critic", critic_archive);
-  archive.write("critic_optimizer", optim_archive);
-  archive.write("critic_updates", at::tensor(critic_updates_));
-}
-
-void LsdObjective::load(torch::serialize::InputArchive& archive) {
-  torch::serialize::InputArchive critic_archive, optim_archive;
-  TORCH_CHECK(archive.try_read("critic", critic_archive),
-              "checkpoint has no LSD critic: it was not written by an LSD run (objective.kind = lsd)");
-  archive.read("critic_optimizer", optim_archive);
-  critic_->load(critic_archive);
-  optimizer_->load(optim_archive);
-  at::Tensor updates;
-  archive.read("critic_updates", updates);
-  critic_updates_ = updates.item<int64_t>();
+ObjectiveOutput LsdObjective::compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) {
+  auto& model = modules.get<EnergyModel>("model");
+  auto& critic = modules.get<SteinCriticImpl>("critic");
+  if (update.group == "model") return model_loss(model, critic, batch.x, gen);
+  TORCH_CHECK(update.group == "critic", "LsdObjective trains the groups 'critic' and 'model', not '", update.group, "'");
+  // The gradient is computed here (fused when possible) and handed over as closed-form
+  // gradients: the critic's .grad() starts undefined, so accumulating equals assigning.
+  auto params = critic.parameters();
+  for (auto& p : params) p.mutable_grad() = at::Tensor();
+  const CriticLoss c = critic_backward(model, critic, batch.x, gen);
+  ObjectiveOutput out;
+  out.loss = c.loss;
+  for (auto& p : params) out.gradients.push_back(p.grad().defined() ? p.grad() : at::zeros_like(p));
+  out.metrics = {{"critic_stat", c.stat_mean}, {"critic_f2", c.f_norm2}};
+  return out;
 }
 
 }  // namespace joule

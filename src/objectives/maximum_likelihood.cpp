@@ -4,18 +4,19 @@
 
 namespace joule {
 
-MaximumLikelihood::MaximumLikelihood(LogPartition log_partition) : log_partition_(std::move(log_partition)) {
-  TORCH_CHECK(log_partition_, "MaximumLikelihood needs a log-partition function");
+ObjectiveOutput MaximumLikelihood::compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) {
+  TORCH_CHECK(update.group == "model", "MaximumLikelihood trains the group 'model', not '", update.group, "'");
+  return compute(modules.get<DensityModel>("model"), batch);
 }
 
-ObjectiveOutput MaximumLikelihood::compute(EnergyModel& model, const Batch& batch, at::Generator& gen) {
-  auto e = model.energy(batch.x);
-  auto log_z = log_partition_(model);
-  TORCH_CHECK(log_z.numel() == 1, "MaximumLikelihood: log_partition must return a scalar, got shape ", log_z.sizes());
-  auto loss = e.mean() / model.temperature() + log_z.reshape({});
+ObjectiveOutput MaximumLikelihood::compute(DensityModel& model, const Batch& batch) {
+  auto log_p = model.log_prob(batch.x);
+  TORCH_CHECK(log_p.dim() == 1 && log_p.size(0) == batch.x.size(0), "log_prob() must return one value per sample, shape [",
+              batch.x.size(0), "], got ", log_p.sizes());
+  auto loss = -log_p.mean();
   ObjectiveOutput out;
   out.loss = loss;
-  out.metrics = {{"nll", loss.item<double>()}, {"e_pos", e.mean().item<double>()}};
+  out.metrics = {{"nll", loss.item<double>()}};
   return out;
 }
 

@@ -175,11 +175,27 @@ void RbmGradientOptions::validate() const {
   if (kind_ == RbmGradientKind::kPT) tempering_.validate();
 }
 
-RbmGradient::RbmGradient(RbmGradientOptions options_) : options(std::move(options_)) {
-  options.validate();
+RbmGradient::RbmGradient(RbmGradientOptions options_) : options(std::move(options_)) { options.validate(); }
+
+void RbmGradient::make_chains(int64_t n, int64_t num_visible, torch::Device device) {
+  std::shared_ptr<Sampler> sampler;
   if (options.kind() == RbmGradientKind::kPT) {
-    pt_ = std::make_unique<ParallelTempering>(ParallelTemperingOptions(options.tempering()).rounds(options.k()));
+    sampler = std::make_shared<ParallelTemperingSampler>(ParallelTemperingOptions(options.tempering()).rounds(options.k()));
+  } else {
+    sampler = std::make_shared<BlockGibbs>(BlockGibbsOptions(options.k()));
   }
+  chains_ = std::make_unique<PersistentChains>(
+      sampler, std::make_shared<ReplayBuffer>(ReplayBufferOptions(n).reinit_prob(0.0), std::vector<int64_t>{num_visible}, device));
+}
+
+const torch::Tensor& RbmGradient::chains() const {
+  static const torch::Tensor none;
+  return chains_ && options.kind() == RbmGradientKind::kPCD ? chains_->states() : none;
+}
+
+ParallelTempering* RbmGradient::tempering() {
+  if (!chains_ || options.kind() != RbmGradientKind::kPT) return nullptr;
+  return &static_cast<ParallelTemperingSampler&>(chains_->sampler()).tempering();
 }
 
 std::vector<torch::Tensor> RbmGradient::free_energy_gradient(RbmImpl& rbm, const torch::Tensor& v_pos,
@@ -209,12 +225,14 @@ ObjectiveOutput RbmGradient::compute(EnergyModel& model, const Batch& batch, at:
     torch::Tensor chain_p;  // PCD: p(h | chains), from the same product as the data side
     const bool reuse_hidden = options.kind() == RbmGradientKind::kPCD && options.persistent_hidden() &&
                               chain_hidden_.defined();
+    if (options.kind() != RbmGradientKind::kCD && !chains_) make_chains(n, rbm.num_visible(), v_pos.device());
+    if (chains_ && !chains_->initialized() && !reuse_hidden) chains_->initialize(initial_chains(v_pos, n, gen));
     if (options.kind() == RbmGradientKind::kPCD && !reuse_hidden) {
-      if (!chains_.defined()) chains_ = initial_chains(v_pos, n, gen);
-      TORCH_CHECK(chains_.size(1) == rbm.num_visible(), "RbmGradient: the persistent chains have ", chains_.size(1),
+      const auto& states = chains_->states();
+      TORCH_CHECK(states.size(1) == rbm.num_visible(), "RbmGradient: the persistent chains have ", states.size(1),
                   " visible units, the RBM has ", rbm.num_visible());
       // One product for the data and the chains: W is packed once, which matters at small B.
-      auto both = fast_addmm(rbm.hidden_bias, torch::cat({vt_pos, rbm.scaled_visible(chains_)}), rbm.weight, false, true);
+      auto both = fast_addmm(rbm.hidden_bias, torch::cat({vt_pos, rbm.scaled_visible(states)}), rbm.weight, false, true);
       auto p_both = torch::sigmoid(both);
       const int64_t b = v_pos.size(0);
       pos = side_from_logits(rbm, v_pos, vt_pos, both.slice(0, 0, b), p_both.slice(0, 0, b));
@@ -242,12 +260,13 @@ ObjectiveOutput RbmGradient::compute(EnergyModel& model, const Batch& batch, at:
       case RbmGradientKind::kPCD:
         // persistent_hidden: continue from the hidden states drawn at the end of the last
         // update (sklearn's SML); otherwise a full sweep under the current parameters.
+        // The sweeps are fused with the data side's product (above) rather than run by the
+        // chains' BlockGibbs sampler: the same draws, one matrix product fewer.
         v_neg = sweeps_from_hidden(reuse_hidden ? chain_hidden_ : sample_bernoulli(chain_p, gen));
-        chains_ = v_neg;
+        chains_->set_states(v_neg);
         break;
       case RbmGradientKind::kPT:
-        if (!pt_->initialized()) pt_->init(rbm, initial_chains(v_pos, n, gen));
-        v_neg = pt_->step(rbm, gen);
+        v_neg = chains_->advance_all(rbm, gen);
         break;
     }
     neg = make_side(rbm, v_neg);
@@ -275,31 +294,36 @@ ObjectiveOutput RbmGradient::compute(EnergyModel& model, const Batch& batch, at:
   out.loss = InjectGradient::apply(at::TensorList(params), grads, ep - en);
   out.gradients = std::move(grads);
   out.metrics = {{"e_pos", ep}, {"e_neg", en}, {"cd_gap", ep - en}};
-  if (pt_) out.metrics.emplace_back("swap_accept", pt_->mean_swap_acceptance());
+  if (auto* pt = tempering()) out.metrics.emplace_back("swap_accept", pt->mean_swap_acceptance());
   return out;
 }
 
 void RbmGradient::save(torch::serialize::OutputArchive& archive) const {
-  if (chains_.defined()) archive.write("rbm_chains", chains_);
+  if (chains_ && chains_->initialized()) {
+    torch::serialize::OutputArchive c;
+    chains_->save(c);
+    archive.write("rbm_chains", c);
+  }
   if (chain_hidden_.defined()) archive.write("rbm_chain_hidden", chain_hidden_);
   if (sparsity_q_.defined()) archive.write("rbm_sparsity_q", sparsity_q_);
-  if (pt_) {
-    torch::serialize::OutputArchive pt;
-    pt_->save(pt);
-    archive.write("rbm_pt", pt);
-  }
 }
 
 void RbmGradient::load(torch::serialize::InputArchive& archive) {
   // A separate tensor per entry: InputArchive::read writes into the tensor it is given.
-  torch::Tensor chains, hidden, q;
-  chains_ = archive.try_read("rbm_chains", chains) ? chains : torch::Tensor();
+  torch::Tensor hidden, q;
   chain_hidden_ = archive.try_read("rbm_chain_hidden", hidden) ? hidden : torch::Tensor();
   sparsity_q_ = archive.try_read("rbm_sparsity_q", q) ? q : torch::Tensor();
-  if (pt_) {
-    torch::serialize::InputArchive pt;
-    TORCH_CHECK(archive.try_read("rbm_pt", pt), "checkpoint has no parallel-tempering chains but this objective needs them");
-    pt_->load(pt);
+  chains_.reset();
+  torch::serialize::InputArchive c;
+  if (archive.try_read("rbm_chains", c)) {
+    TORCH_CHECK(options.kind() != RbmGradientKind::kCD, "checkpoint has persistent chains but this objective is CD-k");
+    // The chains are made at the first update; here their shape comes from the checkpoint.
+    torch::serialize::InputArchive buf;
+    torch::Tensor storage;
+    TORCH_CHECK(c.try_read("buffer", buf) && buf.try_read("storage", storage) && storage.dim() == 2,
+                "checkpoint's RBM chains are incomplete");
+    make_chains(storage.size(0), storage.size(1), storage.device());
+    chains_->load(c);
   }
 }
 

@@ -1,11 +1,13 @@
 #include "joule/train/trainer.h"
 
 #include <c10/util/Exception.h>
+#include <c10/util/StringUtil.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize/archive.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -15,7 +17,8 @@
 namespace joule::train {
 namespace {
 
-constexpr int64_t kFormatVersion = 1;
+// 2: one archive per module (module_<name>) and per group's optimizer (optimizer_<group>).
+constexpr int64_t kFormatVersion = 2;
 
 std::string join(const std::vector<std::string>& v, char sep) {
   std::string out;
@@ -65,16 +68,22 @@ LrSchedule parse_lr_schedule(const std::string& name) {
   TORCH_CHECK(false, "unknown learning-rate schedule '", name, "' (allowed: constant, linear, cosine)");
 }
 
+void OptimizerOptions::validate(const std::string& group) const {
+  const std::string g = group == "model" ? "train" : "optim." + group;
+  TORCH_CHECK(std::isfinite(lr_) && lr_ > 0, g, ".lr must be > 0, got ", lr_);
+  TORCH_CHECK(warmup_steps_ >= 0, g, ".warmup_steps must be >= 0, got ", warmup_steps_);
+  TORCH_CHECK(beta1_ >= 0 && beta1_ < 1, g, ".beta1 must be in [0, 1), got ", beta1_);
+  TORCH_CHECK(beta2_ >= 0 && beta2_ < 1, g, ".beta2 must be in [0, 1), got ", beta2_);
+  TORCH_CHECK(momentum_ >= 0, g, ".momentum must be >= 0, got ", momentum_);
+  TORCH_CHECK(weight_decay_ >= 0, g, ".weight_decay must be >= 0, got ", weight_decay_);
+  TORCH_CHECK(grad_clip_norm_ >= 0, g, ".grad_clip_norm must be >= 0 (0 = off), got ", grad_clip_norm_);
+  TORCH_CHECK(updates_ >= 1, g, ".updates must be >= 1, got ", updates_);
+  TORCH_CHECK(every_ >= 1, g, ".every must be >= 1, got ", every_);
+}
+
 void TrainerOptions::validate() const {
   TORCH_CHECK(steps_ >= 0, "train.steps must be >= 0, got ", steps_);
   TORCH_CHECK(batch_size_ > 0, "train.batch_size must be > 0, got ", batch_size_);
-  TORCH_CHECK(std::isfinite(lr_) && lr_ > 0, "train.lr must be > 0, got ", lr_);
-  TORCH_CHECK(warmup_steps_ >= 0, "train.warmup_steps must be >= 0, got ", warmup_steps_);
-  TORCH_CHECK(beta1_ >= 0 && beta1_ < 1, "train.beta1 must be in [0, 1), got ", beta1_);
-  TORCH_CHECK(beta2_ >= 0 && beta2_ < 1, "train.beta2 must be in [0, 1), got ", beta2_);
-  TORCH_CHECK(momentum_ >= 0, "train.momentum must be >= 0, got ", momentum_);
-  TORCH_CHECK(weight_decay_ >= 0, "train.weight_decay must be >= 0, got ", weight_decay_);
-  TORCH_CHECK(grad_clip_norm_ >= 0, "train.grad_clip_norm must be >= 0 (0 = off), got ", grad_clip_norm_);
   TORCH_CHECK(energy_bound_ > 0 && loss_bound_ > 0, "divergence bounds must be > 0");
   TORCH_CHECK(max_restarts_ >= 0, "train.max_restarts must be >= 0, got ", max_restarts_);
   TORCH_CHECK(restart_lr_factor_ > 0 && restart_lr_factor_ <= 1, "train.restart_lr_factor must be in (0, 1], got ",
@@ -86,55 +95,105 @@ DivergenceError::DivergenceError(int64_t step_, const std::string& reason_)
       step(step_),
       reason(reason_) {}
 
-Trainer::Trainer(std::shared_ptr<EnergyModel> model, std::shared_ptr<Objective> objective,
+Trainer::Trainer(ModuleSet modules, std::vector<ParamGroup> groups, std::shared_ptr<Objective> objective,
                  std::shared_ptr<data::DataSource> data, TrainerOptions options)
-    : model_(std::move(model)),
+    : modules_(std::move(modules)),
+      groups_(std::move(groups)),
       objective_(std::move(objective)),
       data_(std::move(data)),
       options_(std::move(options)),
-      gen_(make_generator(options_.seed(), module_device(*model_))) {
-  TORCH_CHECK(model_ && objective_ && data_, "Trainer needs a model, an objective and data");
+      gen_(make_generator(options_.seed(), modules_.device())) {
+  setup();
+}
+
+Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, std::shared_ptr<Objective> objective,
+                 std::shared_ptr<data::DataSource> data, TrainerOptions options, OptimizerOptions optimizer)
+    : groups_{ParamGroup("model", {"model"}, std::move(optimizer))},
+      objective_(std::move(objective)),
+      data_(std::move(data)),
+      options_(std::move(options)),
+      gen_(make_generator(options_.seed(), model ? module_device(*model) : torch::Device(torch::kCPU))) {
+  TORCH_CHECK(model, "Trainer needs a model");
+  modules_.add("model", std::move(model));
+  setup();
+}
+
+void Trainer::setup() {
+  TORCH_CHECK(objective_ && data_, "Trainer needs an objective and data");
+  TORCH_CHECK(modules_.size() > 0, "Trainer needs at least one module");
+  TORCH_CHECK(!groups_.empty(), "Trainer needs at least one parameter group");
   options_.validate();
-  auto params = model_->parameters();
-  TORCH_CHECK(!params.empty(), "Trainer: the model has no parameters to train");
-  if (options_.optimizer() == OptimizerKind::kAdam) {
-    optimizer_ = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(options_.lr())
-                    .betas(std::make_tuple(options_.beta1(), options_.beta2()))
-                    .weight_decay(options_.weight_decay()));
-  } else {
-    optimizer_ = std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(options_.lr()).momentum(options_.momentum()).weight_decay(options_.weight_decay()));
+  std::vector<const at::TensorImpl*> seen;
+  main_ = 0;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const auto& group = groups_[g];
+    TORCH_CHECK(!group.name.empty(), "Trainer: a parameter group has no name");
+    for (size_t h = 0; h < g; ++h) TORCH_CHECK(groups_[h].name != group.name, "Trainer: two parameter groups are called '", group.name, "'");
+    group.optimizer.validate(group.name);
+    if (group.name == "model") main_ = g;
+    Group st;
+    st.params = modules_.parameters(group.modules);
+    TORCH_CHECK(!st.params.empty(), "Trainer: parameter group '", group.name, "' has no parameters to train");
+    for (const auto& p : st.params) {
+      TORCH_CHECK(std::find(seen.begin(), seen.end(), p.unsafeGetTensorImpl()) == seen.end(),
+                  "Trainer: a parameter of group '", group.name, "' is also in another group");
+      seen.push_back(p.unsafeGetTensorImpl());
+    }
+    const auto& o = group.optimizer;
+    if (o.kind() == OptimizerKind::kAdam) {
+      st.optimizer = std::make_unique<torch::optim::Adam>(
+          st.params, torch::optim::AdamOptions(o.lr()).betas(std::make_tuple(o.beta1(), o.beta2())).weight_decay(o.weight_decay()));
+    } else {
+      st.optimizer = std::make_unique<torch::optim::SGD>(
+          st.params, torch::optim::SGDOptions(o.lr()).momentum(o.momentum()).weight_decay(o.weight_decay()));
+    }
+    state_.push_back(std::move(st));
   }
 }
 
-double Trainer::lr() const {
-  const auto& group = optimizer_->param_groups().at(0);
-  if (options_.optimizer() == OptimizerKind::kAdam) return static_cast<const torch::optim::AdamOptions&>(group.options()).lr();
-  return static_cast<const torch::optim::SGDOptions&>(group.options()).lr();
+size_t Trainer::group_index(const std::string& name) const {
+  if (name.empty()) return main_;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    if (groups_[g].name == name) return g;
+  }
+  TORCH_CHECK(false, "no parameter group called '", name, "'");
 }
 
-void Trainer::set_lr(double lr) {
-  for (auto& group : optimizer_->param_groups()) {
-    if (options_.optimizer() == OptimizerKind::kAdam) {
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+EnergyModel& Trainer::model() { return modules_.get<EnergyModel>("model"); }
+
+torch::optim::Optimizer& Trainer::optimizer(const std::string& group) { return *state_[group_index(group)].optimizer; }
+
+double Trainer::lr(const std::string& group) const {
+  const size_t g = group_index(group);
+  const auto& pg = state_[g].optimizer->param_groups().at(0);
+  if (groups_[g].optimizer.kind() == OptimizerKind::kAdam) {
+    return static_cast<const torch::optim::AdamOptions&>(pg.options()).lr();
+  }
+  return static_cast<const torch::optim::SGDOptions&>(pg.options()).lr();
+}
+
+void Trainer::set_lr(size_t g, double lr) {
+  for (auto& pg : state_[g].optimizer->param_groups()) {
+    if (groups_[g].optimizer.kind() == OptimizerKind::kAdam) {
+      static_cast<torch::optim::AdamOptions&>(pg.options()).lr(lr);
     } else {
-      static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+      static_cast<torch::optim::SGDOptions&>(pg.options()).lr(lr);
     }
   }
 }
 
-double Trainer::scheduled_lr(int64_t step) const {
+double Trainer::scheduled_lr(const std::string& group, int64_t step) const {
+  const auto& o = groups_[group_index(group)].optimizer;
   double f = 1.0;
   const int64_t total = options_.steps();
-  if (options_.warmup_steps() > 0 && step < options_.warmup_steps()) {
-    f = double(step + 1) / double(options_.warmup_steps());
-  } else if (options_.lr_schedule() != LrSchedule::kConstant && total > options_.warmup_steps()) {
-    const double t = double(step - options_.warmup_steps()) / double(total - options_.warmup_steps());
+  if (o.warmup_steps() > 0 && step < o.warmup_steps()) {
+    f = double(step + 1) / double(o.warmup_steps());
+  } else if (o.lr_schedule() != LrSchedule::kConstant && total > o.warmup_steps()) {
+    const double t = double(step - o.warmup_steps()) / double(total - o.warmup_steps());
     const double u = std::min(1.0, std::max(0.0, t));
-    f = options_.lr_schedule() == LrSchedule::kLinear ? 1.0 - u : 0.5 * (1.0 + std::cos(M_PI * u));
+    f = o.lr_schedule() == LrSchedule::kLinear ? 1.0 - u : 0.5 * (1.0 + std::cos(M_PI * u));
   }
-  return options_.lr() * lr_scale_ * f;
+  return o.lr() * lr_scale_ * f;
 }
 
 void Trainer::set_total_steps(int64_t steps) {
@@ -147,7 +206,7 @@ std::string Trainer::metadata(const std::string& key) const {
   return it == metadata_.end() ? std::string() : it->second;
 }
 
-void Trainer::check_step(const torch::Tensor& loss, const std::vector<std::pair<std::string, double>>& metrics) {
+void Trainer::check_update(const torch::Tensor& loss, const std::vector<std::pair<std::string, double>>& metrics) {
   const double value = loss.item<double>();
   const int64_t at = step_ + 1;
   if (!std::isfinite(value)) throw DivergenceError(at, "loss is " + std::to_string(value));
@@ -164,30 +223,37 @@ void Trainer::check_step(const torch::Tensor& loss, const std::vector<std::pair<
   }
 }
 
-StepResult Trainer::step() {
-  const auto t0 = std::chrono::steady_clock::now();
-  model_->train();
+Batch Trainer::next_batch() {
   Batch batch = data_->next(options_.batch_size(), gen_);
-  const auto device = module_device(*model_);
+  const auto device = modules_.device();
   if (batch.x.device() != device) batch.x = batch.x.to(device);
   if (batch.y.defined() && batch.y.device() != device) batch.y = batch.y.to(device);
+  return batch;
+}
 
-  ObjectiveOutput out = objective_->compute(*model_, batch, gen_);
-  check_step(out.loss, out.metrics);
+GroupStep Trainer::update(size_t g, int64_t index, const Batch& batch, std::vector<std::pair<std::string, double>>& metrics) {
+  const auto& group = groups_[g];
+  auto& st = state_[g];
+  Update upd;
+  upd.group = group.name;
+  upd.index = index;
+  upd.step = step_;
+  ObjectiveOutput out = objective_->compute(modules_, batch, gen_, upd);
+  check_update(out.loss, out.metrics);
 
-  set_lr(scheduled_lr(step_));
-  auto params = model_->parameters();
+  set_lr(g, scheduled_lr(group.name, step_));
+  auto& params = st.params;
   if (!out.gradients.empty()) {
     TORCH_CHECK(out.gradients.size() == params.size(), "objective '", objective_->name(), "' returned ",
-                out.gradients.size(), " gradients for ", params.size(), " parameters");
+                out.gradients.size(), " gradients for the ", params.size(), " parameters of group '", group.name, "'");
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = out.gradients[i];
   } else {
-    optimizer_->zero_grad();
+    st.optimizer->zero_grad();
     out.loss.backward();
   }
   double grad_norm = 0;
-  if (options_.grad_clip_norm() > 0) {
-    grad_norm = torch::nn::utils::clip_grad_norm_(params, options_.grad_clip_norm());
+  if (group.optimizer.grad_clip_norm() > 0) {
+    grad_norm = torch::nn::utils::clip_grad_norm_(params, group.optimizer.grad_clip_norm());
   } else {
     // Σ ‖g‖² by dot products (a third of the cost of norm() on large parameters); on the CPU
     // each read is free, elsewhere one device sync for all parameters.
@@ -195,28 +261,58 @@ StepResult Trainer::step() {
     double sum = 0;
     for (const auto& p : params) {
       if (!p.grad().defined()) continue;
-      auto g = p.grad().reshape(-1);
-      if (g.device().is_cpu()) {
-        sum += torch::dot(g, g).item<double>();
+      auto gr = p.grad().reshape(-1);
+      if (gr.device().is_cpu()) {
+        sum += torch::dot(gr, gr).item<double>();
       } else {
-        squares.push_back(torch::dot(g, g));
+        squares.push_back(torch::dot(gr, gr));
       }
     }
     if (!squares.empty()) sum += torch::stack(squares).sum().item<double>();
     grad_norm = std::sqrt(sum);
   }
   if (!std::isfinite(grad_norm)) {
-    optimizer_->zero_grad();
-    throw DivergenceError(step_ + 1, "gradient norm is " + std::to_string(grad_norm));
+    st.optimizer->zero_grad();
+    throw DivergenceError(step_ + 1, "gradient norm of group '" + group.name + "' is " + std::to_string(grad_norm));
   }
-  optimizer_->step();
-  ++step_;
+  st.optimizer->step();
 
-  StepResult r;
-  r.step = step_;
+  for (auto& kv : out.metrics) {
+    auto it = std::find_if(metrics.begin(), metrics.end(), [&](const auto& m) { return m.first == kv.first; });
+    if (it == metrics.end()) {
+      metrics.push_back(std::move(kv));
+    } else {
+      it->second = kv.second;
+    }
+  }
+  GroupStep r;
+  r.group = group.name;
   r.loss = out.loss.item<double>();
-  r.metrics = std::move(out.metrics);
   r.grad_norm = grad_norm;
+  r.updates = index + 1;
+  return r;
+}
+
+StepResult Trainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  modules_.train(true);
+  const Batch batch = next_batch();
+  StepResult r;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const auto& o = groups_[g].optimizer;
+    if (step_ % o.every() != 0) continue;
+    GroupStep last;
+    for (int64_t u = 0; u < o.updates(); ++u) {
+      last = update(g, u, o.fresh_batches() ? next_batch() : batch, r.metrics);
+    }
+    if (g == main_) {
+      r.loss = last.loss;
+      r.grad_norm = last.grad_norm;
+    }
+    r.groups.push_back(last);
+  }
+  ++step_;
+  r.step = step_;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -250,13 +346,19 @@ void Trainer::write_state(torch::serialize::OutputArchive& archive) {
   archive.write("step", torch::tensor(step_));
   archive.write("restarts", torch::tensor(restarts_));
   archive.write("lr_scale", torch::tensor(lr_scale_, torch::kFloat64));
-  torch::serialize::OutputArchive model_archive, optim_archive, objective_archive, data_archive;
-  model_->save(model_archive);
-  optimizer_->save(optim_archive);
+  for (const auto& [name, module] : modules_.items()) {
+    torch::serialize::OutputArchive a;
+    module->save(a);
+    archive.write("module_" + name, a);
+  }
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    torch::serialize::OutputArchive a;
+    state_[g].optimizer->save(a);
+    archive.write("optimizer_" + groups_[g].name, a);
+  }
+  torch::serialize::OutputArchive objective_archive, data_archive;
   objective_->save(objective_archive);
   data_->save(data_archive);
-  archive.write("model", model_archive);
-  archive.write("optimizer", optim_archive);
   archive.write("objective", objective_archive);
   archive.write("data", data_archive);
   {
@@ -270,18 +372,29 @@ void Trainer::read_state(torch::serialize::InputArchive& archive) {
   torch::Tensor version, step, restarts, lr_scale, rng;
   TORCH_CHECK(archive.try_read("format_version", version),
               "not a Joule training checkpoint (no format_version entry)");
-  TORCH_CHECK(version.item<int64_t>() == kFormatVersion, "checkpoint format version ", version.item<int64_t>(),
-              " is not supported (expected ", kFormatVersion, ")");
+  const int64_t v = version.item<int64_t>();
+  TORCH_CHECK(v == 1 || v == kFormatVersion, "checkpoint format version ", v, " is not supported (expected ", kFormatVersion,
+              " or 1)");
   archive.read("step", step);
   archive.read("restarts", restarts);
   archive.read("lr_scale", lr_scale);
-  torch::serialize::InputArchive model_archive, optim_archive, objective_archive, data_archive;
-  archive.read("model", model_archive);
-  archive.read("optimizer", optim_archive);
+  // Format 1 (one model, one optimizer) stored them as "model" and "optimizer".
+  for (const auto& [name, module] : modules_.items()) {
+    torch::serialize::InputArchive a;
+    const std::string key = v == 1 && name == "model" ? "model" : "module_" + name;
+    TORCH_CHECK(archive.try_read(key, a), "checkpoint has no module '", name, "' (it was written by another method or setup; modules here: ",
+                c10::Join(", ", modules_.names()), ")");
+    module->load(a);
+  }
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    torch::serialize::InputArchive a;
+    const std::string key = v == 1 && groups_[g].name == "model" ? "optimizer" : "optimizer_" + groups_[g].name;
+    TORCH_CHECK(archive.try_read(key, a), "checkpoint has no optimizer state for parameter group '", groups_[g].name, "'");
+    state_[g].optimizer->load(a);
+  }
+  torch::serialize::InputArchive objective_archive, data_archive;
   archive.read("objective", objective_archive);
   archive.read("data", data_archive);
-  model_->load(model_archive);
-  optimizer_->load(optim_archive);
   objective_->load(objective_archive);
   data_->load(data_archive);
   archive.read("rng", rng);

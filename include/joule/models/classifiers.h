@@ -1,5 +1,5 @@
 #pragma once
-// Classifier networks for JEM-style models (reference ebm_training.md §2.5, lesson 6): a small
+// Classifier networks for JEM-style models (arXiv:1912.03263 §4 and `JEM:models/wideresnet.py`): a small
 // CNN and a Wide-ResNet for images, an MLP for tabular data. None uses BatchNorm: a batch
 // statistic couples the data, the replay-buffer samples and the labelled batch in one forward
 // pass and breaks the energy view (JEM#13). GroupNorm is the optional per-sample normaliser.

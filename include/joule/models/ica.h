@@ -9,12 +9,14 @@
 #include <ATen/ATen.h>
 #include <torch/nn/pimpl.h>
 
+#include "joule/core/density.h"
 #include "joule/core/energy.h"
 
 namespace joule {
 
-/// ICA energy with a learned unmixing matrix B [D, D] (parameter "unmixing").
-class IcaImpl : public EnergyModel {
+/// ICA energy with a learned unmixing matrix B [D, D] (parameter "unmixing"). Both an energy
+/// model (so LSD, score matching and CD train it) and an exact density (maximum likelihood).
+class IcaImpl : public EnergyModel, public DensityModel {
  public:
   explicit IcaImpl(int64_t dim);
 
@@ -30,9 +32,9 @@ class IcaImpl : public EnergyModel {
   /// log Z = −log|det B| as a differentiable scalar (for maximum likelihood); needs T = 1.
   torch::Tensor log_partition();
   /// Exact log q(x) = −E(x) + log|det B|, [B]; needs T = 1.
-  torch::Tensor log_prob(const torch::Tensor& x);
+  torch::Tensor log_prob(const torch::Tensor& x) override;
   /// n exact samples: s ~ Logistic(0, 1)ᴰ, x = s B⁻¹.
-  torch::Tensor sample(int64_t n, at::Generator gen);
+  torch::Tensor sample(int64_t n, at::Generator gen) override;
 
   int64_t dim() const { return dim_; }
   torch::Tensor unmixing;  ///< B, registered parameter

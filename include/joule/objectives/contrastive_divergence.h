@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "joule/objectives/objective.h"
+#include "joule/samplers/chains.h"
 #include "joule/samplers/replay_buffer.h"
 #include "joule/samplers/sampler.h"
 
@@ -24,26 +25,31 @@ struct ContrastiveDivergenceOptions {
   TORCH_ARG(double, init_noise) = 0.0;
 };
 
-class ContrastiveDivergence : public Objective {
+class ContrastiveDivergence : public EnergyObjective {
  public:
-  /// CD-k when `buffer` is null, PCD otherwise.
+  /// CD-k when `buffer` is null, PCD (persistent chains of `sampler` in `buffer`) otherwise.
   ContrastiveDivergence(ContrastiveDivergenceOptions options, std::shared_ptr<Sampler> sampler,
                         std::shared_ptr<ReplayBuffer> buffer = nullptr);
+  /// PCD on the given persistent chains.
+  ContrastiveDivergence(ContrastiveDivergenceOptions options, std::shared_ptr<PersistentChains> chains);
 
+  using EnergyObjective::compute;
   ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
-  std::string name() const override { return buffer_ ? "pcd" : "cd"; }
+  std::string name() const override { return chains_ ? "pcd" : "cd"; }
   double sampler_temperature() const override { return sampler_->temperature(); }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
   Sampler& sampler() { return *sampler_; }
-  ReplayBuffer* buffer() { return buffer_.get(); }
+  /// The persistent chains (null for CD-k).
+  PersistentChains* chains() { return chains_.get(); }
+  ReplayBuffer* buffer() { return chains_ ? &chains_->buffer() : nullptr; }
 
   ContrastiveDivergenceOptions options;
 
  private:
   std::shared_ptr<Sampler> sampler_;
-  std::shared_ptr<ReplayBuffer> buffer_;
+  std::shared_ptr<PersistentChains> chains_;
 };
 
 }  // namespace joule

@@ -1,7 +1,7 @@
 #pragma once
 // JEM: hybrid training of a classifier as a joint energy model of p(x, y)
 // (Grathwohl et al., "Your Classifier is Secretly an Energy Based Model", arXiv:1912.03263,
-// Eq. 8–9; one step as in `JEM:train_wrn_ebm.py`, reference ebm_training.md §2.2–2.3).
+// Eq. 8–9; one step as in `JEM:train_wrn_ebm.py`).
 //
 //   L = w_y · CE(f(x_l), y_l)                                   (log p(y|x))
 //     + w_x · [mean E(x_d) − mean E(x_q)]                        (log p(x), SGLD negatives x_q)
@@ -20,6 +20,7 @@
 #include "joule/data/dataset.h"
 #include "joule/models/classifier_energy.h"
 #include "joule/objectives/objective.h"
+#include "joule/samplers/chains.h"
 #include "joule/samplers/replay_buffer.h"
 #include "joule/samplers/sampler.h"
 
@@ -51,15 +52,13 @@ struct JemOptions {
   TORCH_ARG(double, data_noise) = 0.03;
 };
 
-/// Slots for class-conditional chains: label y_i gets a slot in bucket y_i, i.e. in
-/// [y_i·K, (y_i + 1)·K) with K = capacity / num_classes, distinct within each class.
-/// Fails if a class appears more than K times.
-torch::Tensor class_bucket_slots(const torch::Tensor& y, int64_t capacity, int64_t num_classes, at::Generator& gen);
-
-class Jem : public Objective {
+class Jem : public EnergyObjective {
  public:
-  /// `sampler` and `buffer` may be null when the options need no negatives (the CE baseline).
+  /// `sampler` and `buffer` may be null when the options need no negatives (the CE baseline);
+  /// otherwise they become the persistent chains (with class buckets when pxy_weight > 0).
   Jem(JemOptions options, std::shared_ptr<Sampler> sampler, std::shared_ptr<ReplayBuffer> buffer);
+  /// On given persistent chains (null for the CE baseline).
+  Jem(JemOptions options, std::shared_ptr<PersistentChains> chains);
 
   /// Semi-supervised mode: labelled batches come from `labelled` (same batch size as the data
   /// batch); the trainer's batches are then used for the generative term only. Its position is
@@ -69,21 +68,22 @@ class Jem : public Objective {
   /// `model` must be a ClassifierEnergy. Metrics: "ce", "acc" (labelled batch), "e_pos" and
   /// "e_neg" (mean E of data and negatives, read by the trainer's divergence guard),
   /// "e_pos_y"/"e_neg_y" (conditional term), "sgld_grad_norm".
+  using EnergyObjective::compute;
   ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
   std::string name() const override { return options.generative() ? "jem" : "ce"; }
-  double sampler_temperature() const override { return sampler_ ? sampler_->temperature() : 1.0; }
+  double sampler_temperature() const override { return chains_ ? chains_->sampler().temperature() : 1.0; }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
-  Sampler* sampler() { return sampler_.get(); }
-  ReplayBuffer* buffer() { return buffer_.get(); }
+  Sampler* sampler() { return chains_ ? &chains_->sampler() : nullptr; }
+  ReplayBuffer* buffer() { return chains_ ? &chains_->buffer() : nullptr; }
+  PersistentChains* chains() { return chains_.get(); }
   data::DataSource* labelled() { return labelled_.get(); }
 
   JemOptions options;
 
  private:
-  std::shared_ptr<Sampler> sampler_;
-  std::shared_ptr<ReplayBuffer> buffer_;
+  std::shared_ptr<PersistentChains> chains_;
   std::shared_ptr<data::DataSource> labelled_;
 };
 

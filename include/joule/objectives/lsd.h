@@ -6,12 +6,11 @@
 // p is the data, q the model with score s_q = ∇ₓ log q̃ (no normaliser needed), f a neural
 // critic ℝᴰ → ℝᴰ. By Stein's identity the bracket has mean E_p[(s_q − s_p)ᵀ f], so the best
 // critic is f* = (s_q − s_p)/(2λ) and LSD* = E_p‖s_q − s_p‖²/(4λ): a Fisher divergence in units
-// of 1/λ (reference ebm_training.md §4.1, lesson 8). Training an EBM alternates critic ascent
+// of 1/λ (arXiv:2002.05616 §3, eq. 8). Training an EBM alternates critic ascent
 // steps and model descent steps on the same objective; no sampling from the model is needed.
 
 #include <ATen/ATen.h>
 #include <torch/arg.h>
-#include <torch/optim/adam.h>
 
 #include <memory>
 #include <string>
@@ -51,19 +50,14 @@ struct CriticLoss {
 };
 CriticLoss lsd_critic_loss(const at::Tensor& stats, const at::Tensor& fx, double l2, bool maximize_power);
 
-/// Options for LsdObjective. Defaults follow LSD's toy script (lsd_toy.py).
+/// Options for LsdObjective. Defaults follow LSD's toy script (lsd_toy.py). The critic's
+/// optimizer and its number of ascent steps per model step (toy: Adam, lr 1e-3, β = (0, 0.999),
+/// 5 steps, each on a fresh batch) belong to the trainer's "critic" parameter group.
 struct LsdOptions {
   /// λ of the critic penalty λ·E‖f‖² (toy 10, RBM test 0.5, MNIST 0.5). LSD values scale as 1/λ.
   TORCH_ARG(double, l2) = 10.0;
-  /// Critic ascent steps before each model step (toy 5).
-  TORCH_ARG(int64_t, critic_steps) = 5;
   /// Trace estimator used in training (Hutchinson keeps the cost flat in D).
   TORCH_ARG(SteinTraceOptions, trace) = SteinTraceOptions();
-  /// The critic's own Adam (LSD toy: lr 1e-3, β = (0, 0.999)).
-  TORCH_ARG(double, critic_lr) = 1e-3;
-  TORCH_ARG(double, critic_beta1) = 0.0;
-  TORCH_ARG(double, critic_beta2) = 0.999;
-  TORCH_ARG(double, critic_weight_decay) = 0.0;
   /// Penalty α·mean E(x)² on the data energies (LSD's MNIST run uses 0.001).
   TORCH_ARG(double, l2_energy) = 0.0;
   /// Critic steps with the Hutchinson trace use SteinCritic::stein_loss_backward (no autograd
@@ -71,34 +65,33 @@ struct LsdOptions {
   TORCH_ARG(bool, fused_critic_step) = true;
 };
 
-/// LSD as a training objective. It owns the critic and the critic's optimizer: each compute()
-/// takes `critic_steps` critic steps (each on a fresh batch from `critic_data` when given, as
-/// the reference code does, otherwise on the model-step batch), then returns the model loss
-/// mean_x s_θ(x)ᵀ f(x) (+ the θ-independent trace, so the value is the LSD estimate).
-/// The gradient reaches θ through the score s_θ = −∇ₓE_θ/T, i.e. by double backward.
-/// The critic, its optimizer and the step counter are part of save()/load().
+/// LSD as a training objective over two modules, the energy "model" and the SteinCritic
+/// "critic", trained as two parameter groups: the trainer asks for "critic" updates (ascent on
+/// the critic loss; the reference takes 5 per model step, each on a fresh batch) and "model"
+/// updates, whose loss is mean_x s_θ(x)ᵀ f(x) (+ the θ-independent trace, so the value is the
+/// LSD estimate). The gradient reaches θ through the score s_θ = −∇ₓE_θ/T (double backward).
+///
+///   joule::ModuleSet modules;
+///   modules.add("model", model.ptr()).add("critic", critic.ptr());
+///   joule::train::Trainer trainer(modules,
+///       {{"critic", {"critic"}, OptimizerOptions().lr(1e-3).updates(5).fresh_batches(true)},
+///        {"model", {"model"}, OptimizerOptions().lr(1e-3)}},
+///       std::make_shared<joule::LsdObjective>(joule::LsdOptions().l2(10)), data, TrainerOptions());
 class LsdObjective : public Objective {
  public:
-  LsdObjective(LsdOptions options, SteinCritic critic, std::shared_ptr<data::DataSource> critic_data = nullptr);
+  explicit LsdObjective(LsdOptions options = {});
 
-  ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
+  ObjectiveOutput compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) override;
   std::string name() const override { return "lsd"; }
-  void save(torch::serialize::OutputArchive& archive) const override;
-  void load(torch::serialize::InputArchive& archive) override;
 
-  /// One critic ascent step on `x` against the model's (detached) score; returns its loss terms.
-  CriticLoss critic_step(EnergyModel& model, const at::Tensor& x, at::Generator& gen);
-
-  SteinCritic& critic() { return critic_; }
-  torch::optim::Adam& critic_optimizer() { return *optimizer_; }
+  /// The critic's loss on `x` against the model's (detached) score, with ∂loss/∂φ accumulated
+  /// into the critic parameters' .grad() as loss.backward() would (by the fused forward-mode
+  /// backward when the critic supports it). Zero the gradients first, step an optimizer after.
+  CriticLoss critic_backward(EnergyModel& model, SteinCriticImpl& critic, const at::Tensor& x, at::Generator& gen);
+  /// The model's loss on `x` (differentiable in θ; the critic is held fixed in eval mode).
+  ObjectiveOutput model_loss(EnergyModel& model, SteinCriticImpl& critic, const at::Tensor& x, at::Generator& gen);
 
   LsdOptions options;
-
- private:
-  SteinCritic critic_;
-  std::unique_ptr<torch::optim::Adam> optimizer_;
-  std::shared_ptr<data::DataSource> critic_data_;
-  int64_t critic_updates_ = 0;
 };
 
 }  // namespace joule

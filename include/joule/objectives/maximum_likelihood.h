@@ -1,25 +1,19 @@
 #pragma once
-// Exact maximum likelihood for energy models whose normaliser is known in closed form (ICA,
-// Gaussians, small RBMs): the reference that sampling-free objectives are measured against.
+// Exact maximum likelihood for models with an exact density (ICA now; flows later): the
+// reference that sampling-free objectives are measured against.
 
-#include <functional>
-
+#include "joule/core/density.h"
 #include "joule/objectives/objective.h"
 
 namespace joule {
 
-/// loss = mean_x E(x)/T + log Z(θ) = mean negative log-likelihood (nats).
-/// `log_partition` returns log Z(θ) as a scalar differentiable in the model parameters.
+/// loss = −mean log p(x) (nats) of the DensityModel "model".
 class MaximumLikelihood : public Objective {
  public:
-  using LogPartition = std::function<at::Tensor(EnergyModel&)>;
-  explicit MaximumLikelihood(LogPartition log_partition);
-
-  ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
+  ObjectiveOutput compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) override;
+  /// The same for a density model used directly.
+  ObjectiveOutput compute(DensityModel& model, const Batch& batch);
   std::string name() const override { return "mle"; }
-
- private:
-  LogPartition log_partition_;
 };
 
 }  // namespace joule

@@ -26,6 +26,7 @@
 
 #include "joule/models/rbm.h"
 #include "joule/objectives/objective.h"
+#include "joule/samplers/chains.h"
 #include "joule/samplers/parallel_tempering.h"
 
 namespace joule {
@@ -61,14 +62,16 @@ struct RbmGradientOptions {
   TORCH_ARG(double, sparsity_decay) = 0.9;
 };
 
-/// CD-k / PCD-k / PT for `Rbm` models. Owns the persistent chains or the tempered chains and
-/// checkpoints them with save()/load(). One CD-1 update costs five B×V×H matrix products (the
+/// CD-k / PCD-k / PT for `Rbm` models. Owns the persistent chains (a PersistentChains of
+/// BlockGibbs for PCD, of ParallelTemperingSampler for PT; created at the first update, when the
+/// number of chains is known) and checkpoints them with save()/load(). One CD-1 update costs five B×V×H matrix products (the
 /// first hidden half-step reuses the data side's p(h|v)), one PCD-1 update six. Metrics: e_pos, e_neg (mean free energies), cd_gap,
 /// and for PT the mean swap acceptance.
-class RbmGradient : public Objective {
+class RbmGradient : public EnergyObjective {
  public:
   explicit RbmGradient(RbmGradientOptions options = {});
 
+  using EnergyObjective::compute;
   ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
   std::string name() const override { return to_string(options.kind()); }
   void save(torch::serialize::OutputArchive& archive) const override;
@@ -80,19 +83,22 @@ class RbmGradient : public Objective {
                                                           const torch::Tensor& v_neg);
 
   /// PCD chains [chains, V] (undefined before the first step or for CD/PT).
-  const torch::Tensor& chains() const { return chains_; }
-  /// PT chains (null unless kind = PT).
-  ParallelTempering* tempering() { return pt_.get(); }
+  const torch::Tensor& chains() const;
+  /// The persistent chains of PCD or PT (null before the first update and for CD).
+  PersistentChains* persistent_chains() { return chains_.get(); }
+  /// PT's replicas (null unless kind = PT and the chains exist).
+  ParallelTempering* tempering();
 
   RbmGradientOptions options;
 
  private:
   torch::Tensor initial_chains(const torch::Tensor& v_pos, int64_t n, at::Generator& gen) const;
+  // Creates the persistent chains for n chains of V units (PCD, PT).
+  void make_chains(int64_t n, int64_t num_visible, torch::Device device);
 
-  torch::Tensor chains_;
+  std::unique_ptr<PersistentChains> chains_;
   torch::Tensor chain_hidden_;  // persistent_hidden: h of the chains after the last update
   torch::Tensor weight_grad_;  // reused buffer for ∂loss/∂W
-  std::unique_ptr<ParallelTempering> pt_;
   torch::Tensor sparsity_q_;
 };
 

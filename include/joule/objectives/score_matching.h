@@ -52,9 +52,10 @@ struct ScoreMatchingOptions {
 };
 
 /// Score matching as a training objective (no sampler, no auxiliary network).
-class ScoreMatching : public Objective {
+class ScoreMatching : public EnergyObjective {
  public:
   explicit ScoreMatching(ScoreMatchingOptions options);
+  using EnergyObjective::compute;
   ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
   std::string name() const override;
 

@@ -1,7 +1,9 @@
 #pragma once
-// The trainer: train() is a loop of step(); the whole state checkpoints and resumes exactly.
+// The trainer: train() is a loop of step(); a step updates each parameter group with its own
+// optimizer, learning-rate schedule and cadence; the whole state checkpoints and resumes exactly.
 
 #include <torch/arg.h>
+#include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "joule/core/energy.h"
+#include "joule/core/module_set.h"
 #include "joule/data/dataset.h"
 #include "joule/objectives/objective.h"
 
@@ -26,17 +29,14 @@ OptimizerKind parse_optimizer(const std::string& name);
 enum class LrSchedule { kConstant, kLinear, kCosine };
 LrSchedule parse_lr_schedule(const std::string& name);
 
-/// Options for Trainer.
+/// One parameter group's optimizer, learning-rate schedule and update cadence.
 ///
-/// Example:
-///   joule::train::Trainer trainer(model, objective, data,
-///       joule::train::TrainerOptions().steps(5000).lr(1e-3).beta1(0.0).seed(1));
-///   trainer.train();
-struct TrainerOptions {
-  void validate() const;
-  TORCH_ARG(int64_t, steps) = 10000;
-  TORCH_ARG(int64_t, batch_size) = 256;
-  TORCH_ARG(OptimizerKind, optimizer) = OptimizerKind::kAdam;
+/// Example (LSD's critic: five Adam steps with β = (0, 0.999) per model step, each on its own batch):
+///   joule::train::OptimizerOptions().lr(1e-3).beta1(0.0).updates(5).fresh_batches(true)
+struct OptimizerOptions {
+  /// Checks every value; `group` names the group in messages.
+  void validate(const std::string& group = "model") const;
+  TORCH_ARG(OptimizerKind, kind) = OptimizerKind::kAdam;
   TORCH_ARG(double, lr) = 1e-3;
   TORCH_ARG(LrSchedule, lr_schedule) = LrSchedule::kConstant;
   TORCH_ARG(int64_t, warmup_steps) = 0;
@@ -46,27 +46,65 @@ struct TrainerOptions {
   /// SGD momentum.
   TORCH_ARG(double, momentum) = 0.0;
   TORCH_ARG(double, weight_decay) = 0.0;
-  /// Clip the global gradient norm to this value; 0 disables.
+  /// Clip the group's gradient norm to this value; 0 disables.
   TORCH_ARG(double, grad_clip_norm) = 0.0;
-  /// Divergence guard: a step whose loss is NaN/inf or whose |loss| exceeds loss_bound, or
-  /// whose mean energies (metrics "e_pos"/"e_neg") exceed energy_bound, is refused before the
-  /// update is applied.
+  /// Updates of this group per trainer step (e.g. n critic steps per model step).
+  TORCH_ARG(int64_t, updates) = 1;
+  /// Update this group only on trainer steps s with s % every == 0.
+  TORCH_ARG(int64_t, every) = 1;
+  /// Each update draws its own batch from the data; otherwise every update of the step uses
+  /// the step's batch.
+  TORCH_ARG(bool, fresh_batches) = false;
+};
+
+/// A named parameter group: the parameters of the listed modules, with their own optimizer.
+struct ParamGroup {
+  ParamGroup(std::string name, std::vector<std::string> modules, OptimizerOptions optimizer = {})
+      : name(std::move(name)), modules(std::move(modules)), optimizer(std::move(optimizer)) {}
+  std::string name;
+  std::vector<std::string> modules;
+  OptimizerOptions optimizer;
+};
+
+/// Options of the loop itself (each group's optimizer is in its ParamGroup).
+///
+/// Example:
+///   joule::train::Trainer trainer(model, objective, data,
+///       joule::train::TrainerOptions().steps(5000).seed(1),
+///       joule::train::OptimizerOptions().lr(1e-3));
+///   trainer.train();
+struct TrainerOptions {
+  void validate() const;
+  TORCH_ARG(int64_t, steps) = 10000;
+  TORCH_ARG(int64_t, batch_size) = 256;
+  /// Divergence guard: an update whose loss is NaN/inf or whose |loss| exceeds loss_bound, or
+  /// whose mean energies (metrics "e_pos"/"e_neg") exceed energy_bound, is refused before it is
+  /// applied; so is one whose gradient norm is not finite.
   TORCH_ARG(double, energy_bound) = 1e4;
   TORCH_ARG(double, loss_bound) = 1e8;
-  /// On divergence, restart from the last good state up to this many times, multiplying the
-  /// learning rate by restart_lr_factor and re-seeding the generator each time.
+  /// On divergence, restart from the last good state up to this many times, multiplying every
+  /// group's learning rate by restart_lr_factor and re-seeding the generator each time.
   TORCH_ARG(int64_t, max_restarts) = 0;
   TORCH_ARG(double, restart_lr_factor) = 0.5;
   TORCH_ARG(uint64_t, seed) = 0;
 };
 
+/// What one group's last update in a step did.
+struct GroupStep {
+  std::string group;
+  double loss = 0;
+  double grad_norm = 0;  ///< before clipping
+  int64_t updates = 0;
+};
+
 /// What one step did.
 struct StepResult {
   int64_t step = 0;  ///< steps completed, including this one
-  double loss = 0;
-  std::vector<std::pair<std::string, double>> metrics;
-  double grad_norm = 0;  ///< before clipping
+  double loss = 0;   ///< the main group's last loss
+  std::vector<std::pair<std::string, double>> metrics;  ///< every update's metrics, later ones winning
+  double grad_norm = 0;  ///< the main group's, before clipping
   double seconds = 0;
+  std::vector<GroupStep> groups;  ///< each group updated in this step, in update order
 };
 
 /// Thrown by step() when the divergence guard refuses an update.
@@ -92,18 +130,24 @@ class Callback {
 
 class Trainer {
  public:
-  Trainer(std::shared_ptr<EnergyModel> model, std::shared_ptr<Objective> objective,
+  /// Trains named modules as parameter groups, updated in the order given. The main group (whose
+  /// loss, gradient norm and learning rate the logs show) is "model" if there is one, else the first.
+  Trainer(ModuleSet modules, std::vector<ParamGroup> groups, std::shared_ptr<Objective> objective,
           std::shared_ptr<data::DataSource> data, TrainerOptions options);
+  /// One model (module and group "model") with one optimizer.
+  Trainer(std::shared_ptr<torch::nn::Module> model, std::shared_ptr<Objective> objective,
+          std::shared_ptr<data::DataSource> data, TrainerOptions options = {}, OptimizerOptions optimizer = {});
 
-  /// One optimisation step. Throws DivergenceError (parameters untouched) if the guard trips.
+  /// One optimisation step: every due group's updates. Throws DivergenceError if the guard trips
+  /// (the refused update is not applied).
   StepResult step();
 
   /// Runs step() until options.steps() steps are done, with callbacks and automatic restarts.
   void train();
 
-  /// Full state: model, optimizer, objective state (replay buffer), data order, generator,
-  /// step counter, restart count and metadata (the resolved config). Written atomically; the
-  /// saved state also becomes the "last good" state restarts return to.
+  /// Full state: every module, every group's optimizer, the objective's state (chains), data
+  /// order, generator, step counter, restart count and metadata (the resolved config). Written
+  /// atomically; the saved state also becomes the "last good" state restarts return to.
   void save(const std::string& path);
   void load(const std::string& path);
   /// In-memory equivalents of save()/load().
@@ -114,16 +158,23 @@ class Trainer {
 
   int64_t step_count() const { return step_; }
   int64_t restarts() const { return restarts_; }
-  /// The learning rate in use now.
-  double lr() const;
-  /// options.lr × schedule(step) × the restart factor.
-  double scheduled_lr(int64_t step) const;
+  /// The main group's learning rate in use now.
+  double lr() const { return lr(main_group()); }
+  double lr(const std::string& group) const;
+  /// group lr × schedule(step) × the restart factor.
+  double scheduled_lr(int64_t step) const { return scheduled_lr(main_group(), step); }
+  double scheduled_lr(const std::string& group, int64_t step) const;
   at::Generator& generator() { return gen_; }
-  EnergyModel& model() { return *model_; }
-  std::shared_ptr<EnergyModel> model_ptr() { return model_; }
+  ModuleSet& modules() { return modules_; }
+  /// The module "model" as an energy model (an error if it is not one).
+  EnergyModel& model();
+  std::shared_ptr<torch::nn::Module> model_ptr() { return modules_.ptr("model"); }
   Objective& objective() { return *objective_; }
+  std::shared_ptr<Objective> objective_ptr() { return objective_; }
   data::DataSource& data() { return *data_; }
-  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  torch::optim::Optimizer& optimizer(const std::string& group = "");
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+  const std::string& main_group() const { return groups_[main_].name; }
   const TrainerOptions& options() const { return options_; }
   /// Extends the run (e.g. when resuming with a larger step budget).
   void set_total_steps(int64_t steps);
@@ -134,16 +185,27 @@ class Trainer {
   const std::map<std::string, std::string>& all_metadata() const { return metadata_; }
 
  private:
+  struct Group {
+    std::vector<at::Tensor> params;
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+  };
+  void setup();
+  size_t group_index(const std::string& name) const;
   void write_state(torch::serialize::OutputArchive& archive);
   void read_state(torch::serialize::InputArchive& archive);
-  void set_lr(double lr);
-  void check_step(const torch::Tensor& loss, const std::vector<std::pair<std::string, double>>& metrics);
+  void set_lr(size_t group, double lr);
+  void check_update(const torch::Tensor& loss, const std::vector<std::pair<std::string, double>>& metrics);
+  // One update of group g on `batch`: compute, guard, gradients, optimizer step.
+  GroupStep update(size_t g, int64_t index, const Batch& batch, std::vector<std::pair<std::string, double>>& metrics);
+  Batch next_batch();
 
-  std::shared_ptr<EnergyModel> model_;
+  ModuleSet modules_;
+  std::vector<ParamGroup> groups_;
+  std::vector<Group> state_;
+  size_t main_ = 0;
   std::shared_ptr<Objective> objective_;
   std::shared_ptr<data::DataSource> data_;
   TrainerOptions options_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
   at::Generator gen_;
   int64_t step_ = 0;
   int64_t restarts_ = 0;
