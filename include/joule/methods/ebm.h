@@ -1,0 +1,100 @@
+#pragma once
+// method = "ebm": a neural energy (MLP) trained by CD-k / PCD with Langevin, MALA or HMC
+// negatives, or without sampling by score matching or LSD, on 2-D toy data or a CSV table.
+// Evaluation: exact test NLL by grid quadrature (2-D), its gap to the data entropy, the
+// temperature fit, MMD of exact and MCMC samples to held-out data.
+
+#include <c10/util/Optional.h>
+
+#include "joule/eval/protocols/density2d.h"
+#include "joule/methods/method.h"
+#include "joule/methods/score_based.h"
+#include "joule/samplers/replay_buffer.h"
+#include "joule/samplers/sampler.h"
+
+namespace joule::methods {
+
+struct EbmConfig : MethodConfig {
+  struct Data {
+    std::string dataset = "8gaussians";
+    std::string path;
+    int64_t n_train = 50000;
+    int64_t n_test = 5000;
+    void visit(config::Fields& f);
+  } data;
+  struct Model {
+    std::string kind = "mlp";
+    int64_t width = 128;
+    int64_t depth = 3;
+    std::string activation = "silu";
+    double negative_slope = 0.2;
+    bool spectral_norm = false;
+    double temperature = 1.0;
+    void visit(config::Fields& f);
+  } model;
+  SamplerConfig sampler;
+  BufferConfig buffer;
+  struct Objective {
+    std::string kind = "pcd";
+    double l2_energy = 0.0;
+    double init_noise = 0.0;
+    void visit(config::Fields& f);
+  } objective;
+  LsdConfig lsd;
+  ScoreMatchingConfig sm;
+  OptimGroups optim;
+  struct Eval {
+    int64_t grid_resolution = 256;
+    double extent = 0.0;
+    double temperature = 0.0;
+    int64_t n_samples = 2000;
+    int64_t chain_steps = 500;
+    void visit(config::Fields& f);
+  } eval;
+  SampleConfig sample;
+  void visit(config::Fields& f) override;
+};
+
+class EbmMethod : public Method {
+ public:
+  explicit EbmMethod(EbmConfig config = {});
+  std::string name() const override { return "ebm"; }
+  EbmConfig& config() override { return config_; }
+
+  eval::Report evaluate() override;
+  std::vector<std::string> pictures(const std::string& prefix) override;
+  torch::Tensor sample() override;
+  void add_callbacks(const Monitor& monitor) override;
+
+  /// The density read-outs use T_model × T_sampler unless eval.temperature is set.
+  double readout_temperature();
+  const at::Tensor& test_data() const { return test_x_; }
+  Sampler& sampler() { return *sampler_; }
+  /// The persistent chains' buffer (null for CD-k and sampling-free objectives).
+  ReplayBuffer* buffer() { return buffer_.get(); }
+
+ protected:
+  Parts build_parts(torch::Device device) override;
+
+ private:
+  struct EvalState {
+    int64_t step = -1;
+    at::Tensor chains;  // CPU [n, D]
+    c10::optional<eval::Density2dResult> grid;
+  };
+  const EvalState& eval_state();
+  eval::Box box() const { return eval::Box::square(extent_); }
+  at::Tensor init_states(int64_t n, at::Generator& gen);
+
+  EbmConfig config_;
+  int64_t dim_ = 2;
+  at::Tensor test_x_, val_x_;
+  std::shared_ptr<Sampler> sampler_;
+  std::shared_ptr<ReplayBuffer> buffer_;
+  c10::optional<double> entropy_;
+  bool entropy_exact_ = false;
+  double extent_ = 4.0;
+  EvalState state_;
+};
+
+}  // namespace joule::methods

@@ -1,0 +1,63 @@
+#pragma once
+// Run folders: training a method into one, and reopening one (its config, model and full
+// training state) without the CLI.
+//
+//   auto jem = joule::methods::create(joule::config::preset("jem_fashion_cnn"));
+//   jem->build();
+//   auto result = joule::methods::train_run(*jem, "runs/jem");   // config.toml, metrics, checkpoint, eval.json, pictures
+//   auto again = joule::methods::load("runs/jem");               // the same model, ready to evaluate or sample
+
+#include <torch/types.h>
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "joule/config/options.h"
+#include "joule/eval/report.h"
+#include "joule/methods/method.h"
+
+namespace joule::methods {
+
+/// Options for train_run().
+struct TrainRunOptions {
+  /// Where to print the run folder, the report and the files written (nullptr = nowhere).
+  std::ostream* out = nullptr;
+  /// Where the progress display goes (nullptr = none); a redrawn bar or plain lines.
+  std::ostream* progress = nullptr;
+  bool progress_bar = false;
+};
+
+/// What a training run left behind.
+struct RunResult {
+  std::string dir;
+  eval::Report report;
+  std::vector<std::string> files;  ///< pictures written
+};
+
+/// Trains a built method into run folder `dir` — a new or empty folder, or, for a method
+/// reopened with load(), its own folder (the run continues there up to config().train.steps).
+/// Writes config.toml (or config-resume-step<N>.toml), metrics.jsonl, checkpoint.pt (step 0, every
+/// train.checkpoint_every steps and at the end), eval.json and the method's pictures. A run that
+/// diverges beyond its restarts throws train::DivergenceError and keeps its last good checkpoint.
+RunResult train_run(Method& method, const std::string& dir, const TrainRunOptions& options = {});
+
+/// The checkpoint of a run folder (its checkpoint.pt) or a checkpoint path; a ConfigError if missing.
+std::string resolve_checkpoint(const std::string& run_or_checkpoint);
+
+/// The saved configuration of a run or checkpoint.
+config::Document saved_config(const std::string& run_or_checkpoint);
+
+/// Reopens a run: the method its saved config names, configured from it (then from `overrides`,
+/// e.g. evaluation options or a longer train.steps), built on `device`, with its full training
+/// state loaded. run_dir() is the run's folder.
+std::unique_ptr<Method> load(const std::string& run_or_checkpoint, torch::Device device = torch::kCPU,
+                             const config::Document& overrides = config::Document());
+
+/// Writes samples [n, ...] as `prefix`.csv (one flattened sample per row), `prefix`.pt (a
+/// tensor Python's torch.load reads) and, for 2-D points or 1- or 3-channel images, `prefix`.png.
+/// Returns the files written.
+std::vector<std::string> save_samples(const at::Tensor& samples, const std::string& prefix);
+
+}  // namespace joule::methods

@@ -1,0 +1,194 @@
+#include "joule/methods/common.h"
+
+#include <cmath>
+
+#include "joule/io/plot.h"
+#include "joule/samplers/langevin.h"
+#include "joule/samplers/mala.h"
+#include "joule/train/callbacks.h"
+
+namespace joule::methods {
+
+using config::ConfigError;
+using config::Doc;
+
+void RunConfig::visit(config::Fields& f) {
+  f("seed", seed, Doc("seed of every random stream (data, init, chains)").min(0).alias("seed"));
+  f("device", device, Doc("cpu, cuda, cuda:N or auto (CUDA when available)").alias("device"));
+  f("threads", threads,
+    Doc("LibTorch CPU threads; 0 = OMP_NUM_THREADS if set, else one per available core. OpenBLAS always runs on one "
+        "(docs/benchmarks.md)")
+        .min(0)
+        .max(1024)
+        .alias("threads"));
+  f("name", name, Doc("run name; default: the config file's name, or 'default'").alias("name"));
+  f("out", out, Doc("run folder; default runs/<name>-<date>-<time>. An existing non-empty folder is never overwritten").alias("out"));
+  f("progress", progress,
+    Doc("progress display: a bar on a terminal, plain lines otherwise").choices({"auto", "bar", "lines", "none"}).alias("progress"));
+}
+
+void OptimizerConfig::visit(config::Fields& f, bool cadence) {
+  f("optimizer", optimizer, Doc("optimizer").choices({"adam", "sgd"}));
+  f("lr", lr, Doc("learning rate").min(1e-12));
+  f("lr_schedule", lr_schedule,
+    Doc("learning rate over the run (linear/cosine decay to 0 at the last step)").choices({"constant", "linear", "cosine"}));
+  f("warmup_steps", warmup_steps, Doc("linear learning-rate warm-up steps").min(0));
+  f("beta1", beta1, Doc("Adam β₁ (0 is common for EBMs)").min(0.0).max(0.999999));
+  f("beta2", beta2, Doc("Adam β₂").min(0.0).max(0.999999));
+  f("momentum", momentum, Doc("SGD momentum").min(0.0));
+  f("weight_decay", weight_decay, Doc("L2 weight decay").min(0.0));
+  f("grad_clip_norm", grad_clip_norm, Doc("clip the gradient norm (0 = off)").min(0.0));
+  if (cadence) {
+    f("updates", updates, Doc("updates of this group per training step").min(1));
+    f("every", every, Doc("update this group on every n-th training step").min(1));
+    f("fresh_batches", fresh_batches, "each update draws its own batch (else the step's batch)");
+  }
+}
+
+train::OptimizerOptions OptimizerConfig::options() const {
+  return train::OptimizerOptions()
+      .kind(train::parse_optimizer(optimizer))
+      .lr(lr)
+      .lr_schedule(train::parse_lr_schedule(lr_schedule))
+      .warmup_steps(warmup_steps)
+      .beta1(beta1)
+      .beta2(beta2)
+      .momentum(momentum)
+      .weight_decay(weight_decay)
+      .grad_clip_norm(grad_clip_norm)
+      .updates(updates)
+      .every(every)
+      .fresh_batches(fresh_batches);
+}
+
+void TrainConfig::visit(config::Fields& f) {
+  f("steps", steps, Doc("optimisation steps").min(0));
+  f("batch_size", batch_size, Doc("minibatch size").min(1));
+  optimizer.visit(f, /*cadence=*/false);
+  f("energy_bound", energy_bound, Doc("divergence guard: stop if |mean energy| exceeds this").min(1e-12));
+  f("loss_bound", loss_bound, Doc("divergence guard: stop if |loss| exceeds this").min(1e-12));
+  f("max_restarts", max_restarts, Doc("on divergence, restart from the last good checkpoint this many times").min(0));
+  f("restart_lr_factor", restart_lr_factor, Doc("learning-rate factor applied at each restart").min(1e-6).max(1.0));
+  f("checkpoint_every", checkpoint_every, Doc("steps between checkpoints (the last good state)").min(1));
+  f("log_every", log_every, Doc("steps between metrics.jsonl lines").min(1));
+  f("eval_every", eval_every, Doc("steps between evaluations (0 = only at the end)").min(0));
+  f("resume", resume, "run folder or checkpoint to continue (its config is reused)");
+}
+
+train::TrainerOptions TrainConfig::options(uint64_t seed) const {
+  return train::TrainerOptions()
+      .steps(steps)
+      .batch_size(batch_size)
+      .energy_bound(energy_bound)
+      .loss_bound(loss_bound)
+      .max_restarts(max_restarts)
+      .restart_lr_factor(restart_lr_factor)
+      .seed(seed);
+}
+
+void SamplerConfig::visit(config::Fields& f) {
+  f("kind", kind, Doc("MCMC for negative samples").choices({"langevin", "mala", "hmc"}));
+  f("steps", steps, Doc("transitions per training step").min(0));
+  f("step_size", step_size, Doc("Langevin/MALA step a, HMC leapfrog step").min(1e-12));
+  f("noise", noise,
+    Doc("Langevin noise std b; -1 = sqrt(2a) (proper ULA, temperature 1). JEM uses a=1, b=0.01").min(-1.0));
+  f("grad_clip", grad_clip, Doc("clip each score element to ±value (0 = off)").min(0.0));
+  f("clamp_min", clamp_min, "clamp states from below (-inf = off)");
+  f("clamp_max", clamp_max, "clamp states from above (inf = off)");
+  f("leapfrog_steps", leapfrog_steps, Doc("HMC leapfrog steps per transition").min(1));
+}
+
+std::shared_ptr<Sampler> SamplerConfig::build() const {
+  if (kind == "mala") return std::make_shared<Mala>(MalaOptions(steps).step_size(step_size));
+  if (kind == "hmc") return std::make_shared<Hmc>(HmcOptions(steps).step_size(step_size).leapfrog_steps(leapfrog_steps));
+  auto opts = LangevinOptions(steps).step_size(step_size).noise(noise < 0 ? std::sqrt(2.0 * step_size) : noise);
+  if (grad_clip > 0) opts.grad_clip(grad_clip);
+  if (std::isfinite(clamp_min) || std::isfinite(clamp_max)) {
+    if (!(clamp_min < clamp_max)) throw ConfigError("sampler.clamp_min must be < sampler.clamp_max");
+    opts.clamp(std::make_pair(clamp_min, clamp_max));
+  }
+  return std::make_shared<Langevin>(opts);
+}
+
+SamplerConfig SamplerConfig::jem() {
+  SamplerConfig s;
+  s.steps = 20;
+  s.step_size = 1.0;
+  s.noise = 0.01;
+  return s;
+}
+
+void BufferConfig::visit(config::Fields& f) {
+  f("capacity", capacity, Doc("persistent chains kept (PCD)").min(1));
+  f("reinit_prob", reinit_prob, Doc("probability a drawn chain restarts from the init distribution").min(0.0).max(1.0));
+  f("init", init, Doc("where fresh chains start").choices({"uniform", "gaussian", "data"}));
+  f("init_low", init_low, "uniform init lower bound");
+  f("init_high", init_high, "uniform init upper bound");
+  f("init_std", init_std, Doc("gaussian init std").min(1e-12));
+  f("data_noise", data_noise, Doc("std of noise added to data-initialised chains").min(0.0));
+}
+
+std::shared_ptr<ReplayBuffer> BufferConfig::build(std::vector<int64_t> event_shape, torch::Device device) const {
+  if (!(init_low < init_high)) throw ConfigError("buffer.init_low must be < buffer.init_high");
+  auto opts = ReplayBufferOptions(capacity)
+                  .reinit_prob(reinit_prob)
+                  .init(parse_buffer_init(init))
+                  .init_low(init_low)
+                  .init_high(init_high)
+                  .init_std(init_std)
+                  .data_noise(data_noise);
+  return std::make_shared<ReplayBuffer>(opts, std::move(event_shape), device);
+}
+
+BufferConfig BufferConfig::jem() {
+  BufferConfig b;
+  b.init_low = -1.0;
+  b.init_high = 1.0;
+  return b;
+}
+
+void SampleConfig::visit(config::Fields& f) {
+  f("seed", seed, Doc("seed of the sampling chains").min(0));
+  f("n", n, Doc("number of samples").min(1));
+  f("steps", steps, Doc("sampler steps from the initial states").min(0));
+  f("init", init, Doc("start from the persistent chains (if any) or from fresh noise").choices({"buffer", "noise"}));
+  f("out", out, "output prefix; default <run>/samples-step<N>");
+}
+
+void check_batch_size(int64_t batch_size, int64_t available, const std::string& what) {
+  if (batch_size > available) {
+    throw ConfigError("train.batch_size = " + std::to_string(batch_size) + " exceeds the " + std::to_string(available) + " " +
+                      what);
+  }
+}
+
+bool write_curves(const std::string& metrics_path, const std::string& png_path, const std::vector<CurvePanel>& panels) {
+  const auto rows = train::MetricsLogger::read(metrics_path);
+  std::vector<io::Image> images;
+  for (const auto& panel : panels) {
+    std::vector<io::Series> series;
+    for (size_t i = 0; i < panel.series.size(); ++i) {
+      io::Series s{panel.series[i].second, {}, {}, io::palette(int64_t(i))};
+      for (const auto& row : rows) {
+        for (const auto& kv : row.values) {
+          if (kv.first == panel.series[i].first && std::isfinite(kv.second)) {
+            s.x.push_back(double(row.step));
+            s.y.push_back(kv.second);
+          }
+        }
+      }
+      if (!s.x.empty()) series.push_back(std::move(s));
+    }
+    if (series.empty()) continue;
+    std::vector<io::RefLine> refs;
+    if (panel.reference) {
+      refs.push_back({panel.reference->first, panel.reference->second, io::palette(int64_t(panel.series.size()))});
+    }
+    images.push_back(io::line_plot(series, panel.title, "step", panel.ylabel, 560, 380, false, refs));
+  }
+  if (images.empty()) return false;
+  io::write_png(png_path, io::hstack(images));
+  return true;
+}
+
+}  // namespace joule::methods

@@ -1,0 +1,257 @@
+// method = "ebm": an MLP energy trained by CD/PCD or a sampling-free objective on 2-D toy data or
+// a CSV table, evaluated by grid quadrature (2-D), test NLL against the true entropy, and MMD.
+#include "joule/methods/ebm.h"
+
+#include <sstream>
+
+#include "joule/core/runtime.h"
+#include "joule/data/csv.h"
+#include "joule/data/split.h"
+#include "joule/data/toy2d.h"
+#include "joule/eval/sample_stats.h"
+#include "joule/io/plot.h"
+#include "joule/models/activation.h"
+#include "joule/models/mlp_energy.h"
+#include "joule/objectives/contrastive_divergence.h"
+
+namespace joule::methods {
+
+using config::ConfigError;
+using config::Doc;
+
+void EbmConfig::Data::visit(config::Fields& f) {
+  auto datasets = data::toy_names();
+  datasets.push_back("csv");
+  f("dataset", dataset, Doc("training data: a built-in 2-D toy set, or csv (data.path)").choices(datasets));
+  f("path", path, "data file for data.dataset = csv (numeric columns, optional header)");
+  f("n_train", n_train, Doc("training points drawn once from the generator").min(1));
+  f("n_test", n_test, Doc("held-out points (fresh seed) for test NLL and MMD; csv: at most a fifth of the rows").min(1));
+}
+
+void EbmConfig::Model::visit(config::Fields& f) {
+  f("kind", kind, Doc("energy network").choices({"mlp"}));
+  f("width", width, Doc("hidden units per layer").min(1));
+  f("depth", depth, Doc("hidden layers").min(1).max(64));
+  f("activation", activation, Doc("hidden activation (silu = swish)").choices(activation_names()));
+  f("negative_slope", negative_slope, Doc("leaky_relu slope for x < 0").min(0.0).max(1.0));
+  f("spectral_norm", spectral_norm, "spectral normalisation of every weight matrix");
+  f("temperature", temperature, Doc("T in p(x) ∝ exp(−E(x)/T)").min(1e-12));
+}
+
+void EbmConfig::Objective::visit(config::Fields& f) {
+  f("kind", kind,
+    Doc("pcd: chains from the replay buffer; cd: CD-k from the data; lsd, sm, ssm, dsm: no sampling")
+        .choices({"pcd", "cd", "lsd", "sm", "ssm", "dsm"}));
+  f("l2_energy", l2_energy, Doc("energy penalty α(E⁺² + E⁻²) (IGEBM uses 1)").min(0.0));
+  f("init_noise", init_noise, Doc("CD-k: noise std added to the data before sampling").min(0.0));
+}
+
+void EbmConfig::Eval::visit(config::Fields& f) {
+  f("grid_resolution", grid_resolution, Doc("2-D grid points per axis for log Z by quadrature").min(16).max(4096));
+  f("extent", extent, Doc("half-width of the square grid; 0 = the dataset's default").min(0.0));
+  f("temperature", temperature,
+    Doc("temperature for density read-outs; 0 = model T x sampler T (what training matched)").min(0.0));
+  f("n_samples", n_samples, Doc("model samples for MMD and pictures").min(10));
+  f("chain_steps", chain_steps, Doc("sampler steps for fresh chains used in evaluation").min(0));
+}
+
+void EbmConfig::visit(config::Fields& f) {
+  f.section("run", run);
+  f.section("data", data);
+  f.section("model", model);
+  f.section("sampler", sampler);
+  f.section("buffer", buffer);
+  f.section("objective", objective);
+  f.section("lsd", lsd);
+  f.section("sm", sm);
+  f.section("train", train);
+  f.section("optim", optim);
+  f.section("eval", eval);
+  f.section("sample", sample);
+}
+
+EbmMethod::EbmMethod(EbmConfig config) : config_(std::move(config)) {}
+
+Parts EbmMethod::build_parts(torch::Device device) {
+  auto& cfg = config_;
+  const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
+  // Independent streams for training data, test data and the initial weights.
+  auto gen_train = make_generator(derive_seed(seed, 1));
+  auto gen_test = make_generator(derive_seed(seed, 2));
+  auto gen_init = make_generator(derive_seed(seed, 3));
+  at::Tensor train_x;
+  if (cfg.data.dataset == "csv") {
+    if (cfg.data.path.empty()) throw ConfigError("data.dataset = \"csv\" needs data.path = \"<file.csv>\"");
+    data::Rows all{data::read_csv(cfg.data.path).features, {}};
+    const int64_t n_test = std::min<int64_t>(cfg.data.n_test, all.size() / 5);
+    auto split = data::split_rows(all, /*n_valid=*/n_test, n_test, gen_test, /*min_train=*/2);
+    train_x = split.train.x;
+    val_x_ = split.valid.x;
+    test_x_ = split.test.x;
+  } else {
+    train_x = data::sample_toy(cfg.data.dataset, cfg.data.n_train, gen_train);
+    test_x_ = data::sample_toy(cfg.data.dataset, cfg.data.n_test, gen_test);
+    val_x_ = data::sample_toy(cfg.data.dataset, cfg.data.n_test, make_generator(derive_seed(seed, 6)));
+  }
+  dim_ = train_x.size(1);
+  check_batch_size(cfg.train.batch_size, train_x.size(0), "training points");
+
+  Parts parts;
+  parts.data = std::make_shared<data::TensorDataset>(train_x.to(device));
+  auto mlp = MlpEnergy(MlpEnergyOptions(dim_)
+                           .width(cfg.model.width)
+                           .depth(cfg.model.depth)
+                           .activation(parse_activation(cfg.model.activation))
+                           .negative_slope(cfg.model.negative_slope)
+                           .spectral_norm(cfg.model.spectral_norm));
+  mlp->reset_parameters(gen_init);
+  mlp->set_temperature(cfg.model.temperature);
+  mlp->to(device);
+  parts.modules.add("model", mlp.ptr());
+
+  sampler_ = cfg.sampler.build();
+  ContrastiveDivergenceOptions cd;
+  cd.l2_energy(cfg.objective.l2_energy).init_noise(cfg.objective.init_noise);
+  const std::string& kind = cfg.objective.kind;
+  if (is_score_objective(kind)) {
+    // No negatives in training; the sampler serves the evaluation and pictures.
+    add_score_objective(parts, kind, cfg.lsd, cfg.sm, cfg.optim.critic, cfg.objective.l2_energy, dim_, device, derive_seed(seed, 7));
+  } else if (kind == "pcd") {
+    buffer_ = cfg.buffer.build({dim_}, device);
+    check_batch_size(cfg.train.batch_size, buffer_->capacity(), "persistent chains (buffer.capacity)");
+    buffer_->set_data(train_x.to(device));
+    parts.objective = std::make_shared<ContrastiveDivergence>(cd, sampler_, buffer_);
+  } else {
+    parts.objective = std::make_shared<ContrastiveDivergence>(cd, sampler_);
+  }
+  const auto* info = cfg.data.dataset == "csv" ? nullptr : &data::toy_info(cfg.data.dataset);
+  if (info && info->entropy) entropy_ = *info->entropy;
+  entropy_exact_ = info && info->entropy_exact;
+  extent_ = info ? info->plot_extent : 1.2 * test_x_.abs().max().item<double>();
+  if (cfg.eval.extent > 0) extent_ = cfg.eval.extent;
+  return parts;
+}
+
+double EbmMethod::readout_temperature() {
+  // A model trained with negatives at sampler temperature T_s learns E ≈ −T_s log p_data, so
+  // its density is read at T_model × T_s unless set explicitly.
+  return config_.eval.temperature > 0 ? config_.eval.temperature : trainer().model().temperature() * sampler_->temperature();
+}
+
+at::Tensor EbmMethod::init_states(int64_t n, at::Generator& gen) {
+  if (buffer_) return buffer_->init_samples(n, gen);
+  // CD-k has no buffer: start from a box around the data.
+  return torch::empty({n, dim_}, torch::TensorOptions().device(device())).uniform_(-extent_, extent_, gen);
+}
+
+void EbmMethod::add_callbacks(const Monitor& monitor) {
+  if (dim_ != 2) return;
+  add_periodic_evaluation(
+      monitor, config_.train.eval_every,
+      [this]() -> std::vector<std::pair<std::string, double>> {
+        auto opts = eval::Density2dOptions().box(box()).resolution(config_.eval.grid_resolution).temperature(readout_temperature());
+        auto r = eval::density2d_nll(trainer().model(), test_x_, opts);
+        return {{"nll_test", r.nll}, {"log_z", r.log_z}};
+      },
+      "nll_test", "nll");
+}
+
+const EbmMethod::EvalState& EbmMethod::eval_state() {
+  auto& t = trainer();
+  if (state_.step == t.step_count()) return state_;
+  auto& model = t.model();
+  EvalState st;
+  st.step = t.step_count();
+  const uint64_t seed = t.options().seed();
+  auto gen = make_generator(derive_seed(seed, 4), device());
+  const int64_t n = std::min<int64_t>(config_.eval.n_samples, test_x_.size(0));
+  // Chains run at the model's own temperature; the sampler applies its own.
+  st.chains = sampler_->with_steps(config_.eval.chain_steps)->sample(model, init_states(n, gen), gen).cpu();
+  if (dim_ == 2) {
+    auto opts = eval::Density2dOptions()
+                    .box(box())
+                    .resolution(config_.eval.grid_resolution)
+                    .temperature(readout_temperature())
+                    .n_exact(n);
+    st.grid = eval::density2d_protocol(model, test_x_, val_x_, opts, make_generator(derive_seed(seed, 5)));
+  }
+  state_ = st;
+  return state_;
+}
+
+eval::Report EbmMethod::evaluate() {
+  const EvalState& st = eval_state();
+  eval::Report r;
+  r.method = name();
+  r.step = trainer().step_count();
+  auto ref = test_x_.slice(0, 0, st.chains.size(0));
+  const double h = eval::median_bandwidth(ref, st.chains);
+  if (st.grid) {
+    const auto& g = *st.grid;
+    r.add("readout_temperature", g.temperature, "T of the density read-out: model T x sampler T (what training matched)");
+    r.add("nll_test", g.nll, "nats, exact by grid quadrature");
+    r.add("log_z", g.density.log_z,
+          "grid " + std::to_string(config_.eval.grid_resolution) + "^2 on [-" + io::format_number(extent_, 6) + ", " +
+              io::format_number(extent_, 6) + "]^2");
+    if (entropy_) {
+      r.add("entropy", *entropy_, entropy_exact_ ? "true differential entropy of the data (exact)" : "data entropy (k-NN estimate)");
+      r.add("nll_gap", g.nll - *entropy_, "nll_test - entropy (0 is perfect)");
+    }
+    r.add("temperature_fit", g.fit.temperature,
+          "T maximising the likelihood of a validation split (1 = trained at the right temperature)");
+    r.add("nll_test_at_fit", g.nll_at_fit, "test NLL at temperature_fit");
+    r.add("mmd2_model", eval::mmd2_gaussian(g.exact, ref, h), "MMD^2, exact model samples vs test data");
+  }
+  r.add("mmd2_chains", eval::mmd2_gaussian(st.chains, ref, h),
+        "MMD^2, " + std::to_string(config_.eval.chain_steps) + "-step " + sampler_->name() + " chains vs test data");
+  r.add("mmd_bandwidth", h, "Gaussian kernel bandwidth (median heuristic)");
+  r.add("sampler_temperature", sampler_->temperature(), "b^2/(2a); 1 = samples the model itself");
+  return r;
+}
+
+std::vector<std::string> EbmMethod::pictures(const std::string& prefix) {
+  std::vector<std::string> files;
+  if (dim_ == 2) {
+    const EvalState& st = eval_state();
+    const io::PlotBox pb{-extent_, extent_, -extent_, extent_};
+    std::vector<io::Image> panels{
+        io::scatter_plot(test_x_.slice(0, 0, st.chains.size(0)), pb, "data (" + config_.data.dataset + ")"),
+        io::scatter_plot(st.grid->exact, pb, "model (exact, from grid)"),
+        io::scatter_plot(st.chains, pb,
+                         sampler_->name() + " chains, " + std::to_string(config_.eval.chain_steps) + " steps")};
+    if (buffer_ && buffer_->storage().defined()) {
+      panels.push_back(io::scatter_plot(buffer_->storage().slice(0, 0, st.chains.size(0)).cpu(), pb, "replay buffer"));
+    }
+    files.push_back(prefix + "samples.png");
+    io::write_png(files.back(), io::hstack(panels));
+    auto hist = eval::histogram_density(test_x_, box(), std::min<int64_t>(config_.eval.grid_resolution, 128));
+    files.push_back(prefix + "density.png");
+    io::write_png(files.back(), io::hstack({io::heatmap(hist, pb, "data histogram"),
+                                            io::heatmap(st.grid->density.log_density.exp(), pb, "model density"),
+                                            io::heatmap(st.grid->density.log_density, pb, "model log-density")}));
+  }
+  if (!run_dir().empty()) {
+    CurvePanel nll{"test NLL (nats)", "nats", {{"nll_test", "test NLL"}}, {}};
+    if (entropy_) nll.reference = std::make_pair(std::string("data entropy"), *entropy_);
+    const std::string curves = prefix + "curves.png";
+    if (write_curves(run_dir() + "/metrics.jsonl", curves, {{"training loss", "loss", {{"loss", "loss"}}, {}}, nll})) {
+      files.push_back(curves);
+    }
+  }
+  return files;
+}
+
+torch::Tensor EbmMethod::sample() {
+  auto gen = make_generator(static_cast<uint64_t>(config_.sample.seed), device());
+  const int64_t n = config_.sample.n;
+  at::Tensor x0;
+  if (config_.sample.init == "buffer" && buffer_ && buffer_->storage().defined()) {
+    auto idx = torch::randint(buffer_->capacity(), {n}, gen, torch::TensorOptions().dtype(torch::kLong).device(device()));
+    x0 = buffer_->storage().index_select(0, idx);
+  } else {
+    x0 = init_states(n, gen);
+  }
+  return sampler_->with_steps(config_.sample.steps)->sample(trainer().model(), x0, gen);
+}
+
+}  // namespace joule::methods

@@ -1,0 +1,25 @@
+// Every method Joule knows: one line each. A new method is a folder under src/methods/, its
+// header in include/joule/methods/, a preset in configs/ and a line here.
+#include "joule/methods/ebm.h"
+#include "joule/methods/ica.h"
+#include "joule/methods/jem.h"
+#include "joule/methods/method.h"
+#include "joule/methods/rbm.h"
+
+namespace joule::methods {
+
+const std::vector<MethodInfo>& registry() {
+  static const std::vector<MethodInfo> methods{
+      {"ebm", "neural energy by CD/PCD, score matching or LSD on 2-D toy data or a table",
+       [] { return std::unique_ptr<Method>(new EbmMethod()); }},
+      {"ica", "linear ICA with an exact likelihood, by MLE, LSD, score matching or CD",
+       [] { return std::unique_ptr<Method>(new IcaMethod()); }},
+      {"rbm", "restricted Boltzmann machines by CD-k, PCD or parallel tempering",
+       [] { return std::unique_ptr<Method>(new RbmMethod()); }},
+      {"jem", "classifiers as joint energy models (JEM), and the cross-entropy baseline",
+       [] { return std::unique_ptr<Method>(new JemMethod()); }},
+  };
+  return methods;
+}
+
+}  // namespace joule::methods

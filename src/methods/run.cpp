@@ -1,0 +1,130 @@
+#include "joule/methods/run.h"
+
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+
+#include <torch/serialize.h>
+
+#include "joule/core/runtime.h"
+#include "joule/data/csv.h"
+#include "joule/io/plot.h"
+#include "joule/io/png.h"
+#include "joule/io/checkpoint.h"
+#include "joule/train/callbacks.h"
+
+namespace joule::methods {
+
+namespace fs = std::filesystem;
+
+std::string resolve_checkpoint(const std::string& path) {
+  if (fs::is_directory(path)) {
+    const std::string ckpt = (fs::path(path) / "checkpoint.pt").string();
+    if (!fs::exists(ckpt)) throw config::ConfigError("run folder '" + path + "' has no checkpoint.pt");
+    return ckpt;
+  }
+  if (!fs::exists(path)) throw config::ConfigError("checkpoint '" + path + "' does not exist");
+  return path;
+}
+
+config::Document saved_config(const std::string& run_or_checkpoint) {
+  const std::string ckpt = resolve_checkpoint(run_or_checkpoint);
+  auto meta = train::read_checkpoint_metadata(ckpt);
+  auto it = meta.find("config");
+  if (it == meta.end()) throw config::ConfigError("checkpoint '" + ckpt + "' has no saved config (not written by Joule's train_run)");
+  return config::Document::from_string(it->second, ckpt + " (saved config)");
+}
+
+std::unique_ptr<Method> load(const std::string& run_or_checkpoint, torch::Device device, const config::Document& overrides) {
+  const std::string ckpt = resolve_checkpoint(run_or_checkpoint);
+  auto doc = saved_config(ckpt);
+  doc.merge(overrides);
+  auto method = create(doc);
+  method->build(device);
+  method->trainer().load(ckpt);
+  auto dir = fs::path(ckpt).parent_path();
+  method->set_run_dir(dir.empty() ? "." : dir.string());
+  return method;
+}
+
+RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOptions& options) {
+  auto& trainer = method.trainer();
+  auto& cfg = method.config();
+  const bool resuming = !method.run_dir().empty() && trainer.step_count() > 0;
+  std::string dir = dir_in;
+  if (resuming) {
+    if (dir.empty()) dir = method.run_dir();
+    if (fs::weakly_canonical(dir) != fs::weakly_canonical(method.run_dir())) {
+      throw config::ConfigError("a reopened run continues in its own folder '" + method.run_dir() + "', not '" + dir + "'");
+    }
+  } else {
+    if (dir.empty()) throw config::ConfigError("train_run needs a run folder");
+    if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir))) {
+      throw config::ConfigError("run folder '" + dir + "' already exists and is not empty; choose another run.out, or continue "
+                                "it with train.resume=" + dir);
+    }
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw config::ConfigError("cannot create run folder '" + dir + "': " + ec.message());
+    method.set_run_dir(dir);
+  }
+  const std::string config = method.config_toml();
+  trainer.set_total_steps(cfg.train.steps);
+  if (resuming) {
+    io::write_text_file(dir + "/config-resume-step" + std::to_string(trainer.step_count()) + ".toml", config);
+    if (options.out) *options.out << "resuming " << dir << " at step " << trainer.step_count() << " of " << cfg.train.steps << "\n";
+  } else {
+    io::write_text_file(dir + "/config.toml", config);
+    if (options.out) *options.out << "run folder: " << dir << "\n";
+  }
+  trainer.set_metadata("config", config);
+  trainer.set_metadata("method", method.name());
+  trainer.set_metadata("torch_version", torch_version());
+
+  Monitor monitor;
+  monitor.metrics = std::make_shared<train::MetricsLogger>(dir + "/metrics.jsonl", cfg.train.log_every);
+  if (options.progress) {
+    const int64_t every = std::max<int64_t>(cfg.train.log_every, cfg.train.steps / 20);
+    monitor.progress = std::make_shared<train::ProgressBar>(*options.progress, options.progress_bar, every);
+    trainer.add_callback(monitor.progress);
+  }
+  trainer.add_callback(monitor.metrics);
+  const std::string ckpt = dir + "/checkpoint.pt";
+  trainer.add_callback(std::make_shared<train::Checkpointer>(ckpt, cfg.train.checkpoint_every));
+  method.add_callbacks(monitor);
+
+  if (!resuming) trainer.save(ckpt);  // step 0 is the first good state
+  trainer.train();
+
+  RunResult result;
+  result.dir = dir;
+  result.report = method.evaluate();
+  io::write_text_file(dir + "/eval.json", result.report.to_json());
+  if (!result.report.table.empty()) {
+    io::write_text_file(dir + "/eval-table-step" + std::to_string(trainer.step_count()) + ".md",
+                        "# " + method.name() + " evaluation, step " + std::to_string(trainer.step_count()) + "\n\n" +
+                            result.report.table);
+  }
+  result.files = method.pictures(dir + "/");
+  return result;
+}
+
+std::vector<std::string> save_samples(const at::Tensor& samples, const std::string& prefix) {
+  auto x = samples.detach().cpu();
+  std::vector<std::string> files{prefix + ".csv", prefix + ".pt"};
+  data::write_csv(files[0], x.reshape({x.size(0), -1}));
+  const auto bytes = torch::pickle_save(x);
+  io::write_text_file(files[1], std::string(bytes.begin(), bytes.end()));
+  if (x.dim() == 2 && x.size(1) == 2) {
+    const double e = std::max(1.0, 1.1 * x.abs().max().item<double>());
+    files.push_back(prefix + ".png");
+    io::write_png(files.back(), io::scatter_plot(x, io::PlotBox{-e, e, -e, e}, "samples"));
+  } else if (x.dim() == 4 && (x.size(1) == 1 || x.size(1) == 3)) {
+    // Images: a grid of the first 100, values scaled from their own min and max.
+    files.push_back(prefix + ".png");
+    io::save_image_grid(x.slice(0, 0, std::min<int64_t>(x.size(0), 100)), files.back(), 10);
+  }
+  return files;
+}
+
+}  // namespace joule::methods
