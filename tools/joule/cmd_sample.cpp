@@ -1,13 +1,6 @@
-// joule sample CHECKPOINT [sample.n=... sample.steps=...]: draws samples from a trained model.
-#include <algorithm>
-
-#include <torch/serialize.h>
-
-#include "joule/data/csv.h"
-#include "joule/io/checkpoint.h"
-#include "joule/io/plot.h"
-#include "joule/io/png.h"
-#include "tools/joule/command_common.h"
+// joule sample RUN [sample.n=... sample.steps=...]: draws samples from a trained model.
+#include "joule/methods/run.h"
+#include "tools/joule/args.h"
 #include "tools/joule/commands.h"
 
 namespace joule::cli {
@@ -15,40 +8,29 @@ namespace joule::cli {
 int cmd_sample(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
   ParsedArgs args = parse_args(argv);
   if (args.help) {
-    out << "usage: joule sample CHECKPOINT|RUN_FOLDER [key=value ...]\n\n"
-           "Runs the model's sampler from the replay buffer (or fresh noise) and writes the samples as\n"
-           "CSV, as a tensor file loadable with Python's torch.load, and as a picture.\n"
-        << Registry::global().help("sample");
+    out << "usage: joule sample CHECKPOINT|RUN_FOLDER [sample.key=value ...]\n\n"
+           "Runs the model's sampler from its persistent chains (or fresh noise) and writes the samples as\n"
+           "CSV, as a tensor file loadable with Python's torch.load, and as a picture. Options:\n"
+           "sample.n, sample.steps, sample.init (buffer|noise), sample.seed (--seed), sample.out, and for\n"
+           "JEM sample.class; run.device, run.threads.\n";
     return 0;
   }
   if (args.positional.size() != 1) throw UsageError("joule sample needs exactly one CHECKPOINT or RUN_FOLDER");
-  Config cfg("sample");
-  apply_overrides(cfg, args);
-  const torch::Device device = setup_runtime(cfg, err);
-  Restored r = restore_run(args.positional[0], device);
-  RunContext ctx;
-  ctx.run_dir = r.run_dir;
-  ctx.out = &out;
-  ctx.device = device;
-  auto x = r.pipeline->sample(*r.trainer, cfg, ctx).cpu();
-  std::string prefix = cfg.get_string("sample.out");
-  if (prefix.empty()) prefix = r.run_dir + "/samples-step" + std::to_string(r.trainer->step_count());
-  data::write_csv(prefix + ".csv", x.reshape({x.size(0), -1}));
-  {
-    auto bytes = torch::pickle_save(x);
-    io::write_text_file(prefix + ".pt", std::string(bytes.begin(), bytes.end()));
+  // The seed given to `joule sample` seeds the sampling chains.
+  for (auto& kv : args.overrides) {
+    if (kv.first == "seed" || kv.first == "run.seed") kv.first = "sample.seed";
   }
-  out << "wrote " << x.size(0) << " samples to " << prefix << ".csv and " << prefix << ".pt (torch.load)\n";
-  if (x.dim() == 2 && x.size(1) == 2) {
-    const double e = std::max(1.0, 1.1 * x.abs().max().item<double>());
-    io::write_png(prefix + ".png", io::scatter_plot(x, io::PlotBox{-e, e, -e, e}, "samples"));
-    out << "wrote " << prefix << ".png\n";
-  } else if (x.dim() == 4 && (x.size(1) == 1 || x.size(1) == 3)) {
-    // Images (RBM, JEM): a grid, values scaled from their own min and max.
-    const int64_t show = std::min<int64_t>(x.size(0), 100);
-    io::save_image_grid(x.slice(0, 0, show), prefix + ".png", 10);
-    out << "wrote " << prefix << ".png (the first " << show << ")\n";
-  }
+  const auto overrides = make_document("", args, "sample", {"sample.", "run.device", "run.threads", "run.progress"});
+  auto saved = methods::saved_config(args.positional[0]);
+  saved.merge(overrides);
+  const torch::Device device = setup_runtime(methods::create(saved)->config().run, err);
+  auto method = methods::load(args.positional[0], device, overrides);
+  auto x = method->sample().cpu();
+  std::string prefix = saved.get_text("sample.out");
+  if (prefix.empty()) prefix = method->run_dir() + "/samples-step" + std::to_string(method->trainer().step_count());
+  const auto files = methods::save_samples(x, prefix);
+  out << "wrote " << x.size(0) << " samples to " << files[0] << " and " << files[1] << " (torch.load)\n";
+  for (size_t i = 2; i < files.size(); ++i) out << "wrote " << files[i] << "\n";
   return 0;
 }
 

@@ -1,0 +1,85 @@
+#include "tools/joule/args.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+
+#include "joule/core/gemm.h"
+#include "joule/core/runtime.h"
+
+namespace joule::cli {
+
+ParsedArgs parse_args(const std::vector<std::string>& args) {
+  ParsedArgs p;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      p.help = true;
+    } else if (a.rfind("--", 0) == 0) {
+      const auto eq = a.find('=');
+      if (eq != std::string::npos) {
+        p.overrides.emplace_back(a.substr(2, eq - 2), a.substr(eq + 1));
+      } else {
+        if (i + 1 >= args.size()) throw UsageError("option " + a + " needs a value (" + a + " VALUE or " + a + "=VALUE)");
+        p.overrides.emplace_back(a.substr(2), args[++i]);
+      }
+    } else if (a.find('=') != std::string::npos) {
+      const auto eq = a.find('=');
+      p.overrides.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+    } else {
+      p.positional.push_back(a);
+    }
+  }
+  return p;
+}
+
+config::Document make_document(const std::string& source, const ParsedArgs& args, const std::string& command,
+                               const std::vector<std::string>& allowed_prefixes) {
+  config::Document doc;
+  if (!source.empty()) {
+    doc = std::filesystem::exists(source) ? config::Document::from_file(source) : config::preset(source);
+  }
+  // Short names: the aliases of the run options, the same for every method.
+  methods::RunConfig run;
+  const auto run_fields = config::schema([&run](config::Fields& f) { f.section("run", run); });
+  for (const auto& [raw_key, value] : args.overrides) {
+    std::string key = raw_key;
+    for (const auto& f : run_fields) {
+      for (const auto& a : f.doc.aliases()) {
+        if (a == raw_key) key = f.key;
+      }
+    }
+    if (!allowed_prefixes.empty()) {
+      bool ok = false;
+      for (const auto& p : allowed_prefixes) ok = ok || key.rfind(p, 0) == 0;
+      if (!ok) {
+        std::string list;
+        for (const auto& p : allowed_prefixes) list += (list.empty() ? "" : ", ") + p + (p.back() == '.' ? "*" : "");
+        throw UsageError("option '" + key + "' does not apply to 'joule " + command + "' (it takes " + list + ")");
+      }
+    }
+    doc.set(key, value, "command line");
+  }
+  return doc;
+}
+
+torch::Device setup_runtime(const methods::RunConfig& run, std::ostream& err) {
+  keep_freed_memory();
+  set_num_threads(run.threads > 0 ? static_cast<int>(run.threads) : available_cores());
+  torch::Device device = torch::kCPU;
+  try {
+    device = resolve_device(run.device);
+  } catch (const c10::Error& e) {
+    throw UsageError(e.what_without_backtrace());
+  }
+  if (!warn_if_reference_blas(err)) {
+    const auto blas = detect_blas();
+    err << "joule: LibTorch " << torch_version() << ", device " << device.str() << ", " << at::get_num_threads()
+        << " thread(s), BLAS " << (blas.library.empty() ? "unknown" : blas.library) << ", sampler GEMM " << gemm_backend()
+        << "\n";
+  }
+  return device;
+}
+
+}  // namespace joule::cli

@@ -1,0 +1,43 @@
+#pragma once
+// What the subcommands share: argument parsing, building the configuration document (a file or
+// preset, then key=value overrides), the process set-up, and the exit-code errors.
+
+#include <torch/types.h>
+
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "joule/config/options.h"
+#include "joule/methods/method.h"
+
+namespace joule::cli {
+
+/// A mistake on the command line: exit code 2, nothing written (as config::ConfigError).
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ParsedArgs {
+  bool help = false;
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> overrides;  ///< key, value in command-line order
+};
+
+/// Accepts `key=value`, `--key=value`, `--key value`, `--help`/`-h`, and positionals.
+ParsedArgs parse_args(const std::vector<std::string>& args);
+
+/// A document from a config file or preset name (`source`, may be empty) with the overrides on
+/// top. Short names (`--seed`, `--device`, ...) become their full keys; keys outside
+/// `allowed_prefixes` (when given) are refused as not applying to `command`.
+config::Document make_document(const std::string& source, const ParsedArgs& args, const std::string& command,
+                               const std::vector<std::string>& allowed_prefixes = {});
+
+/// Sets the thread count (run.threads; 0 = every available core), resolves run.device and
+/// reports LibTorch, device, threads and BLAS (or warns about the slow reference BLAS) on `err`.
+torch::Device setup_runtime(const methods::RunConfig& run, std::ostream& err);
+
+}  // namespace joule::cli
