@@ -1,4 +1,4 @@
-// One JEM training step (arXiv:1912.03263; reference ebm_training.md §2.2): 20 SGLD steps
+// One JEM training step (arXiv:1912.03263; `JEM:train_wrn_ebm.py`): 20 SGLD steps
 // (a = 1, b = 0.01) from a 10000-chain replay buffer, then the hybrid loss (cross-entropy +
 // log p(x) term) and an Adam update, batch 64 — timed through the library's real path
 // (joule::train::Trainer::step with joule::Jem). bench/jem_step_peer.py is the same step in
@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
   auto buffer = std::make_shared<joule::ReplayBuffer>(joule::ReplayBufferOptions(10000), shape, device);
   auto jem = std::make_shared<joule::Jem>(joule::JemOptions(10), sampler, buffer);
   joule::train::Trainer trainer(model, jem, std::make_shared<joule::data::TensorDataset>(x, y),
-                                joule::train::TrainerOptions().steps(warmup + reps).batch_size(batch).lr(1e-4).beta1(0.9));
+                                joule::train::TrainerOptions().steps(warmup + reps).batch_size(batch),
+                                joule::train::OptimizerOptions().lr(1e-4).beta1(0.9));
 
   std::vector<double> step_s, sgld_s;
   for (int i = 0; i < warmup + reps; ++i) {

@@ -72,12 +72,8 @@ int run_sklearn_mode(const Args& a) {
   auto data = std::make_shared<joule::data::TensorDataset>(train_x);
   const int64_t steps_per_epoch = train_x.size(0) / a.batch;
   joule::train::Trainer trainer(rbm.ptr(), objective, data,
-                                joule::train::TrainerOptions()
-                                    .steps(steps_per_epoch * a.epochs)
-                                    .batch_size(a.batch)
-                                    .optimizer(joule::train::OptimizerKind::kSGD)
-                                    .lr(a.lr)
-                                    .seed(a.seed));
+                                joule::train::TrainerOptions().steps(steps_per_epoch * a.epochs).batch_size(a.batch).seed(a.seed),
+                                joule::train::OptimizerOptions().kind(joule::train::OptimizerKind::kSGD).lr(a.lr));
   auto pll_gen = joule::make_generator(a.seed + 1);
   const double pll0 = joule::eval::pseudo_log_likelihood(*rbm, test_x, pll_gen).mean().item<double>();
   std::vector<double> epoch_s;
@@ -147,12 +143,8 @@ int run_throughput_mode(const Args& a) {
     auto data = std::make_shared<joule::data::TensorDataset>(x);
     const int64_t warm = 20, steps = std::max<int64_t>(50, 20000 / a.batch);
     joule::train::Trainer trainer(rbm.ptr(), objective, data,
-                                  joule::train::TrainerOptions()
-                                      .steps(warm)
-                                      .batch_size(a.batch)
-                                      .optimizer(joule::train::OptimizerKind::kSGD)
-                                      .lr(0.01)
-                                      .seed(a.seed));
+                                  joule::train::TrainerOptions().steps(warm).batch_size(a.batch).seed(a.seed),
+                                  joule::train::OptimizerOptions().kind(joule::train::OptimizerKind::kSGD).lr(0.01));
     trainer.train();
     std::vector<double> t;
     for (int r = 0; r < 3; ++r) {

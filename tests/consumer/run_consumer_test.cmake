@@ -16,8 +16,9 @@ execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build -j 2 RESULT_V
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "building the consumer project failed (${rc})")
 endif()
-execute_process(COMMAND ${WORK_DIR}/build/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+execute_process(COMMAND ${WORK_DIR}/build/consumer ${JOULE_BIN} ${WORK_DIR}/runs RESULT_VARIABLE rc OUTPUT_VARIABLE out
+  ERROR_VARIABLE err)
 message(STATUS "consumer said: ${out}")
 if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer ok")
-  message(FATAL_ERROR "the consumer program failed (${rc}): ${out}")
+  message(FATAL_ERROR "the consumer program failed (${rc}): ${out} ${err}")
 endif()

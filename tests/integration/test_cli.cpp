@@ -6,6 +6,7 @@
 #include <fstream>
 #include <regex>
 
+#include "joule/eval/report.h"
 #include "joule/io/checkpoint.h"
 #include "joule/train/callbacks.h"
 #include "support/test_support.h"
@@ -23,6 +24,8 @@ const std::string kTiny =
     " train.checkpoint_every=10 eval.chain_steps=20 eval.n_samples=200 eval.grid_resolution=64 run.progress=none";
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+void io_write(const std::string& path, const std::string& text) { joule::io::write_text_file(path, text); }
 
 class CliTest : public joule::testing::CliTestBase {
  protected:
@@ -156,4 +159,51 @@ TEST_F(CliTest, SamplesLoadInPythonTorch) {
   EXPECT_TRUE(contains(r.output, "(7, 2) torch.float32")) << r.output;
 }
 
+// Python's json module, refusing NaN and Infinity (which it accepts by default).
+int strict_json_check(const std::string& files) {
+  const std::string py =
+      "import json, sys\n"
+      "def refuse(c): raise ValueError('non-standard JSON constant ' + c)\n"
+      "for p in sys.argv[1:]:\n"
+      "    text = open(p).read()\n"
+      "    docs = text.splitlines() if p.endswith('.jsonl') else [text]\n"
+      "    for d in docs:\n"
+      "        json.loads(d, parse_constant=refuse)\n";
+  std::ofstream(::testing::TempDir() + "joule_strict_json.py") << py;
+  return run_command("/usr/bin/python3 " + ::testing::TempDir() + "joule_strict_json.py " + files).exit_code;
+}
+
+TEST_F(CliTest, EveryJsonFileJouleWritesIsStrictJson) {
+  auto r = joule("train" + kTiny + " out=run");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = joule("eval run eval.grid_resolution=32");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  {
+    std::ofstream f(path("x.csv"));
+    for (int i = 0; i < 40; ++i) f << (i % 7) * 0.3 - 1.0 << "," << (i % 5) * 0.4 - 0.8 << "\n";
+  }
+  r = joule("gof gaussian x.csv gof.test=ksd gof.ksd_bootstrap=50 gof.out=gof.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(strict_json_check(path("run/eval.json") + " " + path("run/eval-step30.json") + " " + path("run/metrics.jsonl") +
+                              " " + path("gof.json")),
+            0);
+  // NaN and infinity become null; strings are escaped.
+  joule::eval::Report report;
+  report.method = "q\"uote\\d\n";
+  report.add("nan", std::nan(""), "a \"note\"\twith\ncontrol characters");
+  report.add("inf", INFINITY);
+  report.add("ok", 1.5);
+  io_write(path("special.json"), report.to_json());
+  joule::train::MetricsLogger log(path("special.jsonl"), 1);
+  log.log(1, {{"loss", std::nan("")}, {"x", -INFINITY}});
+  log.log_divergence(joule::train::DivergenceError(3, "loss is \"nan\"\n"), false);
+  EXPECT_EQ(strict_json_check(path("special.json") + " " + path("special.jsonl")), 0);
+  auto back = joule::eval::Report::from_json(joule::io::read_text_file(path("special.json")));
+  EXPECT_TRUE(std::isnan(back.value("nan")));
+  EXPECT_TRUE(std::isnan(back.value("inf")));
+  EXPECT_EQ(back.value("ok"), 1.5);
+  EXPECT_EQ(back.method, report.method);
+}
+
 }  // namespace
+

@@ -72,7 +72,8 @@ Setup make_setup(int64_t channels, int64_t sgld_steps, int64_t n_train, int64_t 
     data = std::make_shared<joule::data::TensorDataset>(x, y);
   }
   s.trainer = std::make_unique<joule::train::Trainer>(
-      s.model, s.jem, data, joule::train::TrainerOptions().steps(steps).batch_size(batch).lr(lr).beta1(0.9).seed(7));
+      s.model, s.jem, data, joule::train::TrainerOptions().steps(steps).batch_size(batch).seed(7),
+      joule::train::OptimizerOptions().lr(lr).beta1(0.9));
   return s;
 }
 
@@ -167,7 +168,7 @@ TEST(JemTrainTest, ForcedDivergenceRestartsFromTheLastGoodCheckpointWithItsBuffe
   EXPECT_TRUE(torch::isfinite(s.buffer->storage()).all().item<bool>());
   for (const auto& p : s.model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
   const std::string log = joule::io::read_text_file(dir / "metrics.jsonl");
-  EXPECT_TRUE(contains(log, "\"step\": 7, \"event\": \"divergence\", \"restarting\": true")) << log;
+  EXPECT_TRUE(contains(log, "{\"step\":7,\"event\":\"divergence\",\"restarting\":true")) << log;
 }
 
 // ---------------------------------------------------------------------------------- CLI

@@ -65,13 +65,8 @@ TEST(RbmFashionTest, ShortPcdRunImprovesPseudoAndAisLikelihood) {
   const Scores before = score(*rbm, test, train);
   auto objective = std::make_shared<joule::RbmGradient>(joule::RbmGradientOptions().kind(joule::RbmGradientKind::kPCD));
   joule::train::Trainer trainer(rbm.ptr(), objective, std::make_shared<joule::data::TensorDataset>(train),
-                                joule::train::TrainerOptions()
-                                    .steps(2000)
-                                    .batch_size(20)
-                                    .optimizer(joule::train::OptimizerKind::kSGD)
-                                    .lr(0.05)
-                                    .momentum(0.5)
-                                    .seed(2));
+                                joule::train::TrainerOptions().steps(2000).batch_size(20).seed(2),
+                                joule::train::OptimizerOptions().kind(joule::train::OptimizerKind::kSGD).lr(0.05).momentum(0.5));
   trainer.train();
   const Scores after = score(*rbm, test, train);
   const Scores after_chains = score(*rbm, test, train, objective->chains());

@@ -59,11 +59,10 @@ TEST(IcaTest, MaximumLikelihoodApproachesTrueNll) {
   const double true_nll = -truth->log_prob(test_x).mean().item<double>();
   auto model = std::make_shared<joule::IcaImpl>(2);
   model->reset_parameters(gen);
-  auto mle = std::make_shared<joule::MaximumLikelihood>(
-      [](joule::EnergyModel& m) { return static_cast<joule::IcaImpl&>(m).log_partition(); });
+  auto mle = std::make_shared<joule::MaximumLikelihood>();
   auto data = std::make_shared<joule::data::TensorDataset>(train_x);
-  joule::train::Trainer trainer(model, mle, data,
-                                joule::train::TrainerOptions().steps(1500).batch_size(500).lr(1e-2).beta1(0.5).seed(2));
+  joule::train::Trainer trainer(model, mle, data, joule::train::TrainerOptions().steps(1500).batch_size(500).seed(2),
+                                joule::train::OptimizerOptions().lr(1e-2).beta1(0.5));
   trainer.train();
   const double nll = -model->log_prob(test_x).mean().item<double>();
   // The MLE from 20000 points is within O(D²/n) nats of the truth; 0.01 nats is generous.

@@ -36,18 +36,4 @@ TEST(ImageTransformsTest, StandardizerFitsMeanAndStdWithFloor) {
   EXPECT_TRUE(torch::allclose(s.invert(z), x));
 }
 
-TEST(ImageTransformsTest, SplitIsAPermutationAndKeepsLabelsAligned) {
-  auto gen = joule::make_generator(2);
-  auto x = torch::arange(100, torch::kFloat32).unsqueeze(1) * torch::ones({1, 3});
-  auto y = torch::arange(100, torch::kLong);
-  auto s = jd::train_validation_split(x, y, 20, gen);
-  EXPECT_EQ(s.train_x.size(0), 80);
-  EXPECT_EQ(s.valid_x.size(0), 20);
-  EXPECT_TRUE(torch::equal(s.train_x.select(1, 0).to(torch::kLong), s.train_y));
-  EXPECT_TRUE(torch::equal(s.valid_x.select(1, 0).to(torch::kLong), s.valid_y));
-  auto all = std::get<0>(torch::sort(torch::cat({s.train_y, s.valid_y})));
-  EXPECT_TRUE(torch::equal(all, y));
-  EXPECT_THROW(jd::train_validation_split(x, y, 100, gen), c10::Error);
-}
-
 }  // namespace

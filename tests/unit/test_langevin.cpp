@@ -1,4 +1,4 @@
-// Langevin dynamics against closed forms (reference ebm_training.md §10, V1 and V2).
+// Langevin dynamics against closed forms (the stationary variance of ULA on a Gaussian, Roberts & Tweedie 1996).
 //
 // On a 1-D Gaussian with variance s², x ← x − a x/s² + b ε is an AR(1) process with stationary
 // variance b² / (1 − (1 − a/s²)²) = b² / (2a/s² − a²/s⁴). With b = √(2a) and s = 1 this is
@@ -70,7 +70,7 @@ TEST(LangevinTest, JemPresetSamplesAtItsTinyTemperature) {
 }
 
 TEST(LangevinTest, DecoupledStepSamplesTheReportedTemperature) {
-  // a = 5e-5, b = 0.01: T = 1, the VERA-JEM baseline (ebm_training.md V2); variance ≈ 1.
+  // a = 5e-5, b = 0.01: T = 1, the VERA-JEM baseline (arXiv:2010.04230 §5); variance ≈ 1.
   auto opts = joule::LangevinOptions(1).step_size(5e-5).noise(0.01);
   EXPECT_NEAR(opts.temperature(), 1.0, 1e-12);
   auto gen = joule::make_generator(4);

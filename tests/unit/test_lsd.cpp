@@ -33,7 +33,7 @@ class LsdClosedFormTest : public ::testing::TestWithParam<ClosedFormCase> {};
 TEST_P(LsdClosedFormTest, TrainedCriticReachesOptimum) {
   OneThread one_thread;
   // p = N(0, I₂) (data), q = N(μ, I₂) (model), μ = (1, 0): s_q − s_p = μ, so the optimal
-  // critic is the constant μ/(2λ) and LSD* = ‖μ‖²/(4λ) (reference ebm_training.md V4).
+  // critic is the constant μ/(2λ) and LSD* = ‖μ‖²/(4λ) (arXiv:2002.05616 §3, eq. 8).
   const double lambda = GetParam().lambda;
   auto mu = at::tensor({1.0, 0.0}, at::kDouble);
   auto model = joule::GaussianEnergy(mu, at::ones({2}, at::kDouble));
@@ -41,11 +41,14 @@ TEST_P(LsdClosedFormTest, TrainedCriticReachesOptimum) {
   auto critic = joule::SteinCritic(joule::SteinCriticOptions(2).width(32).depth(2));
   critic->reset_parameters(gen);
   critic->to(at::kDouble);
-  joule::LsdObjective lsd(joule::LsdOptions().l2(lambda).critic_lr(3e-3), critic);
+  joule::LsdObjective lsd(joule::LsdOptions().l2(lambda));
+  torch::optim::Adam adam(critic->parameters(), torch::optim::AdamOptions(3e-3).betas(std::make_tuple(0.0, 0.999)));
   for (int i = 0; i < 1500; ++i) {
     // A tenfold smaller step for the last third settles Adam's jitter around the small f*.
-    if (i == 1000) static_cast<torch::optim::AdamOptions&>(lsd.critic_optimizer().param_groups()[0].options()).lr(3e-4);
-    lsd.critic_step(*model, at::randn({256, 2}, gen, at::kDouble), gen);
+    if (i == 1000) static_cast<torch::optim::AdamOptions&>(adam.param_groups()[0].options()).lr(3e-4);
+    adam.zero_grad();
+    lsd.critic_backward(*model, *critic, at::randn({256, 2}, gen, at::kDouble), gen);
+    adam.step();
   }
 
   const double lsd_star = 1.0 / (4 * lambda);
@@ -170,9 +173,14 @@ TEST(LsdTest, ObjectiveTrainsModelTowardData) {
   auto critic = joule::SteinCritic(joule::SteinCriticOptions(1).width(32).depth(2));
   critic->reset_parameters(gen);
   auto source = std::make_shared<joule::data::TensorDataset>(data);
-  auto lsd = std::make_shared<joule::LsdObjective>(joule::LsdOptions().l2(1.0).critic_steps(2), critic, source);
-  joule::train::Trainer trainer(model, lsd, source,
-                                joule::train::TrainerOptions().steps(600).batch_size(200).lr(3e-3).seed(1));
+  joule::ModuleSet modules;
+  modules.add("model", model).add("critic", critic.ptr());
+  using joule::train::OptimizerOptions;
+  joule::train::Trainer trainer(
+      std::move(modules),
+      {{"critic", {"critic"}, OptimizerOptions().updates(2).fresh_batches(true)}, {"model", {"model"}, OptimizerOptions().lr(3e-3)}},
+      std::make_shared<joule::LsdObjective>(joule::LsdOptions().l2(1.0)), source,
+      joule::train::TrainerOptions().steps(600).batch_size(200).seed(1));
   auto test = at::randn({2000, 1}, gen) * 0.5 + 1.0;
   auto err = [&] { return (joule::score(*model, test) + (test - 1.0) / 0.25).pow(2).mean().item<double>(); };
   const double before = err();
@@ -193,9 +201,14 @@ TEST(LsdTest, CheckpointRestoresCriticAndResumesExactly) {
     critic->reset_parameters(gen);
     // The data is not part of a checkpoint: both trainers get the same points.
     auto source = std::make_shared<joule::data::TensorDataset>(at::randn({512, 2}, joule::make_generator(7)));
-    auto lsd = std::make_shared<joule::LsdObjective>(joule::LsdOptions().critic_steps(3), critic, source);
-    return std::make_unique<joule::train::Trainer>(model, lsd, source,
-                                                   joule::train::TrainerOptions().steps(20).batch_size(64).seed(5));
+    joule::ModuleSet modules;
+    modules.add("model", model).add("critic", critic.ptr());
+    using joule::train::OptimizerOptions;
+    return std::make_unique<joule::train::Trainer>(
+        std::move(modules),
+        std::vector<joule::train::ParamGroup>{{"critic", {"critic"}, OptimizerOptions().updates(3).fresh_batches(true)},
+                                              {"model", {"model"}, OptimizerOptions()}},
+        std::make_shared<joule::LsdObjective>(), source, joule::train::TrainerOptions().steps(20).batch_size(64).seed(5));
   };
   auto a = make(30);
   for (int i = 0; i < 10; ++i) a->step();
@@ -206,16 +219,13 @@ TEST(LsdTest, CheckpointRestoresCriticAndResumesExactly) {
   for (int i = 0; i < 10; ++i) b->step();
   auto pa = a->model().parameters(), pb = b->model().parameters();
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(at::equal(pa[i], pb[i])) << "model parameter " << i;
-  auto& ca = static_cast<joule::LsdObjective&>(a->objective()).critic();
-  auto& cb = static_cast<joule::LsdObjective&>(b->objective()).critic();
-  auto qa = ca->parameters(), qb = cb->parameters();
+  auto qa = a->modules().at("critic").parameters(), qb = b->modules().at("critic").parameters();
   for (size_t i = 0; i < qa.size(); ++i) EXPECT_TRUE(at::equal(qa[i], qb[i])) << "critic parameter " << i;
 }
 
 TEST(LsdTest, BadOptionsAreRejected) {
-  auto critic = joule::SteinCritic(joule::SteinCriticOptions(2));
-  EXPECT_THROW(joule::LsdObjective(joule::LsdOptions().l2(0), critic), c10::Error);
-  EXPECT_THROW(joule::LsdObjective(joule::LsdOptions().critic_steps(-1), critic), c10::Error);
+  EXPECT_THROW(joule::LsdObjective(joule::LsdOptions().l2(0)), c10::Error);
+  EXPECT_THROW(joule::LsdObjective(joule::LsdOptions().l2_energy(-1)), c10::Error);
   EXPECT_THROW(joule::parse_trace_kind("hutch"), c10::Error);
   EXPECT_THROW(joule::SteinCritic(joule::SteinCriticOptions(2).dropout(1.0)), c10::Error);
   auto c = joule::SteinCritic(joule::SteinCriticOptions(3));
@@ -314,8 +324,13 @@ TEST(LsdTest, FusedAndAutogradObjectivesTrainIdentically) {
     model->reset_parameters(gen);
     auto critic = joule::SteinCritic(joule::SteinCriticOptions(3).width(16).depth(2));
     critic->reset_parameters(gen);
-    joule::LsdObjective lsd(joule::LsdOptions().critic_steps(1).fused_critic_step(fused), critic);
-    for (int i = 0; i < 5; ++i) lsd.critic_step(*model, at::randn({32, 3}, gen), gen);
+    joule::LsdObjective lsd(joule::LsdOptions().fused_critic_step(fused));
+    torch::optim::Adam adam(critic->parameters(), torch::optim::AdamOptions(1e-3).betas(std::make_tuple(0.0, 0.999)));
+    for (int i = 0; i < 5; ++i) {
+      adam.zero_grad();
+      lsd.critic_backward(*model, *critic, at::randn({32, 3}, gen), gen);
+      adam.step();
+    }
     return critic->parameters();
   };
   auto a = run(true), b = run(false);

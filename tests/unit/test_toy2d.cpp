@@ -1,5 +1,5 @@
 // Tests for joule::data toy 2-D datasets (include/joule/data/toy2d.h).
-// Expected values are derived from each dataset's definition (flows_relax_vae.md §1.6), by hand or
+// Expected values are derived from each dataset's definition (FFJORD's `lib/toy_data.py`, arXiv:1810.01367), by hand or
 // by an independent numerical integral in this file, never by running the generator. Tolerances
 // are k standard errors (SE) of the tested statistic: 4–5 SE, so a correct generator fails with
 // probability < 1e-4 per check, and with fixed seeds the outcome is deterministic anyway.

@@ -1,6 +1,7 @@
 // Trainer: resuming from a checkpoint continues bit for bit; the divergence guard refuses bad
 // updates, keeps the parameters, and restarts with a smaller learning rate when asked.
 #include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
 
 #include "joule/core/runtime.h"
 #include "joule/io/checkpoint.h"
@@ -13,6 +14,8 @@
 
 namespace {
 
+using joule::train::OptimizerOptions;
+using joule::train::ParamGroup;
 using joule::train::Trainer;
 using joule::train::TrainerOptions;
 
@@ -25,8 +28,8 @@ std::unique_ptr<Trainer> make_pcd_trainer(uint64_t seed, TrainerOptions opts = T
   auto sampler = std::make_shared<joule::Langevin>(joule::LangevinOptions::ula(0.01, 5));
   auto objective = std::make_shared<joule::ContrastiveDivergence>(joule::ContrastiveDivergenceOptions().l2_energy(0.1),
                                                                   sampler, buffer);
-  opts.batch_size(32).seed(seed).lr(1e-2);
-  return std::make_unique<Trainer>(model.ptr(), objective, data, opts);
+  opts.batch_size(32).seed(seed);
+  return std::make_unique<Trainer>(model.ptr(), objective, data, opts, OptimizerOptions().lr(1e-2));
 }
 
 std::vector<double> run_steps(Trainer& t, int n) {
@@ -56,9 +59,10 @@ TEST(TrainerTest, ResumeFromCheckpointContinuesBitForBit) {
 }
 
 // An objective that returns a NaN loss on chosen calls (a stand-in for a blow-up).
-class FlakyObjective : public joule::Objective {
+class FlakyObjective : public joule::EnergyObjective {
  public:
   explicit FlakyObjective(std::function<bool(int64_t)> bad) : bad_(std::move(bad)) {}
+  using joule::EnergyObjective::compute;
   joule::ObjectiveOutput compute(joule::EnergyModel& model, const joule::Batch& batch, at::Generator&) override {
     auto loss = model.energy(batch.x).mean();
     if (bad_(calls_++)) loss = loss * std::numeric_limits<double>::quiet_NaN();
@@ -72,9 +76,10 @@ class FlakyObjective : public joule::Objective {
 };
 
 // loss = ½‖θ‖² summed over the parameters, optionally with closed-form gradients (∂loss/∂θ = θ).
-class QuadraticObjective : public joule::Objective {
+class QuadraticObjective : public joule::EnergyObjective {
  public:
   explicit QuadraticObjective(bool closed_form) : closed_form_(closed_form) {}
+  using joule::EnergyObjective::compute;
   joule::ObjectiveOutput compute(joule::EnergyModel& model, const joule::Batch&, at::Generator&) override {
     joule::ObjectiveOutput out;
     std::vector<torch::Tensor> terms;
@@ -100,9 +105,9 @@ TEST(TrainerTest, ClosedFormGradientsGiveTheSameStepsAsBackward) {
     model->reset_parameters(init);
     auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2}));
     Trainer t(model.ptr(), std::make_shared<QuadraticObjective>(closed_form), data,
-              TrainerOptions()
-                  .batch_size(16)
-                  .optimizer(joule::train::OptimizerKind::kSGD)
+              TrainerOptions().batch_size(16),
+              OptimizerOptions()
+                  .kind(joule::train::OptimizerKind::kSGD)
                   .lr(0.1)
                   .momentum(0.9)
                   .weight_decay(0.01)
@@ -129,8 +134,9 @@ TEST(TrainerTest, ClosedFormGradientsGiveTheSameStepsAsBackward) {
 std::unique_ptr<Trainer> make_flaky_trainer(std::function<bool(int64_t)> bad, TrainerOptions opts) {
   auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(8).depth(1));
   auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2}));
-  opts.batch_size(16).lr(1e-2).lr_schedule(joule::train::LrSchedule::kConstant);
-  return std::make_unique<Trainer>(model.ptr(), std::make_shared<FlakyObjective>(std::move(bad)), data, opts);
+  opts.batch_size(16);
+  return std::make_unique<Trainer>(model.ptr(), std::make_shared<FlakyObjective>(std::move(bad)), data, opts,
+                                   OptimizerOptions().lr(1e-2).lr_schedule(joule::train::LrSchedule::kConstant));
 }
 
 TEST(TrainerTest, DivergenceGuardRefusesTheUpdateAndKeepsParameters) {
@@ -153,7 +159,8 @@ TEST(TrainerTest, DivergenceGuardRefusesTheUpdateAndKeepsParameters) {
 TEST(TrainerTest, EnergyBoundTripsTheGuard) {
   auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(8).depth(1));
   auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({64, 2}));
-  struct Big : joule::Objective {
+  struct Big : joule::EnergyObjective {
+    using joule::EnergyObjective::compute;
     joule::ObjectiveOutput compute(joule::EnergyModel& m, const joule::Batch& b, at::Generator&) override {
       return {m.energy(b.x).mean(), {{"e_pos", 5e4}}, {}};
     }
@@ -191,10 +198,10 @@ TEST(TrainerTest, GivesUpAfterMaxRestarts) {
 }
 
 TEST(TrainerTest, CosineScheduleDecaysToZeroAfterWarmup) {
-  auto opts = TrainerOptions().steps(110).warmup_steps(10).lr_schedule(joule::train::LrSchedule::kCosine).lr(1.0);
   auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(4).depth(1));
   Trainer s(model.ptr(), std::make_shared<FlakyObjective>([](int64_t) { return false; }),
-            std::make_shared<joule::data::TensorDataset>(torch::randn({8, 2})), opts.batch_size(4));
+            std::make_shared<joule::data::TensorDataset>(torch::randn({8, 2})), TrainerOptions().steps(110).batch_size(4),
+            OptimizerOptions().warmup_steps(10).lr_schedule(joule::train::LrSchedule::kCosine).lr(1.0));
   EXPECT_NEAR(s.scheduled_lr(0), 0.1, 1e-12);    // warm-up: (0 + 1)/10
   EXPECT_NEAR(s.scheduled_lr(9), 1.0, 1e-12);
   EXPECT_NEAR(s.scheduled_lr(10), 1.0, 1e-12);   // cosine starts at full lr
@@ -236,4 +243,141 @@ TEST(MetricsLoggerTest, WritesJsonLinesThatReadBack) {
   EXPECT_DOUBLE_EQ(rows[1].values[0].second, -1.5e-3);
 }
 
+// ---------------------------------------------------------------- parameter groups
+
+// Two linear maps "a" and "b" trained as groups "critic" and "model": each update's loss is the
+// squared output of its own module, and every call is recorded.
+class TwoGroupObjective : public joule::Objective {
+ public:
+  struct Call {
+    std::string group;
+    int64_t index, step;
+    double first_x;
+  };
+  joule::ObjectiveOutput compute(joule::ModuleSet& modules, const joule::Batch& batch, at::Generator&,
+                                 const joule::Update& update) override {
+    calls.push_back({update.group, update.index, update.step, batch.x[0][0].item<double>()});
+    auto& lin = modules.get<torch::nn::LinearImpl>(update.group == "critic" ? "a" : "b");
+    joule::ObjectiveOutput out;
+    out.loss = lin.forward(batch.x).pow(2).mean();
+    if (nan_at >= 0 && int64_t(calls.size()) - 1 == nan_at) out.loss = out.loss * std::numeric_limits<double>::quiet_NaN();
+    out.metrics = {{update.group + "_loss", out.loss.item<double>()}};
+    return out;
+  }
+  std::string name() const override { return "two-group"; }
+  std::vector<Call> calls;
+  int64_t nan_at = -1;
+};
+
+struct TwoGroups {
+  std::shared_ptr<TwoGroupObjective> objective = std::make_shared<TwoGroupObjective>();
+  std::unique_ptr<Trainer> trainer;
+  TwoGroups(uint64_t init_seed, OptimizerOptions critic, OptimizerOptions model, TrainerOptions opts = TrainerOptions()) {
+    torch::manual_seed(init_seed);
+    joule::ModuleSet modules;
+    modules.add("a", torch::nn::Linear(3, 2).ptr()).add("b", torch::nn::Linear(3, 1).ptr());
+    // Row i of the data is (i, i, i): a batch's first value tells which rows it holds.
+    auto x = torch::arange(64, torch::kFloat32).unsqueeze(1).repeat({1, 3}) / 64.0;
+    trainer = std::make_unique<Trainer>(std::move(modules),
+                                        std::vector<ParamGroup>{{"critic", {"a"}, critic}, {"model", {"b"}, model}}, objective,
+                                        std::make_shared<joule::data::TensorDataset>(x), opts.batch_size(8).seed(3));
+  }
+};
+
+TEST(TrainerGroupsTest, EachGroupUpdatesInOrderWithItsCadenceAndOnlyItsParameters) {
+  TwoGroups t(1, OptimizerOptions().lr(1e-2).updates(3).fresh_batches(true), OptimizerOptions().lr(1e-2).every(2));
+  auto a0 = t.trainer->modules().at("a").parameters()[0].detach().clone();
+  auto b0 = t.trainer->modules().at("b").parameters()[0].detach().clone();
+  t.trainer->step();  // step 0: 3 critic updates on fresh batches, then the model on the step's batch
+  const auto& c = t.objective->calls;
+  ASSERT_EQ(c.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c[i].group, "critic");
+    EXPECT_EQ(c[i].index, i);
+  }
+  EXPECT_EQ(c[3].group, "model");
+  // The step's batch is drawn first, so the model sees a batch none of the critic updates saw.
+  for (int i = 0; i < 3; ++i) EXPECT_NE(c[i].first_x, c[3].first_x);
+  t.trainer->step();  // step 1: the model is due every 2nd step only
+  ASSERT_EQ(c.size(), 7u);
+  for (size_t i = 4; i < 7; ++i) EXPECT_EQ(c[i].group, "critic");
+  EXPECT_EQ(c[6].step, 1);
+  t.trainer->step();
+  EXPECT_EQ(c.back().group, "model");
+  EXPECT_EQ(c.back().step, 2);
+  EXPECT_FALSE(torch::equal(a0, t.trainer->modules().at("a").parameters()[0]));
+  EXPECT_FALSE(torch::equal(b0, t.trainer->modules().at("b").parameters()[0]));
+
+  // Without fresh batches every update of a step sees the step's batch.
+  TwoGroups s(1, OptimizerOptions().updates(2), OptimizerOptions());
+  s.trainer->step();
+  ASSERT_EQ(s.objective->calls.size(), 3u);
+  EXPECT_EQ(s.objective->calls[0].first_x, s.objective->calls[2].first_x);
+  EXPECT_EQ(s.objective->calls[1].first_x, s.objective->calls[2].first_x);
+}
+
+TEST(TrainerGroupsTest, EachGroupFollowsItsOwnLearningRateSchedule) {
+  TwoGroups t(1, OptimizerOptions().lr(0.5), OptimizerOptions().lr(2.0).lr_schedule(joule::train::LrSchedule::kLinear),
+              TrainerOptions().steps(10));
+  EXPECT_DOUBLE_EQ(t.trainer->scheduled_lr("critic", 5), 0.5);
+  EXPECT_DOUBLE_EQ(t.trainer->scheduled_lr("model", 5), 1.0);
+  EXPECT_EQ(t.trainer->main_group(), "model");
+  t.trainer->step();
+  EXPECT_DOUBLE_EQ(t.trainer->lr("critic"), 0.5);
+  EXPECT_DOUBLE_EQ(t.trainer->lr(), 2.0);
+}
+
+TEST(TrainerGroupsTest, CheckpointResumesEveryGroupBitForBit) {
+  auto make = [](uint64_t init) {
+    return TwoGroups(init, OptimizerOptions().lr(1e-2).beta1(0.5).updates(2).fresh_batches(true), OptimizerOptions().lr(3e-2));
+  };
+  auto a = make(1);
+  for (int i = 0; i < 5; ++i) a.trainer->step();
+  const std::string snap = a.trainer->snapshot();
+  for (int i = 0; i < 6; ++i) a.trainer->step();
+  auto b = make(2);  // other initial weights: everything must come from the snapshot
+  b.trainer->restore(snap);
+  EXPECT_EQ(b.trainer->step_count(), 5);
+  for (int i = 0; i < 6; ++i) b.trainer->step();
+  for (const char* m : {"a", "b"}) {
+    auto pa = a.trainer->modules().at(m).parameters(), pb = b.trainer->modules().at(m).parameters();
+    for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << m << " parameter " << i;
+  }
+}
+
+TEST(TrainerGroupsTest, GuardCoversEveryGroupAndRestartsScaleEveryGroup) {
+  // A NaN loss in the second critic update of step 0: nothing of that step is applied after it,
+  // and the step is refused.
+  TwoGroups t(1, OptimizerOptions().lr(0.1).updates(2), OptimizerOptions().lr(0.2), TrainerOptions().steps(4).max_restarts(1));
+  t.objective->nan_at = 1;
+  auto b0 = t.trainer->modules().at("b").parameters()[0].detach().clone();
+  EXPECT_THROW(t.trainer->step(), joule::train::DivergenceError);
+  EXPECT_EQ(t.trainer->step_count(), 0);
+  EXPECT_TRUE(torch::equal(b0, t.trainer->modules().at("b").parameters()[0]));
+  // train() restarts from the last good state with every group's learning rate halved.
+  TwoGroups r(1, OptimizerOptions().lr(0.1).updates(2), OptimizerOptions().lr(0.2), TrainerOptions().steps(4).max_restarts(1));
+  r.objective->nan_at = 4;
+  r.trainer->train();
+  EXPECT_EQ(r.trainer->restarts(), 1);
+  EXPECT_DOUBLE_EQ(r.trainer->lr("critic"), 0.05);
+  EXPECT_DOUBLE_EQ(r.trainer->lr("model"), 0.1);
+}
+
+TEST(TrainerGroupsTest, BadGroupsAreRejectedWithClearErrors) {
+  joule::ModuleSet modules;
+  auto lin = torch::nn::Linear(2, 2);
+  modules.add("a", lin.ptr());
+  auto obj = std::make_shared<TwoGroupObjective>();
+  auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({8, 2}));
+  auto err = [&](std::vector<ParamGroup> groups) {
+    return joule::testing::error_of([&] { Trainer(modules, groups, obj, data, TrainerOptions()); });
+  };
+  EXPECT_NE(err({{"g", {"nope"}}}).find("no module called 'nope'"), std::string::npos);
+  EXPECT_NE(err({{"g", {"a"}}, {"h", {"a"}}}).find("also in another group"), std::string::npos);
+  EXPECT_NE(err({{"g", {"a"}, OptimizerOptions().updates(0)}}).find("optim.g.updates"), std::string::npos);
+  EXPECT_NE(err({}).find("at least one parameter group"), std::string::npos);
+  EXPECT_THROW(modules.add("a", lin.ptr()), c10::Error);
+}
+
 }  // namespace
+
