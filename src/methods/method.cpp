@@ -9,13 +9,17 @@ namespace joule::methods {
 namespace {
 
 // Other methods' keys, for a hint when a document sets one of them ("it is an option of method rbm").
-std::string other_method_hint(const std::string& self, const std::string& key) {
-  // Keys renamed when the LSD critic became a parameter group of the trainer.
+// Keys renamed when the LSD critic became a parameter group of the trainer.
+const std::vector<std::pair<std::string, std::string>>& renamed_keys() {
   static const std::vector<std::pair<std::string, std::string>> renamed{
       {"lsd.critic_steps", "optim.critic.updates"},        {"lsd.critic_lr", "optim.critic.lr"},
       {"lsd.critic_beta1", "optim.critic.beta1"},          {"lsd.critic_beta2", "optim.critic.beta2"},
       {"lsd.critic_weight_decay", "optim.critic.weight_decay"}, {"lsd.fresh_critic_batches", "optim.critic.fresh_batches"}};
-  for (const auto& [old_key, new_key] : renamed) {
+  return renamed;
+}
+
+std::string other_method_hint(const std::string& self, const std::string& key) {
+  for (const auto& [old_key, new_key] : renamed_keys()) {
     if (key == old_key) return "it is now '" + new_key + "' (the critic's parameter group)";
   }
   std::vector<std::string> owners;
@@ -36,6 +40,24 @@ std::string other_method_hint(const std::string& self, const std::string& key) {
 }
 
 }  // namespace
+
+config::Document upgrade_saved_config(const config::Document& saved) {
+  config::Document doc = saved;
+  for (const auto& [old_key, new_key] : renamed_keys()) {
+    if (!doc.has(old_key)) continue;
+    if (!doc.has(new_key)) doc.set(new_key, doc.get_text(old_key), doc.origin(old_key));
+    doc.erase(old_key);
+  }
+  // The old registry wrote every method's keys into every run's config; keep this method's.
+  const std::string name = doc.get_text("method", "ebm");
+  auto method = create(name);
+  std::vector<std::string> known;
+  for (const auto& f : method->schema()) known.push_back(f.key);
+  for (const auto& key : doc.keys()) {
+    if (key != "method" && std::find(known.begin(), known.end(), key) == known.end()) doc.erase(key);
+  }
+  return doc;
+}
 
 void Method::configure(const config::Document& doc) {
   const std::string named = doc.get_text("method", name());

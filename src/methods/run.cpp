@@ -32,13 +32,27 @@ config::Document saved_config(const std::string& run_or_checkpoint) {
   auto meta = train::read_checkpoint_metadata(ckpt);
   auto it = meta.find("config");
   if (it == meta.end()) throw config::ConfigError("checkpoint '" + ckpt + "' has no saved config (not written by Joule's train_run)");
-  return config::Document::from_string(it->second, ckpt + " (saved config)");
+  auto doc = config::Document::from_string(it->second, ckpt + " (saved config)");
+  return meta["format_version"] == "1" ? upgrade_saved_config(doc) : doc;
 }
 
 std::unique_ptr<Method> load(const std::string& run_or_checkpoint, torch::Device device, const config::Document& overrides) {
-  const std::string ckpt = resolve_checkpoint(run_or_checkpoint);
-  auto doc = saved_config(ckpt);
+  auto doc = saved_config(run_or_checkpoint);
   doc.merge(overrides);
+  return load_with_config(run_or_checkpoint, doc, device);
+}
+
+RunConfig run_options(const config::Document& doc) {
+  RunConfig run;
+  config::ReadOptions opts;
+  opts.ignore_unknown = true;
+  config::read([&run](config::Fields& f) { f.section("run", run); }, doc, opts);
+  return run;
+}
+
+std::unique_ptr<Method> load_with_config(const std::string& run_or_checkpoint, const config::Document& doc,
+                                         torch::Device device) {
+  const std::string ckpt = resolve_checkpoint(run_or_checkpoint);
   auto method = create(doc);
   method->build(device);
   method->trainer().load(ckpt);

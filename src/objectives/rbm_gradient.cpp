@@ -324,6 +324,20 @@ void RbmGradient::load(torch::serialize::InputArchive& archive) {
                 "checkpoint's RBM chains are incomplete");
     make_chains(storage.size(0), storage.size(1), storage.device());
     chains_->load(c);
+    return;
+  }
+  // Checkpoint format 1: PCD chains as a tensor, PT replicas as their own archive.
+  torch::Tensor v1_chains;
+  torch::serialize::InputArchive v1_pt;
+  if (archive.try_read("rbm_chains", v1_chains)) {
+    make_chains(v1_chains.size(0), v1_chains.size(1), v1_chains.device());
+    chains_->initialize(v1_chains);
+  } else if (archive.try_read("rbm_pt", v1_pt)) {
+    torch::Tensor visible;
+    TORCH_CHECK(v1_pt.try_read("pt_visible", visible), "checkpoint's parallel-tempering state has no chains");
+    make_chains(visible.size(1), visible.size(2), visible.device());
+    chains_->sampler().load(v1_pt);
+    chains_->initialize(visible[0]);
   }
 }
 

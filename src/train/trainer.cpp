@@ -379,21 +379,27 @@ void Trainer::read_state(torch::serialize::InputArchive& archive) {
   archive.read("restarts", restarts);
   archive.read("lr_scale", lr_scale);
   // Format 1 (one model, one optimizer) stored them as "model" and "optimizer".
+  torch::serialize::InputArchive objective_archive, data_archive;
+  archive.read("objective", objective_archive);
+  // Format 1 stored the one model as "model", its optimizer as "optimizer", and an objective's
+  // own networks (LSD's critic) and their optimizers inside the objective's archive.
   for (const auto& [name, module] : modules_.items()) {
     torch::serialize::InputArchive a;
-    const std::string key = v == 1 && name == "model" ? "model" : "module_" + name;
-    TORCH_CHECK(archive.try_read(key, a), "checkpoint has no module '", name, "' (it was written by another method or setup; modules here: ",
+    const bool found = v == 1 ? (name == "model" ? archive.try_read("model", a) : objective_archive.try_read(name, a))
+                              : archive.try_read("module_" + name, a);
+    TORCH_CHECK(found, "checkpoint has no module '", name, "' (it was written by another method or setup; modules here: ",
                 c10::Join(", ", modules_.names()), ")");
     module->load(a);
   }
   for (size_t g = 0; g < groups_.size(); ++g) {
     torch::serialize::InputArchive a;
-    const std::string key = v == 1 && groups_[g].name == "model" ? "optimizer" : "optimizer_" + groups_[g].name;
-    TORCH_CHECK(archive.try_read(key, a), "checkpoint has no optimizer state for parameter group '", groups_[g].name, "'");
+    const std::string& name = groups_[g].name;
+    const bool found = v == 1 ? (name == "model" ? archive.try_read("optimizer", a)
+                                                 : objective_archive.try_read(name + "_optimizer", a))
+                              : archive.try_read("optimizer_" + name, a);
+    TORCH_CHECK(found, "checkpoint has no optimizer state for parameter group '", name, "'");
     state_[g].optimizer->load(a);
   }
-  torch::serialize::InputArchive objective_archive, data_archive;
-  archive.read("objective", objective_archive);
   archive.read("data", data_archive);
   objective_->load(objective_archive);
   data_->load(data_archive);
@@ -442,7 +448,9 @@ std::map<std::string, std::string> read_checkpoint_metadata(const std::string& p
   torch::Tensor version;
   TORCH_CHECK(archive.try_read("format_version", version), "'", path,
               "' is not a Joule training checkpoint (no format_version entry)");
-  return read_metadata(archive);
+  auto meta = read_metadata(archive);
+  meta["format_version"] = std::to_string(version.item<int64_t>());
+  return meta;
 }
 
 }  // namespace joule::train

@@ -318,4 +318,44 @@ TEST(MethodsTest, GofTestFromTheLibrary) {
   }
 }
 
+TEST(MethodsTest, RunsOfCheckpointFormatOneStillOpen) {
+  // Format 1 (before this library shape): one "model", one "optimizer", and a saved config with
+  // every method's keys and LSD's critic as lsd.critic_*. Built here from a trained method's parts.
+  TempDir dir;
+  auto c = small_ebm();
+  c.train.steps = 5;
+  joule::methods::EbmMethod m(c);
+  m.build();
+  m.train();
+  auto& t = m.trainer();
+  torch::serialize::OutputArchive a, model, optim, objective, data;
+  a.write("format_version", torch::tensor(int64_t(1)));
+  a.write("step", torch::tensor(t.step_count()));
+  a.write("restarts", torch::tensor(int64_t(0)));
+  a.write("lr_scale", torch::tensor(1.0, torch::kFloat64));
+  t.model().save(model);
+  t.optimizer().save(optim);
+  t.objective().save(objective);
+  t.data().save(data);
+  a.write("model", model);
+  a.write("optimizer", optim);
+  a.write("objective", objective);
+  a.write("data", data);
+  a.write("rng", t.generator().get_state());
+  const std::string config = m.config_toml() + "\n[rbm]\nhidden = 7\n\n[jem]\nchannels = 3\n";
+  a.write("meta_keys", c10::IValue(std::string("config\nmethod")));
+  a.write("meta_config", c10::IValue(config));
+  a.write("meta_method", c10::IValue(std::string("ebm")));
+  fs::create_directories(dir / "old");
+  a.save_to(dir / "old/checkpoint.pt");
+  auto again = joule::methods::load(dir / "old");
+  EXPECT_EQ(again->trainer().step_count(), 5);
+  auto pa = t.model().parameters(), pb = again->trainer().model().parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+  EXPECT_EQ(again->evaluate().value("nll_test"), m.evaluate().value("nll_test"));
+  // The same config read as this version's would name the foreign keys.
+  EXPECT_THROW(joule::methods::create(joule::config::Document::from_string(config, "x")), joule::config::ConfigError);
+}
+
 }  // namespace
+

@@ -30,10 +30,9 @@ int cmd_eval(const std::vector<std::string>& argv, std::ostream& out, std::ostre
     }
   }
   const auto overrides = make_document("", args, "eval", {"eval.", "run.device", "run.threads", "run.progress"});
-  auto saved = methods::saved_config(args.positional[0]);
-  saved.merge(overrides);
-  const torch::Device device = setup_runtime(methods::create(saved)->config().run, err);
-  auto method = methods::load(args.positional[0], device, overrides);
+  auto config = methods::saved_config(args.positional[0]);
+  config.merge(overrides);
+  auto method = methods::load_with_config(args.positional[0], config, setup_runtime(methods::run_options(config), err));
   const int64_t step = method->trainer().step_count();
   const std::string dir = method->run_dir();
   out << "evaluating " << methods::resolve_checkpoint(args.positional[0]) << " (step " << step << ")\n";

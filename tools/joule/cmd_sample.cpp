@@ -21,12 +21,11 @@ int cmd_sample(const std::vector<std::string>& argv, std::ostream& out, std::ost
     if (kv.first == "seed" || kv.first == "run.seed") kv.first = "sample.seed";
   }
   const auto overrides = make_document("", args, "sample", {"sample.", "run.device", "run.threads", "run.progress"});
-  auto saved = methods::saved_config(args.positional[0]);
-  saved.merge(overrides);
-  const torch::Device device = setup_runtime(methods::create(saved)->config().run, err);
-  auto method = methods::load(args.positional[0], device, overrides);
+  auto config = methods::saved_config(args.positional[0]);
+  config.merge(overrides);
+  auto method = methods::load_with_config(args.positional[0], config, setup_runtime(methods::run_options(config), err));
   auto x = method->sample().cpu();
-  std::string prefix = saved.get_text("sample.out");
+  std::string prefix = config.get_text("sample.out");
   if (prefix.empty()) prefix = method->run_dir() + "/samples-step" + std::to_string(method->trainer().step_count());
   const auto files = methods::save_samples(x, prefix);
   out << "wrote " << x.size(0) << " samples to " << files[0] << " and " << files[1] << " (torch.load)\n";

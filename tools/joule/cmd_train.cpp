@@ -54,11 +54,10 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
   std::unique_ptr<methods::Method> method;
   torch::Device device = torch::kCPU;
   if (!resume.empty()) {
-    auto saved = methods::saved_config(resume);
-    saved.merge(doc);
-    auto probe = methods::create(saved);  // validates the overrides before anything is loaded
-    device = setup_runtime(probe->config().run, err);
-    method = methods::load(resume, device, doc);
+    auto config = methods::saved_config(resume);
+    config.merge(doc);
+    device = setup_runtime(methods::run_options(config), err);
+    method = methods::load_with_config(resume, config, device);
   } else {
     method = methods::create(doc);
     device = setup_runtime(method->config().run, err);

@@ -210,6 +210,8 @@ class Document {
 struct ReadOptions {
   /// Keys in the document that the visit does not declare are errors unless listed here.
   std::vector<std::string> ignore;
+  /// Read only the declared fields and ignore every other key (e.g. [run] of any method).
+  bool ignore_unknown = false;
   /// Extra help for an unknown key, e.g. "it is an option of method 'rbm'": key -> hint.
   std::function<std::string(const std::string&)> hint;
 };

@@ -138,4 +138,8 @@ std::unique_ptr<Method> create(const std::string& name);
 /// The method named by the document's `method` key ("ebm" if absent), configured from it.
 std::unique_ptr<Method> create(const config::Document& doc);
 
+/// A configuration saved by a run of checkpoint format 1 (before methods had their own options:
+/// every method's keys, LSD's critic as lsd.critic_*), as this version reads it.
+config::Document upgrade_saved_config(const config::Document& saved);
+
 }  // namespace joule::methods

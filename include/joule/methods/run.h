@@ -54,6 +54,13 @@ config::Document saved_config(const std::string& run_or_checkpoint);
 /// state loaded. run_dir() is the run's folder.
 std::unique_ptr<Method> load(const std::string& run_or_checkpoint, torch::Device device = torch::kCPU,
                              const config::Document& overrides = config::Document());
+/// The same with the configuration given (the run's saved config, changed or not), so a caller
+/// that has read it already does not read the checkpoint twice.
+std::unique_ptr<Method> load_with_config(const std::string& run_or_checkpoint, const config::Document& config,
+                                         torch::Device device = torch::kCPU);
+
+/// The [run] options of a configuration of any method (seed, device, threads, ...).
+RunConfig run_options(const config::Document& doc);
 
 /// Writes samples [n, ...] as `prefix`.csv (one flattened sample per row), `prefix`.pt (a
 /// tensor Python's torch.load reads) and, for 2-D points or 1- or 3-channel images, `prefix`.png.
