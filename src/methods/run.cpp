@@ -64,7 +64,8 @@ std::unique_ptr<Method> load_with_config(const std::string& run_or_checkpoint, c
 RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOptions& options) {
   auto& trainer = method.trainer();
   auto& cfg = method.config();
-  const bool resuming = !method.run_dir().empty() && trainer.step_count() > 0;
+  // A method reopened with load() (or trained here before) continues in its own folder.
+  const bool resuming = !method.run_dir().empty();
   std::string dir = dir_in;
   if (resuming) {
     if (dir.empty()) dir = method.run_dir();

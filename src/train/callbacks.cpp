@@ -155,8 +155,10 @@ void ProgressBar::set_extra(const std::string& name, double value) {
 }
 
 void ProgressBar::on_step_end(Trainer& trainer, const StepResult& r) {
-  ema_loss_ = has_ema_ ? 0.95 * ema_loss_ + 0.05 * r.loss : r.loss;
-  has_ema_ = true;
+  if (std::isfinite(r.loss)) {  // a step that skipped the main group has no loss
+    ema_loss_ = has_ema_ ? 0.95 * ema_loss_ + 0.05 * r.loss : r.loss;
+    has_ema_ = true;
+  }
   const auto now = std::chrono::steady_clock::now();
   const int64_t total = trainer.options().steps();
   const bool last = r.step >= total;

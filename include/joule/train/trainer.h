@@ -7,6 +7,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -100,9 +101,10 @@ struct GroupStep {
 /// What one step did.
 struct StepResult {
   int64_t step = 0;  ///< steps completed, including this one
-  double loss = 0;   ///< the main group's last loss
+  /// The main group's last loss (NaN on a step where its cadence skips it).
+  double loss = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::pair<std::string, double>> metrics;  ///< every update's metrics, later ones winning
-  double grad_norm = 0;  ///< the main group's, before clipping
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();  ///< the main group's, before clipping
   double seconds = 0;
   std::vector<GroupStep> groups;  ///< each group updated in this step, in update order
 };
