@@ -375,11 +375,10 @@ class Reader : public Fields {
     known.insert(known.end(), declared.begin(), declared.end());
     const std::string near = suggest_key(key, known);
     std::string msg = where(key, *node) + ": unknown option '" + label_prefix_ + key + "'";
-    if (!near.empty()) msg += " (did you mean '" + label_prefix_ + near + "'?)";
-    if (options && options->hint) {
-      const std::string h = options->hint(key);
-      if (!h.empty()) msg += "; " + h;
-    }
+    const std::string h = options && options->hint ? options->hint(key) : "";
+    // A hint that names the key's new spelling makes the suggestion redundant.
+    if (!near.empty() && h.find("'" + near + "'") == std::string::npos) msg += " (did you mean '" + label_prefix_ + near + "'?)";
+    if (!h.empty()) msg += "; " + h;
     if (unknown.size() > 1) {
       std::vector<std::string> rest;
       for (size_t i = 1; i < unknown.size() && i <= 4; ++i) rest.push_back(label_prefix_ + unknown[i].first);

@@ -31,13 +31,16 @@ void OptimizerConfig::visit(config::Fields& f, bool cadence) {
   f("optimizer", optimizer, Doc("optimizer").choices({"adam", "sgd"}));
   f("lr", lr, Doc("learning rate").min(1e-12));
   f("lr_schedule", lr_schedule,
-    Doc("learning rate over the run (linear/cosine decay to 0 at the last step)").choices({"constant", "linear", "cosine"}));
+    Doc("learning rate over the run (linear/cosine decay to 0 at the last step; step: x decay_rate at each milestone)")
+        .choices({"constant", "linear", "cosine", "step"}));
   f("warmup_steps", warmup_steps, Doc("linear learning-rate warm-up steps").min(0));
   f("beta1", beta1, Doc("Adam β₁ (0 is common for EBMs)").min(0.0).max(0.999999));
   f("beta2", beta2, Doc("Adam β₂").min(0.0).max(0.999999));
   f("momentum", momentum, Doc("SGD momentum").min(0.0));
   f("weight_decay", weight_decay, Doc("L2 weight decay").min(0.0));
   f("grad_clip_norm", grad_clip_norm, Doc("clip the gradient norm (0 = off)").min(0.0));
+  f("milestones", milestones, Doc("lr_schedule = step: steps at which the rate is multiplied by decay_rate").min(1));
+  f("decay_rate", decay_rate, Doc("lr_schedule = step: the factor at each milestone").min(1e-12));
   if (cadence) {
     f("updates", updates, Doc("updates of this group per training step").min(1));
     f("every", every, Doc("update this group on every n-th training step").min(1));
@@ -56,6 +59,8 @@ train::OptimizerOptions OptimizerConfig::options() const {
       .momentum(momentum)
       .weight_decay(weight_decay)
       .grad_clip_norm(grad_clip_norm)
+      .milestones(milestones)
+      .decay_rate(decay_rate)
       .updates(updates)
       .every(every)
       .fresh_batches(fresh_batches);

@@ -9,18 +9,36 @@ namespace joule::methods {
 namespace {
 
 // Other methods' keys, for a hint when a document sets one of them ("it is an option of method rbm").
-// Keys renamed when the LSD critic became a parameter group of the trainer.
-const std::vector<std::pair<std::string, std::string>>& renamed_keys() {
-  static const std::vector<std::pair<std::string, std::string>> renamed{
-      {"lsd.critic_steps", "optim.critic.updates"},        {"lsd.critic_lr", "optim.critic.lr"},
-      {"lsd.critic_beta1", "optim.critic.beta1"},          {"lsd.critic_beta2", "optim.critic.beta2"},
-      {"lsd.critic_weight_decay", "optim.critic.weight_decay"}, {"lsd.fresh_critic_batches", "optim.critic.fresh_batches"}};
+// Keys renamed by the library-shape change: LSD's critic became a parameter group; the
+// classifier methods share [model] (the network) and [data] (the data set) families.
+struct RenamedKey {
+  std::string old_key, new_key, method;  // method: where the old key was that method's option
+};
+const std::vector<RenamedKey>& renamed_keys() {
+  static const std::vector<RenamedKey> renamed = [] {
+    std::vector<RenamedKey> r;
+    for (const char* m : {"ebm", "ica"}) {
+      r.push_back({"lsd.critic_steps", "optim.critic.updates", m});
+      r.push_back({"lsd.critic_lr", "optim.critic.lr", m});
+      r.push_back({"lsd.critic_beta1", "optim.critic.beta1", m});
+      r.push_back({"lsd.critic_beta2", "optim.critic.beta2", m});
+      r.push_back({"lsd.critic_weight_decay", "optim.critic.weight_decay", m});
+      r.push_back({"lsd.fresh_critic_batches", "optim.critic.fresh_batches", m});
+    }
+    for (const char* k : {"channels", "wrn_depth", "wrn_widen", "dropout", "norm", "norm_groups"}) {
+      r.push_back({std::string("jem.") + k, std::string("model.") + k, "jem"});
+    }
+    for (const char* k : {"n_train", "n_test", "label_column", "val_fraction", "test_fraction", "synthetic_n"}) {
+      r.push_back({std::string("jem.") + k, std::string("data.") + k, "jem"});
+    }
+    return r;
+  }();
   return renamed;
 }
 
 std::string other_method_hint(const std::string& self, const std::string& key) {
-  for (const auto& [old_key, new_key] : renamed_keys()) {
-    if (key == old_key) return "it is now '" + new_key + "' (the critic's parameter group)";
+  for (const auto& r : renamed_keys()) {
+    if (key == r.old_key) return "it is now '" + r.new_key + "'";
   }
   std::vector<std::string> owners;
   for (const auto& info : registry()) {
@@ -43,13 +61,15 @@ std::string other_method_hint(const std::string& self, const std::string& key) {
 
 config::Document upgrade_saved_config(const config::Document& saved) {
   config::Document doc = saved;
-  for (const auto& [old_key, new_key] : renamed_keys()) {
-    if (!doc.has(old_key)) continue;
-    if (!doc.has(new_key)) doc.set(new_key, doc.get_text(old_key), doc.origin(old_key));
-    doc.erase(old_key);
+  const std::string name = doc.get_text("method", "ebm");
+  // A renamed key of this method replaces whatever the new name held (in format 1, another
+  // method's option of the same name, e.g. the EBM's data.n_train in a JEM run).
+  for (const auto& r : renamed_keys()) {
+    if (r.method != name || !doc.has(r.old_key)) continue;
+    doc.set(r.new_key, doc.get_text(r.old_key), doc.origin(r.old_key));
+    doc.erase(r.old_key);
   }
   // The old registry wrote every method's keys into every run's config; keep this method's.
-  const std::string name = doc.get_text("method", "ebm");
   auto method = create(name);
   std::vector<std::string> known;
   for (const auto& f : method->schema()) known.push_back(f.key);

@@ -65,7 +65,8 @@ LrSchedule parse_lr_schedule(const std::string& name) {
   if (name == "constant") return LrSchedule::kConstant;
   if (name == "linear") return LrSchedule::kLinear;
   if (name == "cosine") return LrSchedule::kCosine;
-  TORCH_CHECK(false, "unknown learning-rate schedule '", name, "' (allowed: constant, linear, cosine)");
+  if (name == "step") return LrSchedule::kStep;
+  TORCH_CHECK(false, "unknown learning-rate schedule '", name, "' (allowed: constant, linear, cosine, step)");
 }
 
 void OptimizerOptions::validate(const std::string& group) const {
@@ -79,6 +80,11 @@ void OptimizerOptions::validate(const std::string& group) const {
   TORCH_CHECK(grad_clip_norm_ >= 0, g, ".grad_clip_norm must be >= 0 (0 = off), got ", grad_clip_norm_);
   TORCH_CHECK(updates_ >= 1, g, ".updates must be >= 1, got ", updates_);
   TORCH_CHECK(every_ >= 1, g, ".every must be >= 1, got ", every_);
+  TORCH_CHECK(decay_rate_ > 0, g, ".decay_rate must be > 0, got ", decay_rate_);
+  for (size_t i = 0; i < milestones_.size(); ++i) {
+    TORCH_CHECK(milestones_[i] > 0 && (i == 0 || milestones_[i] > milestones_[i - 1]), g,
+                ".milestones must be increasing positive steps");
+  }
 }
 
 void TrainerOptions::validate() const {
@@ -132,7 +138,19 @@ void Trainer::setup() {
     group.optimizer.validate(group.name);
     if (group.name == "model") main_ = g;
     Group st;
-    st.params = modules_.parameters(group.modules);
+    for (const auto& module : group.modules) {
+      for (const auto& item : modules_.at(module).named_parameters(/*recurse=*/true)) {
+        const auto& key = item.key();
+        const bool listed = std::find(group.only.begin(), group.only.end(), key) != group.only.end();
+        const bool excluded = std::find(group.except.begin(), group.except.end(), key) != group.except.end();
+        if ((group.only.empty() || listed) && !excluded) st.params.push_back(item.value());
+      }
+    }
+    for (const auto& name : group.only) {
+      bool found = false;
+      for (const auto& module : group.modules) found = found || modules_.at(module).named_parameters().contains(name);
+      TORCH_CHECK(found, "Trainer: parameter group '", group.name, "' lists parameter '", name, "', which its modules do not have");
+    }
     TORCH_CHECK(!st.params.empty(), "Trainer: parameter group '", group.name, "' has no parameters to train");
     for (const auto& p : st.params) {
       TORCH_CHECK(std::find(seen.begin(), seen.end(), p.unsafeGetTensorImpl()) == seen.end(),
@@ -188,6 +206,10 @@ double Trainer::scheduled_lr(const std::string& group, int64_t step) const {
   const int64_t total = options_.steps();
   if (o.warmup_steps() > 0 && step < o.warmup_steps()) {
     f = double(step + 1) / double(o.warmup_steps());
+  } else if (o.lr_schedule() == LrSchedule::kStep) {
+    for (int64_t m : o.milestones()) {
+      if (step >= m) f *= o.decay_rate();
+    }
   } else if (o.lr_schedule() != LrSchedule::kConstant && total > o.warmup_steps()) {
     const double t = double(step - o.warmup_steps()) / double(total - o.warmup_steps());
     const double u = std::min(1.0, std::max(0.0, t));
@@ -276,6 +298,7 @@ GroupStep Trainer::update(size_t g, int64_t index, const Batch& batch, std::vect
     throw DivergenceError(step_ + 1, "gradient norm of group '" + group.name + "' is " + std::to_string(grad_norm));
   }
   st.optimizer->step();
+  objective_->after_update(modules_, upd);
 
   for (auto& kv : out.metrics) {
     auto it = std::find_if(metrics.begin(), metrics.end(), [&](const auto& m) { return m.first == kv.first; });

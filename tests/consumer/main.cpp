@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
   check(std::abs(mean[0].item<double>() - 1.0) < 0.1 && std::abs(mean[1].item<double>() + 2.0) < 0.1, "MALA samples a Gaussian");
 
   library_equals_cli(joule_bin, "jem_fashion_cnn",
-                     {{"train.steps", "12"}, {"train.warmup_steps", "4"}, {"train.eval_every", "6"}, {"jem.n_train", "400"},
-                      {"jem.n_test", "200"}, {"buffer.capacity", "200"}, {"eval.ood_n", "40"}, {"eval.chain_steps", "2"},
+                     {{"train.steps", "12"}, {"train.warmup_steps", "4"}, {"train.eval_every", "6"}, {"data.n_train", "400"},
+                      {"data.n_test", "200"}, {"buffer.capacity", "200"}, {"eval.ood_n", "40"}, {"eval.chain_steps", "2"},
                       {"eval.grid_n", "10"}, {"run.seed", "3"}},
                      work + "/jem");
   library_equals_cli(joule_bin, "rbm_exact_fashion",

@@ -176,7 +176,7 @@ TEST(JemTrainTest, ForcedDivergenceRestartsFromTheLastGoodCheckpointWithItsBuffe
 const std::string kJoule = JOULE_BIN;
 const std::string kConfigs = std::string(JOULE_SOURCE_DIR) + "/configs/";
 const std::string kSmall =
-    " jem.n_train=256 jem.n_test=100 jem.channels=4 sampler.steps=2 buffer.capacity=500 train.steps=8"
+    " data.n_train=256 data.n_test=100 model.channels=4 sampler.steps=2 buffer.capacity=500 train.steps=8"
     " train.batch_size=32 train.warmup_steps=0 train.log_every=4 train.eval_every=4 train.checkpoint_every=4"
     " eval.ood_n=50 eval.chain_steps=2 eval.grid_n=20 run.progress=none";
 
@@ -240,8 +240,8 @@ TEST_F(JemCliTest, CifarFilesWideResNetAndTabularCsv) {
   }
   joule::data::write_cifar_file(path("cifar/test_batch.bin"), joule::data::CifarKind::kCifar10, torch::rand({10, 3, 32, 32}, gen),
                                 torch::arange(10, torch::kLong));
-  auto r = joule("train " + kConfigs + "jem_cifar10_wrn28_10.toml out=wrn data.dataset=cifar10 data.path=cifar jem.wrn_depth=10"
-                 " jem.wrn_widen=1 jem.norm=group jem.pxy_weight=1 buffer.capacity=100 sampler.steps=2 train.steps=2"
+  auto r = joule("train " + kConfigs + "jem_cifar10_wrn28_10.toml out=wrn data.dataset=cifar10 data.path=cifar model.wrn_depth=10"
+                 " model.wrn_widen=1 model.norm=group jem.pxy_weight=1 buffer.capacity=100 sampler.steps=2 train.steps=2"
                  " train.batch_size=8 train.warmup_steps=0 eval.ood_n=10 eval.chain_steps=1 eval.grid_n=10 run.progress=none");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(path("wrn/samples-buffer-class.png")));

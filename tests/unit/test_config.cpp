@@ -228,6 +228,9 @@ TEST(ConfigTest, OptionsAreScopedByMethodWithEachMethodsOwnDefaults) {
   // Renamed keys say what they are called now.
   msg = error_of([] { joule::methods::create(Document::from_string("[lsd]\ncritic_steps = 3\n", "l.toml")); });
   EXPECT_NE(msg.find("optim.critic.updates"), std::string::npos) << msg;
+  msg = error_of([] { joule::methods::create(Document::from_string("method = \"jem\"\n[jem]\nchannels = 3\n", "j.toml")); });
+  EXPECT_NE(msg.find("unknown option 'jem.channels'; it is now 'model.channels'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("did you mean"), std::string::npos) << msg;  // the hint already names it
   msg = error_of([] { joule::methods::create("jme"); });
   EXPECT_NE(msg.find("did you mean 'jem'"), std::string::npos) << msg;
 }

@@ -209,6 +209,22 @@ TEST(TrainerTest, CosineScheduleDecaysToZeroAfterWarmup) {
   EXPECT_NEAR(s.scheduled_lr(110), 0.0, 1e-12);
 }
 
+TEST(TrainerTest, StepScheduleMultipliesAtEachMilestone) {
+  auto model = joule::MlpEnergy(joule::MlpEnergyOptions(2).width(4).depth(1));
+  Trainer s(model.ptr(), std::make_shared<FlakyObjective>([](int64_t) { return false; }),
+            std::make_shared<joule::data::TensorDataset>(torch::randn({8, 2})), TrainerOptions().steps(100).batch_size(4),
+            OptimizerOptions().lr(1.0).lr_schedule(joule::train::LrSchedule::kStep).milestones({30, 60}).decay_rate(0.3));
+  EXPECT_DOUBLE_EQ(s.scheduled_lr(0), 1.0);
+  EXPECT_DOUBLE_EQ(s.scheduled_lr(29), 1.0);
+  EXPECT_DOUBLE_EQ(s.scheduled_lr(30), 0.3);  // MultiStepLR: decayed from the milestone on
+  EXPECT_DOUBLE_EQ(s.scheduled_lr(59), 0.3);
+  EXPECT_NEAR(s.scheduled_lr(60), 0.09, 1e-15);
+  EXPECT_NEAR(s.scheduled_lr(99), 0.09, 1e-15);
+  EXPECT_THROW(OptimizerOptions().milestones({5, 5}).validate("model"), c10::Error);
+  EXPECT_THROW(OptimizerOptions().decay_rate(0).validate("model"), c10::Error);
+  EXPECT_THROW(joule::train::parse_lr_schedule("steps"), c10::Error);
+}
+
 TEST(TrainerTest, LoadRejectsCorruptAndForeignFiles) {
   joule::testing::TempDir dir;
   auto t = make_pcd_trainer(1);
@@ -377,6 +393,59 @@ TEST(TrainerGroupsTest, BadGroupsAreRejectedWithClearErrors) {
   EXPECT_NE(err({{"g", {"a"}, OptimizerOptions().updates(0)}}).find("optim.g.updates"), std::string::npos);
   EXPECT_NE(err({}).find("at least one parameter group"), std::string::npos);
   EXPECT_THROW(modules.add("a", lin.ptr()), c10::Error);
+}
+
+// One module split into two groups by parameter name; after_update sees every applied update.
+class SplitObjective : public joule::Objective {
+ public:
+  joule::ObjectiveOutput compute(joule::ModuleSet& modules, const joule::Batch& batch, at::Generator&,
+                                 const joule::Update& update) override {
+    auto& lin = modules.get<torch::nn::LinearImpl>("a");
+    joule::ObjectiveOutput out;
+    out.loss = lin.forward(batch.x).pow(2).mean();
+    return out;
+  }
+  void after_update(joule::ModuleSet& modules, const joule::Update& update) override {
+    after.push_back(update.group);
+    torch::NoGradGuard no_grad;
+    modules.get<torch::nn::LinearImpl>("a").bias.clamp_(-0.01, 0.01);
+  }
+  std::string name() const override { return "split"; }
+  std::vector<std::string> after;
+};
+
+TEST(TrainerGroupsTest, GroupsSelectParametersByNameAndAfterUpdateRunsPerUpdate) {
+  torch::manual_seed(0);
+  auto lin = torch::nn::Linear(3, 2);
+  joule::ModuleSet modules;
+  modules.add("a", lin.ptr());
+  auto obj = std::make_shared<SplitObjective>();
+  auto data = std::make_shared<joule::data::TensorDataset>(torch::randn({16, 3}) + 5.0);
+  auto w0 = lin->weight.detach().clone();
+  // The bias takes large SGD steps; the weight, in its own group, tiny ones (a gradient of order
+  // 10 at lr 1.0 would move it by about 10).
+  Trainer t(modules,
+            {ParamGroup("bias", {"a"}, OptimizerOptions().kind(joule::train::OptimizerKind::kSGD).lr(1.0)).only_parameters({"bias"}),
+             ParamGroup("model", {"a"}, OptimizerOptions().kind(joule::train::OptimizerKind::kSGD).lr(1e-6))
+                 .except_parameters({"bias"})},
+            obj, data, TrainerOptions().batch_size(8).steps(3));
+  t.step();
+  t.step();
+  EXPECT_EQ(obj->after, (std::vector<std::string>{"bias", "model", "bias", "model"}));
+  const double moved = (lin->weight - w0).abs().max().item<double>();
+  EXPECT_GT(moved, 0.0);
+  EXPECT_LT(moved, 1e-3);
+  // A large SGD step on the bias, clamped after the update.
+  EXPECT_LE(lin->bias.abs().max().item<double>(), 0.01 + 1e-7);
+
+  auto err = joule::testing::error_of([&] {
+    Trainer(modules, {ParamGroup("g", {"a"}).only_parameters({"wieght"})}, obj, data, TrainerOptions());
+  });
+  EXPECT_NE(err.find("lists parameter 'wieght'"), std::string::npos) << err;
+  err = joule::testing::error_of([&] {
+    Trainer(modules, {ParamGroup("g", {"a"}).only_parameters({"bias"}), ParamGroup("h", {"a"})}, obj, data, TrainerOptions());
+  });
+  EXPECT_NE(err.find("also in another group"), std::string::npos) << err;
 }
 
 }  // namespace

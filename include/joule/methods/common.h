@@ -43,6 +43,8 @@ struct OptimizerConfig {
   double momentum = 0.0;
   double weight_decay = 0.0;
   double grad_clip_norm = 0.0;
+  std::vector<int64_t> milestones;
+  double decay_rate = 0.1;
   int64_t updates = 1;
   int64_t every = 1;
   bool fresh_batches = false;

@@ -7,6 +7,7 @@
 #include <c10/util/Optional.h>
 
 #include "joule/eval/protocols/density2d.h"
+#include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
 #include "joule/methods/score_based.h"
 #include "joule/samplers/replay_buffer.h"
@@ -15,13 +16,7 @@
 namespace joule::methods {
 
 struct EbmConfig : MethodConfig {
-  struct Data {
-    std::string dataset = "8gaussians";
-    std::string path;
-    int64_t n_train = 50000;
-    int64_t n_test = 5000;
-    void visit(config::Fields& f);
-  } data;
+  PointDataConfig data;
   struct Model {
     std::string kind = "mlp";
     int64_t width = 128;
@@ -68,7 +63,7 @@ class EbmMethod : public Method {
 
   /// The density read-outs use T_model × T_sampler unless eval.temperature is set.
   double readout_temperature();
-  const at::Tensor& test_data() const { return test_x_; }
+  const at::Tensor& test_data() const { return data_.test; }
   Sampler& sampler() { return *sampler_; }
   /// The persistent chains' buffer (null for CD-k and sampling-free objectives).
   ReplayBuffer* buffer() { return buffer_.get(); }
@@ -88,11 +83,9 @@ class EbmMethod : public Method {
 
   EbmConfig config_;
   int64_t dim_ = 2;
-  at::Tensor test_x_, val_x_;
+  PointData data_;
   std::shared_ptr<Sampler> sampler_;
   std::shared_ptr<ReplayBuffer> buffer_;
-  c10::optional<double> entropy_;
-  bool entropy_exact_ = false;
   double extent_ = 4.0;
   EvalState state_;
 };

@@ -7,44 +7,23 @@
 // protocol (eval/protocols/classifier.h), optionally beside a baseline run (eval.baseline).
 
 #include "joule/eval/protocols/classifier.h"
+#include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
+#include "joule/methods/network_config.h"
 #include "joule/models/classifier_energy.h"
 #include "joule/objectives/jem.h"
 
 namespace joule::methods {
 
 struct JemConfig : MethodConfig {
-  struct Data {
-    std::string dataset = "fashion-mnist";
-    std::string path;
-    void visit(config::Fields& f);
-  } data;
-  struct Model {
-    std::string kind = "cnn";
-    int64_t width = 128;
-    int64_t depth = 3;
-    std::string activation = "leaky_relu";
-    double negative_slope = 0.2;
-    void visit(config::Fields& f);
-  } model;
+  LabelledDataConfig data;
+  ClassifierConfig model;
   struct Jem {
     double px_weight = 1.0;
     double py_weight = 1.0;
     double pxy_weight = 0.0;
     double data_noise = 0.03;
     int64_t labels_per_class = -1;
-    int64_t n_train = 0;
-    int64_t n_test = 0;
-    std::string label_column = "-1";
-    double val_fraction = 0.1;
-    double test_fraction = 0.2;
-    int64_t synthetic_n = 2048;
-    int64_t channels = 16;
-    int64_t wrn_depth = 28;
-    int64_t wrn_widen = 10;
-    double dropout = 0.0;
-    std::string norm = "none";
-    int64_t norm_groups = 8;
     void visit(config::Fields& f);
   } jem;
   SamplerConfig sampler = SamplerConfig::jem();
@@ -53,11 +32,7 @@ struct JemConfig : MethodConfig {
     double l2_energy = 0.1;
     void visit(config::Fields& f);
   } objective;
-  struct Eval {
-    int64_t ood_n = 2000;
-    std::vector<std::string> ood_sets{"uniform", "gaussian", "vflip", "invert", "constant"};
-    std::string ood_mnist_dir;
-    std::string baseline;
+  struct Eval : ClassifierEvalConfig {
     int64_t grid_n = 100;
     double temperature = 0.0;
     int64_t chain_steps = 200;
@@ -86,22 +61,18 @@ class JemMethod : public Method {
   torch::Tensor sample() override;
   void add_callbacks(const Monitor& monitor) override;
 
-  ClassifierEnergyImpl& classifier() { return *classifier_; }
+  ClassifierEnergyImpl* classifier() override { return classifier_; }
   Jem& objective() { return *jem_; }
   int64_t num_classes() const { return classes_; }
   /// The temperature of log p̃(x) read-outs: eval.temperature, else model T × sampler T.
   double readout_temperature();
-  /// Test inputs and labels in model space (images in [−1, 1], tables standardised).
-  const at::Tensor& test_x() const { return test_.x; }
-  const at::Tensor& test_y() const { return test_.y; }
+  /// The data in model space (images in [−1, 1], tables standardised).
+  const LabelledData& data() const { return data_; }
 
  protected:
   Parts build_parts(torch::Device device) override;
 
  private:
-  struct Split {
-    at::Tensor x, y;
-  };
   struct EvalState {
     int64_t step = -1;
     std::string key;
@@ -110,17 +81,12 @@ class JemMethod : public Method {
     bool has_baseline = false;
     std::string name, baseline_name;
   };
-  bool images() const { return event_shape_.size() == 3 && (event_shape_[0] == 1 || event_shape_[0] == 3); }
   const EvalState& eval_state();
   at::Tensor init_states(int64_t n, at::Generator& gen);
-  void load_data(at::Generator& gen);
-  void load_csv(at::Generator& gen);
-  Split pick_labelled(int64_t per_class, at::Generator& gen);
-  std::shared_ptr<ClassifierEnergyImpl> make_model(at::Generator& gen);
 
   JemConfig config_;
-  Split train_, test_, val_, monitor_;
-  std::vector<int64_t> event_shape_;
+  LabelledData data_;
+  data::Rows monitor_;
   int64_t classes_ = 0;
   ClassifierEnergyImpl* classifier_ = nullptr;
   std::shared_ptr<Sampler> sampler_;

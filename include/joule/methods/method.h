@@ -29,6 +29,7 @@
 #include "joule/data/dataset.h"
 #include "joule/eval/report.h"
 #include "joule/methods/common.h"
+#include "joule/models/classifier_energy.h"
 #include "joule/objectives/objective.h"
 #include "joule/train/callbacks.h"
 #include "joule/train/trainer.h"
@@ -101,6 +102,9 @@ class Method {
   /// Hooks a method adds to the training loop (periodic evaluation into metrics.jsonl, shown on
   /// the progress bar). Called by train_run() before training.
   virtual void add_callbacks(const Monitor& monitor) {}
+
+  /// The classifier of a classifier method (JEM, VERA-JEM), else null: what eval.baseline compares.
+  virtual ClassifierEnergyImpl* classifier() { return nullptr; }
 
   /// The run folder this method trains into or was loaded from ("" if none).
   const std::string& run_dir() const { return run_dir_; }

@@ -52,6 +52,9 @@ class Objective {
   /// Temperature the objective's sampler runs at (model densities read out at T = this value
   /// times the model temperature reflect what training matched). 1 when sampling is exact.
   virtual double sampler_temperature() const { return 1.0; }
+  /// Called after each applied update of a group (e.g. clamping a parameter into its range, as
+  /// VERA's generator clamps σ).
+  virtual void after_update(ModuleSet& modules, const Update& update) {}
   virtual void save(torch::serialize::OutputArchive& archive) const {}
   virtual void load(torch::serialize::InputArchive& archive) {}
 };

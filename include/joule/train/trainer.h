@@ -25,9 +25,10 @@ namespace joule::train {
 enum class OptimizerKind { kAdam, kSGD };
 OptimizerKind parse_optimizer(const std::string& name);
 
-/// Learning-rate schedule over the run: constant, or decaying to 0 at the last step
-/// (linear or cosine), after an optional linear warm-up.
-enum class LrSchedule { kConstant, kLinear, kCosine };
+/// Learning-rate schedule over the run: constant, decaying to 0 at the last step (linear or
+/// cosine), or multiplied by decay_rate at each milestone step (step; PyTorch's MultiStepLR),
+/// after an optional linear warm-up.
+enum class LrSchedule { kConstant, kLinear, kCosine, kStep };
 LrSchedule parse_lr_schedule(const std::string& name);
 
 /// One parameter group's optimizer, learning-rate schedule and update cadence.
@@ -49,6 +50,9 @@ struct OptimizerOptions {
   TORCH_ARG(double, weight_decay) = 0.0;
   /// Clip the group's gradient norm to this value; 0 disables.
   TORCH_ARG(double, grad_clip_norm) = 0.0;
+  /// LrSchedule::kStep: the steps at which the rate is multiplied by decay_rate.
+  TORCH_ARG(std::vector<int64_t>, milestones) = {};
+  TORCH_ARG(double, decay_rate) = 0.1;
   /// Updates of this group per trainer step (e.g. n critic steps per model step).
   TORCH_ARG(int64_t, updates) = 1;
   /// Update this group only on trainer steps s with s % every == 0.
@@ -59,12 +63,24 @@ struct OptimizerOptions {
 };
 
 /// A named parameter group: the parameters of the listed modules, with their own optimizer.
+/// `only` / `except` select parameters by their names within the module (as
+/// named_parameters() spells them), e.g. a generator's posterior width in its own group:
+///   ParamGroup("posterior", {"generator"}).only({"posterior_log_sigma"})
 struct ParamGroup {
   ParamGroup(std::string name, std::vector<std::string> modules, OptimizerOptions optimizer = {})
       : name(std::move(name)), modules(std::move(modules)), optimizer(std::move(optimizer)) {}
+  ParamGroup& only_parameters(std::vector<std::string> names) {
+    only = std::move(names);
+    return *this;
+  }
+  ParamGroup& except_parameters(std::vector<std::string> names) {
+    except = std::move(names);
+    return *this;
+  }
   std::string name;
   std::vector<std::string> modules;
   OptimizerOptions optimizer;
+  std::vector<std::string> only, except;
 };
 
 /// Options of the loop itself (each group's optimizer is in its ParamGroup).

@@ -5,9 +5,6 @@
 #include <sstream>
 
 #include "joule/core/runtime.h"
-#include "joule/data/csv.h"
-#include "joule/data/split.h"
-#include "joule/data/toy2d.h"
 #include "joule/eval/sample_stats.h"
 #include "joule/io/plot.h"
 #include "joule/models/activation.h"
@@ -18,15 +15,6 @@ namespace joule::methods {
 
 using config::ConfigError;
 using config::Doc;
-
-void EbmConfig::Data::visit(config::Fields& f) {
-  auto datasets = data::toy_names();
-  datasets.push_back("csv");
-  f("dataset", dataset, Doc("training data: a built-in 2-D toy set, or csv (data.path)").choices(datasets));
-  f("path", path, "data file for data.dataset = csv (numeric columns, optional header)");
-  f("n_train", n_train, Doc("training points drawn once from the generator").min(1));
-  f("n_test", n_test, Doc("held-out points (fresh seed) for test NLL and MMD; csv: at most a fifth of the rows").min(1));
-}
 
 void EbmConfig::Model::visit(config::Fields& f) {
   f("kind", kind, Doc("energy network").choices({"mlp"}));
@@ -75,24 +63,9 @@ EbmMethod::EbmMethod(EbmConfig config) : config_(std::move(config)) {}
 Parts EbmMethod::build_parts(torch::Device device) {
   auto& cfg = config_;
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
-  // Independent streams for training data, test data and the initial weights.
-  auto gen_train = make_generator(derive_seed(seed, 1));
-  auto gen_test = make_generator(derive_seed(seed, 2));
+  data_ = load_points(cfg.data, seed);
   auto gen_init = make_generator(derive_seed(seed, 3));
-  at::Tensor train_x;
-  if (cfg.data.dataset == "csv") {
-    if (cfg.data.path.empty()) throw ConfigError("data.dataset = \"csv\" needs data.path = \"<file.csv>\"");
-    data::Rows all{data::read_csv(cfg.data.path).features, {}};
-    const int64_t n_test = std::min<int64_t>(cfg.data.n_test, all.size() / 5);
-    auto split = data::split_rows(all, /*n_valid=*/n_test, n_test, gen_test, /*min_train=*/2);
-    train_x = split.train.x;
-    val_x_ = split.valid.x;
-    test_x_ = split.test.x;
-  } else {
-    train_x = data::sample_toy(cfg.data.dataset, cfg.data.n_train, gen_train);
-    test_x_ = data::sample_toy(cfg.data.dataset, cfg.data.n_test, gen_test);
-    val_x_ = data::sample_toy(cfg.data.dataset, cfg.data.n_test, make_generator(derive_seed(seed, 6)));
-  }
+  const auto& train_x = data_.train;
   dim_ = train_x.size(1);
   check_batch_size(cfg.train.batch_size, train_x.size(0), "training points");
 
@@ -124,10 +97,7 @@ Parts EbmMethod::build_parts(torch::Device device) {
   } else {
     parts.objective = std::make_shared<ContrastiveDivergence>(cd, sampler_);
   }
-  const auto* info = cfg.data.dataset == "csv" ? nullptr : &data::toy_info(cfg.data.dataset);
-  if (info && info->entropy) entropy_ = *info->entropy;
-  entropy_exact_ = info && info->entropy_exact;
-  extent_ = info ? info->plot_extent : 1.2 * test_x_.abs().max().item<double>();
+  extent_ = data_.extent;
   if (cfg.eval.extent > 0) extent_ = cfg.eval.extent;
   return parts;
 }
@@ -150,7 +120,7 @@ void EbmMethod::add_callbacks(const Monitor& monitor) {
       monitor, config_.train.eval_every,
       [this]() -> std::vector<std::pair<std::string, double>> {
         auto opts = eval::Density2dOptions().box(box()).resolution(config_.eval.grid_resolution).temperature(readout_temperature());
-        auto r = eval::density2d_nll(trainer().model(), test_x_, opts);
+        auto r = eval::density2d_nll(trainer().model(), data_.test, opts);
         return {{"nll_test", r.nll}, {"log_z", r.log_z}};
       },
       "nll_test", "nll");
@@ -164,7 +134,7 @@ const EbmMethod::EvalState& EbmMethod::eval_state() {
   st.step = t.step_count();
   const uint64_t seed = t.options().seed();
   auto gen = make_generator(derive_seed(seed, 4), device());
-  const int64_t n = std::min<int64_t>(config_.eval.n_samples, test_x_.size(0));
+  const int64_t n = std::min<int64_t>(config_.eval.n_samples, data_.test.size(0));
   // Chains run at the model's own temperature; the sampler applies its own.
   st.chains = sampler_->with_steps(config_.eval.chain_steps)->sample(model, init_states(n, gen), gen).cpu();
   if (dim_ == 2) {
@@ -173,7 +143,7 @@ const EbmMethod::EvalState& EbmMethod::eval_state() {
                     .resolution(config_.eval.grid_resolution)
                     .temperature(readout_temperature())
                     .n_exact(n);
-    st.grid = eval::density2d_protocol(model, test_x_, val_x_, opts, make_generator(derive_seed(seed, 5)));
+    st.grid = eval::density2d_protocol(model, data_.test, data_.valid, opts, make_generator(derive_seed(seed, 5)));
   }
   state_ = st;
   return state_;
@@ -184,7 +154,7 @@ eval::Report EbmMethod::evaluate() {
   eval::Report r;
   r.method = name();
   r.step = trainer().step_count();
-  auto ref = test_x_.slice(0, 0, st.chains.size(0));
+  auto ref = data_.test.slice(0, 0, st.chains.size(0));
   const double h = eval::median_bandwidth(ref, st.chains);
   if (st.grid) {
     const auto& g = *st.grid;
@@ -193,9 +163,9 @@ eval::Report EbmMethod::evaluate() {
     r.add("log_z", g.density.log_z,
           "grid " + std::to_string(config_.eval.grid_resolution) + "^2 on [-" + io::format_number(extent_, 6) + ", " +
               io::format_number(extent_, 6) + "]^2");
-    if (entropy_) {
-      r.add("entropy", *entropy_, entropy_exact_ ? "true differential entropy of the data (exact)" : "data entropy (k-NN estimate)");
-      r.add("nll_gap", g.nll - *entropy_, "nll_test - entropy (0 is perfect)");
+    if (data_.entropy) {
+      r.add("entropy", *data_.entropy, data_.entropy_exact ? "true differential entropy of the data (exact)" : "data entropy (k-NN estimate)");
+      r.add("nll_gap", g.nll - *data_.entropy, "nll_test - entropy (0 is perfect)");
     }
     r.add("temperature_fit", g.fit.temperature,
           "T maximising the likelihood of a validation split (1 = trained at the right temperature)");
@@ -215,7 +185,7 @@ std::vector<std::string> EbmMethod::pictures(const std::string& prefix) {
     const EvalState& st = eval_state();
     const io::PlotBox pb{-extent_, extent_, -extent_, extent_};
     std::vector<io::Image> panels{
-        io::scatter_plot(test_x_.slice(0, 0, st.chains.size(0)), pb, "data (" + config_.data.dataset + ")"),
+        io::scatter_plot(data_.test.slice(0, 0, st.chains.size(0)), pb, "data (" + config_.data.dataset + ")"),
         io::scatter_plot(st.grid->exact, pb, "model (exact, from grid)"),
         io::scatter_plot(st.chains, pb,
                          sampler_->name() + " chains, " + std::to_string(config_.eval.chain_steps) + " steps")};
@@ -224,7 +194,7 @@ std::vector<std::string> EbmMethod::pictures(const std::string& prefix) {
     }
     files.push_back(prefix + "samples.png");
     io::write_png(files.back(), io::hstack(panels));
-    auto hist = eval::histogram_density(test_x_, box(), std::min<int64_t>(config_.eval.grid_resolution, 128));
+    auto hist = eval::histogram_density(data_.test, box(), std::min<int64_t>(config_.eval.grid_resolution, 128));
     files.push_back(prefix + "density.png");
     io::write_png(files.back(), io::hstack({io::heatmap(hist, pb, "data histogram"),
                                             io::heatmap(st.grid->density.log_density.exp(), pb, "model density"),
@@ -232,7 +202,7 @@ std::vector<std::string> EbmMethod::pictures(const std::string& prefix) {
   }
   if (!run_dir().empty()) {
     CurvePanel nll{"test NLL (nats)", "nats", {{"nll_test", "test NLL"}}, {}};
-    if (entropy_) nll.reference = std::make_pair(std::string("data entropy"), *entropy_);
+    if (data_.entropy) nll.reference = std::make_pair(std::string("data entropy"), *data_.entropy);
     const std::string curves = prefix + "curves.png";
     if (write_curves(run_dir() + "/metrics.jsonl", curves, {{"training loss", "loss", {{"loss", "loss"}}, {}}, nll})) {
       files.push_back(curves);

@@ -5,35 +5,13 @@
 #include <filesystem>
 
 #include "joule/core/runtime.h"
-#include "joule/data/cifar.h"
-#include "joule/data/csv.h"
-#include "joule/data/idx.h"
-#include "joule/data/split.h"
 #include "joule/io/plot.h"
 #include "joule/methods/run.h"
-#include "joule/models/activation.h"
-#include "joule/models/classifiers.h"
 
 namespace joule::methods {
 
 using config::ConfigError;
 using config::Doc;
-
-void JemConfig::Data::visit(config::Fields& f) {
-  f("dataset", dataset,
-    Doc("fashion-mnist (Debian's copy, or data.path), mnist, cifar10, cifar100 (data.path: their files), "
-        "synthetic-cifar10 (random images, for timing) or csv (data.path)")
-        .choices({"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic-cifar10", "csv"}));
-  f("path", path, "folder with the IDX or CIFAR binary files, or the CSV file");
-}
-
-void JemConfig::Model::visit(config::Fields& f) {
-  f("kind", kind, Doc("classifier: small CNN, Wide-ResNet (images) or MLP").choices({"cnn", "wrn", "mlp"}));
-  f("width", width, Doc("mlp: hidden units per layer").min(1));
-  f("depth", depth, Doc("mlp: hidden layers").min(1).max(64));
-  f("activation", activation, Doc("hidden activation").choices(activation_names()));
-  f("negative_slope", negative_slope, Doc("leaky_relu slope for x < 0").min(0.0).max(1.0));
-}
 
 void JemConfig::Jem::visit(config::Fields& f) {
   f("px_weight", px_weight, Doc("weight of the generative term log p(x) (0 = cross-entropy-only baseline)").min(0.0));
@@ -42,18 +20,6 @@ void JemConfig::Jem::visit(config::Fields& f) {
   f("data_noise", data_noise, Doc("std of Gaussian noise added to training and test inputs (JEM: 0.03)").min(0.0));
   f("labels_per_class", labels_per_class,
     Doc("semi-supervised: labelled examples per class (-1 = all labelled); the generative term uses all data").min(-1));
-  f("n_train", n_train, Doc("training examples (0 = all; otherwise a seeded random subset)").min(0));
-  f("n_test", n_test, Doc("test examples for accuracy and calibration (0 = all)").min(0));
-  f("label_column", label_column, "csv: label column (name or 0-based index; -1 = last)");
-  f("val_fraction", val_fraction, Doc("csv: fraction of rows held out for validation").min(0.0).max(0.9));
-  f("test_fraction", test_fraction, Doc("csv: fraction of rows held out for testing").min(0.01).max(0.9));
-  f("synthetic_n", synthetic_n, Doc("synthetic-cifar10: random CIFAR-shaped images (for timing only)").min(64));
-  f("channels", channels, Doc("cnn: base width c (convolutions of c, 2c, 4c channels)").min(1));
-  f("wrn_depth", wrn_depth, Doc("wrn: depth 6n+4").min(10));
-  f("wrn_widen", wrn_widen, Doc("wrn: widening factor k").min(1));
-  f("dropout", dropout, Doc("dropout rate (cnn: before the head; wrn: inside blocks; mlp: after each layer)").min(0.0).max(0.95));
-  f("norm", norm, Doc("normalisation in cnn/wrn (no BatchNorm in energy models)").choices({"none", "group"}));
-  f("norm_groups", norm_groups, Doc("GroupNorm groups (must divide every normalised channel count)").min(1));
 }
 
 void JemConfig::Objective::visit(config::Fields& f) {
@@ -61,11 +27,7 @@ void JemConfig::Objective::visit(config::Fields& f) {
 }
 
 void JemConfig::Eval::visit(config::Fields& f) {
-  f("ood_n", ood_n, Doc("in-distribution and per-OOD-set inputs scored for AUROC").min(10));
-  f("ood_sets", ood_sets,
-    Doc("OOD sets for AUROC (mnist needs eval.ood_mnist_dir)").choices(eval::ood_set_names()));
-  f("ood_mnist_dir", ood_mnist_dir, "folder with MNIST IDX files (t10k-*) used as an OOD set when given");
-  f("baseline", baseline, "run folder or checkpoint of a baseline (e.g. the cross-entropy-only run) evaluated beside this one");
+  ClassifierEvalConfig::visit(f);
   f("grid_n", grid_n, Doc("images in each sample grid").min(1).max(1024));
   f("temperature", temperature,
     Doc("temperature of log p~(x) read-outs; 0 = model T x sampler T (what training matched)").min(0.0));
@@ -111,28 +73,19 @@ Parts JemMethod::build_parts(torch::Device device) {
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   auto gen_data = make_generator(derive_seed(seed, 1));
   auto gen_init = make_generator(derive_seed(seed, 3));
-  load_data(gen_data);
-
-  // Subset of the training data (seeded), then the labelled subset for semi-supervised runs.
-  if (cfg.jem.n_train > 0 && cfg.jem.n_train < train_.x.size(0)) {
-    auto idx = torch::randperm(train_.x.size(0), gen_data, torch::kLong).slice(0, 0, cfg.jem.n_train);
-    train_ = {train_.x.index_select(0, idx), train_.y.index_select(0, idx)};
-  }
-  if (cfg.jem.n_test > 0 && cfg.jem.n_test < test_.x.size(0)) {
-    test_ = {test_.x.slice(0, 0, cfg.jem.n_test), test_.y.slice(0, 0, cfg.jem.n_test)};
-  }
+  data_ = load_labelled(cfg.data, gen_data);
+  classes_ = data_.classes;
   const int64_t batch = cfg.train.batch_size;
-  check_batch_size(batch, train_.x.size(0), "training examples");
+  check_batch_size(batch, data_.train.size(), "training examples");
   const int64_t per_class = cfg.jem.labels_per_class;
-  Split labelled;
+  data::Rows labelled;
   if (per_class > 0) {
-    labelled = pick_labelled(per_class, gen_data);
-    check_batch_size(batch, labelled.x.size(0),
-                     "labelled examples (jem.labels_per_class = " + std::to_string(per_class) + ")");
+    labelled = labelled_subset(data_.train, per_class, classes_, gen_data, "jem.labels_per_class");
+    check_batch_size(batch, labelled.size(), "labelled examples (jem.labels_per_class = " + std::to_string(per_class) + ")");
   }
 
   Parts parts;
-  auto model = make_model(gen_init);
+  auto model = cfg.model.build(data_.event_shape, classes_, gen_init);
   model->to(device);
   classifier_ = model.get();
   parts.modules.add("model", model);
@@ -148,27 +101,27 @@ Parts JemMethod::build_parts(torch::Device device) {
     throw ConfigError("at least one of jem.px_weight, jem.py_weight, jem.pxy_weight must be > 0");
   }
   if (opts.generative()) {
-    buffer_ = cfg.buffer.build(event_shape_, device);
+    buffer_ = cfg.buffer.build(data_.event_shape, device);
     check_batch_size(batch, buffer_->capacity(), "persistent chains (buffer.capacity)");
     if (opts.pxy_weight() > 0 && buffer_->capacity() % classes_ != 0) {
       throw ConfigError("jem.pxy_weight > 0 keeps one bucket per class, so buffer.capacity (" +
                         std::to_string(buffer_->capacity()) + ") must be a multiple of the " + std::to_string(classes_) +
                         " classes");
     }
-    if (cfg.buffer.init == "data") buffer_->set_data(train_.x.to(device));
+    if (cfg.buffer.init == "data") buffer_->set_data(data_.train.x.to(device));
   }
   jem_ = std::make_shared<Jem>(opts, opts.generative() ? sampler_ : nullptr, buffer_);
   if (per_class > 0) {
     jem_->set_labelled(std::make_shared<data::TensorDataset>(labelled.x.to(device), labelled.y.to(device)));
-    parts.data = std::make_shared<data::TensorDataset>(train_.x.to(device));  // generative term: every example
+    parts.data = std::make_shared<data::TensorDataset>(data_.train.x.to(device));  // generative term: every example
   } else {
-    parts.data = std::make_shared<data::TensorDataset>(train_.x.to(device), train_.y.to(device));
+    parts.data = std::make_shared<data::TensorDataset>(data_.train.x.to(device), data_.train.y.to(device));
   }
   parts.objective = jem_;
   // A fixed noisy slice of the test set for the accuracy logged during training.
   auto gen_monitor = make_generator(derive_seed(seed, 6));
-  const int64_t m = std::min<int64_t>(1000, test_.x.size(0));
-  monitor_ = {test_.x.slice(0, 0, m), test_.y.slice(0, 0, m)};
+  const int64_t m = std::min<int64_t>(1000, data_.test.size());
+  monitor_ = data_.test.slice(0, m);
   if (cfg.jem.data_noise > 0) {
     monitor_.x = monitor_.x + torch::empty_like(monitor_.x).normal_(0.0, cfg.jem.data_noise, gen_monitor);
   }
@@ -203,26 +156,15 @@ const JemMethod::EvalState& JemMethod::eval_state() {
   st.readout_t = readout_temperature();
   const std::string run = run_dir().empty() ? std::string("this run") : std::filesystem::path(run_dir()).filename().string();
   st.name = jem_->name() + " (" + run + ")";
-  auto opts = eval::ClassifierEvalOptions()
-                  .ood_n(cfg.eval.ood_n)
-                  .ood_sets(cfg.eval.ood_sets)
-                  .ood_mnist_dir(cfg.eval.ood_mnist_dir)
-                  .data_noise(cfg.jem.data_noise)
-                  .images(images());
-  auto inputs = eval::make_classifier_eval_inputs(test_.x, test_.y, opts,
+  auto inputs = eval::make_classifier_eval_inputs(data_.test.x, data_.test.y, cfg.eval.options(cfg.jem.data_noise, data_.images()),
                                                   make_generator(derive_seed(static_cast<uint64_t>(cfg.run.seed), 5)));
   st.result = eval::evaluate_classifier(*classifier_, inputs, st.readout_t, 256);
   if (!cfg.eval.baseline.empty()) {
-    auto loaded = load(cfg.eval.baseline, device());
-    auto* other = dynamic_cast<JemMethod*>(loaded.get());
-    if (!other) throw ConfigError("eval.baseline '" + cfg.eval.baseline + "' is not a JEM/classifier run");
-    if (other->classifier().event_shape() != event_shape_ || other->num_classes() != classes_) {
-      throw ConfigError("eval.baseline '" + cfg.eval.baseline + "' was trained on inputs or classes of another shape");
-    }
-    st.baseline_t = other->classifier().temperature() * other->objective().sampler_temperature();
-    st.baseline = eval::evaluate_classifier(other->classifier(), inputs, st.baseline_t, 256);
+    auto b = evaluate_baseline(cfg.eval.baseline, inputs, device(), data_.event_shape, classes_);
+    st.baseline = std::move(b.result);
+    st.baseline_t = b.temperature;
+    st.baseline_name = b.name;
     st.has_baseline = true;
-    st.baseline_name = other->objective().name() + " (" + std::filesystem::path(other->run_dir()).filename().string() + ")";
   }
   state_ = std::move(st);
   return state_;
@@ -234,9 +176,9 @@ eval::Report JemMethod::evaluate() {
   r.method = name();
   r.step = trainer().step_count();
   eval::add_classifier_lines(r, st.result, "", st.readout_t);
-  if (val_.x.defined()) {
-    auto s = eval::classifier_scores(*classifier_, val_.x, 256, false);
-    r.add("val_acc", eval::accuracy(s.probs, val_.y), "validation accuracy");
+  if (data_.valid.x.defined()) {
+    auto s = eval::classifier_scores(*classifier_, data_.valid.x, 256, false);
+    r.add("val_acc", eval::accuracy(s.probs, data_.valid.y), "validation accuracy");
   }
   r.add("sampler_temperature", sampler_->temperature(), "b^2/(2a) of the SGLD sampler (JEM: 5e-5, training matched exp(-E/T))");
   r.add("readout_temperature", st.readout_t, "T used for log p~(x) values above");
@@ -248,7 +190,7 @@ eval::Report JemMethod::evaluate() {
 at::Tensor JemMethod::init_states(int64_t n, at::Generator& gen) {
   if (buffer_) return buffer_->init_samples(n, gen);
   std::vector<int64_t> shape{n};
-  shape.insert(shape.end(), event_shape_.begin(), event_shape_.end());
+  shape.insert(shape.end(), data_.event_shape.begin(), data_.event_shape.end());
   return torch::empty(shape, torch::TensorOptions().device(device())).uniform_(-1.0, 1.0, gen);
 }
 
@@ -266,7 +208,7 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
     files.push_back(prefix + "roc.png");
     io::write_png(files.back(), eval::roc_panels(st.result, st.has_baseline ? &st.baseline : nullptr));
   }
-  if (images()) {
+  if (data_.images()) {
     auto gen = make_generator(derive_seed(static_cast<uint64_t>(cfg.run.seed), 7), device());
     const int64_t n = cfg.eval.grid_n;
     const int64_t steps = cfg.eval.chain_steps;
@@ -352,121 +294,6 @@ torch::Tensor JemMethod::sample() {
     return chain->sample(conditional, x0, gen);
   }
   return chain->sample(*classifier_, x0, gen);
-}
-
-void JemMethod::load_data(at::Generator& gen) {
-  const auto& cfg = config_;
-  const std::string& name = cfg.data.dataset;
-  const std::string& path = cfg.data.path;
-  auto need_path = [&](const std::string& what) {
-    if (path.empty()) throw ConfigError("data.dataset = \"" + name + "\" needs data.path = <" + what + ">");
-  };
-  // Pixel images in [0, 1] -> JEM's model space [−1, 1].
-  auto model_space = [](const data::ImageSplit& s) { return Split{s.images.mul(2.0).sub(1.0), s.labels}; };
-  if (name == "fashion-mnist" || name == "mnist") {
-    if (name == "mnist") need_path("folder with the MNIST IDX files");
-    const std::string dir = path.empty() ? data::kFashionMnistDir : path;
-    train_ = model_space(data::load_mnist_split(dir, "train"));
-    test_ = model_space(data::load_mnist_split(dir, "t10k"));
-  } else if (name == "cifar10" || name == "cifar100") {
-    need_path("folder with the CIFAR binary files");
-    const auto kind = name == "cifar10" ? data::CifarKind::kCifar10 : data::CifarKind::kCifar100;
-    train_ = model_space(data::load_cifar_split(path, kind, "train"));
-    test_ = model_space(data::load_cifar_split(path, kind, "test"));
-  } else if (name == "synthetic-cifar10") {
-    // Random CIFAR-shaped images: for timing the CIFAR configuration without the data.
-    const int64_t n = cfg.jem.synthetic_n;
-    train_ = {torch::empty({n, 3, 32, 32}).uniform_(-1.0, 1.0, gen), torch::randint(10, {n}, gen, torch::kLong)};
-    test_ = {torch::empty({256, 3, 32, 32}).uniform_(-1.0, 1.0, gen), torch::randint(10, {256}, gen, torch::kLong)};
-  } else {
-    need_path("file.csv");
-    load_csv(gen);
-  }
-  event_shape_.assign(train_.x.sizes().begin() + 1, train_.x.sizes().end());
-  classes_ = std::max(train_.y.max().item<int64_t>(), test_.y.max().item<int64_t>()) + 1;
-  if (name == "cifar100") classes_ = 100;
-  if (name != "csv") classes_ = std::max<int64_t>(classes_, 10);
-  if (classes_ < 2) throw ConfigError("the data has a single class; JEM needs labels of at least two classes");
-}
-
-void JemMethod::load_csv(at::Generator& gen) {
-  const auto& cfg = config_;
-  auto table = data::read_csv(cfg.data.path, data::CsvOptions().label_column(cfg.jem.label_column));
-  if (!table.labels.defined()) throw ConfigError("CSV '" + cfg.data.path + "' needs a label column (jem.label_column)");
-  const int64_t n = table.features.size(0);
-  const int64_t n_test = std::max<int64_t>(1, std::llround(n * cfg.jem.test_fraction));
-  const int64_t n_val = std::llround(n * cfg.jem.val_fraction);
-  auto split = data::split_rows(data::Rows{table.features, table.labels}, n_val, n_test, gen, /*min_train=*/2);
-  train_ = {split.train.x, split.train.y};
-  test_ = {split.test.x, split.test.y};
-  if (n_val > 0) val_ = {split.valid.x, split.valid.y};
-  // Standardise every split with the training statistics (constant columns keep scale 1).
-  auto mean = train_.x.mean(0, true);
-  auto std = train_.x.std(0, /*unbiased=*/true, /*keepdim=*/true);
-  std = torch::where(std > 1e-12, std, torch::ones_like(std));
-  train_.x = (train_.x - mean) / std;
-  test_.x = (test_.x - mean) / std;
-  if (val_.x.defined()) val_.x = (val_.x - mean) / std;
-}
-
-JemMethod::Split JemMethod::pick_labelled(int64_t per_class, at::Generator& gen) {
-  // The first `per_class` examples of each class in a seeded order (JEM's labels_per_class).
-  auto perm = torch::randperm(train_.x.size(0), gen, torch::kLong);
-  auto y = train_.y.index_select(0, perm);
-  std::vector<at::Tensor> chosen;
-  for (int64_t c = 0; c < classes_; ++c) {
-    auto idx = perm.masked_select(y.eq(c));
-    if (idx.size(0) < per_class) {
-      throw ConfigError("jem.labels_per_class = " + std::to_string(per_class) + " but class " + std::to_string(c) +
-                        " has only " + std::to_string(idx.size(0)) + " training examples");
-    }
-    chosen.push_back(idx.slice(0, 0, per_class));
-  }
-  auto idx = torch::cat(chosen, 0);
-  return {train_.x.index_select(0, idx), train_.y.index_select(0, idx)};
-}
-
-std::shared_ptr<ClassifierEnergyImpl> JemMethod::make_model(at::Generator& gen) {
-  const auto& cfg = config_;
-  const auto act = parse_activation(cfg.model.activation);
-  const double slope = cfg.model.negative_slope;
-  const double dropout = cfg.jem.dropout;
-  const auto norm = parse_norm(cfg.jem.norm);
-  const std::string& kind = cfg.model.kind;
-  if (kind == "cnn" || kind == "wrn") {
-    if (event_shape_.size() != 3) throw ConfigError("model.kind = \"" + kind + "\" needs image data; use model.kind = \"mlp\"");
-    if (kind == "cnn") {
-      auto net = SmallCnn(SmallCnnOptions(event_shape_[0], classes_)
-                              .channels(cfg.jem.channels)
-                              .image_size({event_shape_[1], event_shape_[2]})
-                              .activation(act)
-                              .negative_slope(slope)
-                              .dropout(dropout)
-                              .norm(norm)
-                              .norm_groups(cfg.jem.norm_groups));
-      net->reset_parameters(gen);
-      return std::make_shared<ClassifierEnergyImpl>(net, event_shape_, classes_);
-    }
-    auto net = WideResNet(WideResNetOptions(event_shape_[0], classes_)
-                              .depth(cfg.jem.wrn_depth)
-                              .widen(cfg.jem.wrn_widen)
-                              .dropout(dropout)
-                              .norm(norm)
-                              .norm_groups(cfg.jem.norm_groups)
-                              .activation(act)
-                              .negative_slope(slope));
-    net->reset_parameters(gen);
-    return std::make_shared<ClassifierEnergyImpl>(net, event_shape_, classes_);
-  }
-  int64_t dim = 1;
-  for (int64_t d : event_shape_) dim *= d;
-  auto net = MlpClassifier(MlpClassifierOptions(dim, classes_)
-                               .hidden(std::vector<int64_t>(cfg.model.depth, cfg.model.width))
-                               .activation(act)
-                               .negative_slope(slope)
-                               .dropout(dropout));
-  net->reset_parameters(gen);
-  return std::make_shared<ClassifierEnergyImpl>(net, event_shape_, classes_);
 }
 
 }  // namespace joule::methods

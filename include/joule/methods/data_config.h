@@ -1,0 +1,68 @@
+#pragma once
+// The data the methods read, as option families with their loaders: points for the density
+// methods (2-D toy sets or a CSV table: EBM, VERA) and labelled examples for the classifier
+// methods (images or a CSV table with a label column: JEM, VERA-JEM).
+
+#include <ATen/ATen.h>
+#include <c10/util/Optional.h>
+
+#include <string>
+#include <vector>
+
+#include "joule/config/options.h"
+#include "joule/data/split.h"
+
+namespace joule::methods {
+
+/// [data] of the point-density methods.
+struct PointDataConfig {
+  std::string dataset = "8gaussians";
+  std::string path;
+  int64_t n_train = 50000;
+  int64_t n_test = 5000;
+  void visit(config::Fields& f);
+};
+
+struct PointData {
+  at::Tensor train, valid, test;  ///< [N, D] on the CPU
+  c10::optional<double> entropy;  ///< the data's differential entropy, when known
+  bool entropy_exact = false;
+  double extent = 4.0;  ///< half-width of a square holding the data (grids, plots)
+};
+
+/// A toy set drawn from the streams derive_seed(seed, 1) (train), 2 (test) and 6 (validation);
+/// or a CSV table split by data::split_rows with stream 2: n_test = min(data.n_test, N/5) test
+/// rows and as many validation rows.
+PointData load_points(const PointDataConfig& config, uint64_t seed);
+
+/// [data] of the classifier methods.
+struct LabelledDataConfig {
+  std::string dataset = "fashion-mnist";
+  std::string path;
+  int64_t n_train = 0;
+  int64_t n_test = 0;
+  std::string label_column = "-1";
+  double val_fraction = 0.1;
+  double test_fraction = 0.2;
+  int64_t synthetic_n = 2048;
+  void visit(config::Fields& f);
+};
+
+struct LabelledData {
+  data::Rows train, valid, test;  ///< model space: images in [−1, 1], tables standardised
+  std::vector<int64_t> event_shape;
+  int64_t classes = 0;
+  bool images() const { return event_shape.size() == 3 && (event_shape[0] == 1 || event_shape[0] == 3); }
+};
+
+/// Loads the dataset (Fashion-MNIST / MNIST IDX, CIFAR binaries, synthetic CIFAR-shaped images,
+/// or a CSV table split by data::split_rows and standardised with the training statistics), then
+/// keeps a seeded subset of n_train training rows and the first n_test test rows. All draws from `gen`.
+LabelledData load_labelled(const LabelledDataConfig& config, at::Generator& gen);
+
+/// The first `per_class` examples of each class in a seeded order (JEM's and VERA's labels_per_class);
+/// `key` names the setting in the error when a class has fewer examples.
+data::Rows labelled_subset(const data::Rows& train, int64_t per_class, int64_t classes, at::Generator& gen,
+                           const std::string& key = "labels_per_class");
+
+}  // namespace joule::methods

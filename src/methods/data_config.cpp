@@ -1,0 +1,135 @@
+#include "joule/methods/data_config.h"
+
+#include <cmath>
+
+#include "joule/core/runtime.h"
+#include "joule/data/cifar.h"
+#include "joule/data/csv.h"
+#include "joule/data/idx.h"
+#include "joule/data/toy2d.h"
+
+namespace joule::methods {
+
+using config::ConfigError;
+using config::Doc;
+
+void PointDataConfig::visit(config::Fields& f) {
+  auto datasets = data::toy_names();
+  datasets.push_back("csv");
+  f("dataset", dataset, Doc("training data: a built-in 2-D toy set, or csv (data.path)").choices(datasets));
+  f("path", path, "data file for data.dataset = csv (numeric columns, optional header)");
+  f("n_train", n_train, Doc("training points drawn once from the generator").min(1));
+  f("n_test", n_test, Doc("held-out points (fresh seed) for test NLL and MMD; csv: at most a fifth of the rows").min(1));
+}
+
+PointData load_points(const PointDataConfig& cfg, uint64_t seed) {
+  PointData d;
+  auto gen_train = make_generator(derive_seed(seed, 1));
+  auto gen_test = make_generator(derive_seed(seed, 2));
+  if (cfg.dataset == "csv") {
+    if (cfg.path.empty()) throw ConfigError("data.dataset = \"csv\" needs data.path = \"<file.csv>\"");
+    data::Rows all{data::read_csv(cfg.path).features, {}};
+    const int64_t n_test = std::min<int64_t>(cfg.n_test, all.size() / 5);
+    auto split = data::split_rows(all, /*n_valid=*/n_test, n_test, gen_test, /*min_train=*/2);
+    d.train = split.train.x;
+    d.valid = split.valid.x;
+    d.test = split.test.x;
+    d.extent = 1.2 * d.test.abs().max().item<double>();
+    return d;
+  }
+  d.train = data::sample_toy(cfg.dataset, cfg.n_train, gen_train);
+  d.test = data::sample_toy(cfg.dataset, cfg.n_test, gen_test);
+  d.valid = data::sample_toy(cfg.dataset, cfg.n_test, make_generator(derive_seed(seed, 6)));
+  const auto& info = data::toy_info(cfg.dataset);
+  d.entropy = info.entropy;
+  d.entropy_exact = info.entropy_exact;
+  d.extent = info.plot_extent;
+  return d;
+}
+
+void LabelledDataConfig::visit(config::Fields& f) {
+  f("dataset", dataset,
+    Doc("fashion-mnist (Debian's copy, or data.path), mnist, cifar10, cifar100 (data.path: their files), "
+        "synthetic-cifar10 (random images, for timing) or csv (data.path)")
+        .choices({"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic-cifar10", "csv"}));
+  f("path", path, "folder with the IDX or CIFAR binary files, or the CSV file");
+  f("n_train", n_train, Doc("training examples (0 = all; otherwise a seeded random subset)").min(0));
+  f("n_test", n_test, Doc("test examples for accuracy and calibration (0 = all)").min(0));
+  f("label_column", label_column, "csv: label column (name or 0-based index; -1 = last)");
+  f("val_fraction", val_fraction, Doc("csv: fraction of rows held out for validation").min(0.0).max(0.9));
+  f("test_fraction", test_fraction, Doc("csv: fraction of rows held out for testing").min(0.01).max(0.9));
+  f("synthetic_n", synthetic_n, Doc("synthetic-cifar10: random CIFAR-shaped images (for timing only)").min(64));
+}
+
+LabelledData load_labelled(const LabelledDataConfig& cfg, at::Generator& gen) {
+  LabelledData d;
+  const std::string& name = cfg.dataset;
+  const std::string& path = cfg.path;
+  auto need_path = [&](const std::string& what) {
+    if (path.empty()) throw ConfigError("data.dataset = \"" + name + "\" needs data.path = <" + what + ">");
+  };
+  // Pixel images in [0, 1] -> model space [−1, 1].
+  auto model_space = [](const data::ImageSplit& s) { return data::Rows{s.images.mul(2.0).sub(1.0), s.labels}; };
+  if (name == "fashion-mnist" || name == "mnist") {
+    if (name == "mnist") need_path("folder with the MNIST IDX files");
+    const std::string dir = path.empty() ? data::kFashionMnistDir : path;
+    d.train = model_space(data::load_mnist_split(dir, "train"));
+    d.test = model_space(data::load_mnist_split(dir, "t10k"));
+  } else if (name == "cifar10" || name == "cifar100") {
+    need_path("folder with the CIFAR binary files");
+    const auto kind = name == "cifar10" ? data::CifarKind::kCifar10 : data::CifarKind::kCifar100;
+    d.train = model_space(data::load_cifar_split(path, kind, "train"));
+    d.test = model_space(data::load_cifar_split(path, kind, "test"));
+  } else if (name == "synthetic-cifar10") {
+    const int64_t n = cfg.synthetic_n;
+    d.train = {torch::empty({n, 3, 32, 32}).uniform_(-1.0, 1.0, gen), torch::randint(10, {n}, gen, torch::kLong)};
+    d.test = {torch::empty({256, 3, 32, 32}).uniform_(-1.0, 1.0, gen), torch::randint(10, {256}, gen, torch::kLong)};
+  } else {
+    need_path("file.csv");
+    auto table = data::read_csv(path, data::CsvOptions().label_column(cfg.label_column));
+    if (!table.labels.defined()) throw ConfigError("CSV '" + path + "' needs a label column (data.label_column)");
+    const int64_t n = table.features.size(0);
+    const int64_t n_test = std::max<int64_t>(1, std::llround(n * cfg.test_fraction));
+    const int64_t n_val = std::llround(n * cfg.val_fraction);
+    auto split = data::split_rows(data::Rows{table.features, table.labels}, n_val, n_test, gen, /*min_train=*/2);
+    d.train = split.train;
+    d.test = split.test;
+    if (n_val > 0) d.valid = split.valid;
+    // Standardise every split with the training statistics (constant columns keep scale 1).
+    auto mean = d.train.x.mean(0, true);
+    auto std = d.train.x.std(0, /*unbiased=*/true, /*keepdim=*/true);
+    std = torch::where(std > 1e-12, std, torch::ones_like(std));
+    for (auto* part : {&d.train, &d.test, &d.valid}) {
+      if (part->x.defined()) part->x = (part->x - mean) / std;
+    }
+  }
+  d.event_shape.assign(d.train.x.sizes().begin() + 1, d.train.x.sizes().end());
+  d.classes = std::max(d.train.y.max().item<int64_t>(), d.test.y.max().item<int64_t>()) + 1;
+  if (name == "cifar100") d.classes = 100;
+  if (name != "csv") d.classes = std::max<int64_t>(d.classes, 10);
+  if (d.classes < 2) throw ConfigError("the data has a single class; a classifier needs labels of at least two classes");
+  // A seeded subset of the training data, then the first n_test test examples.
+  if (cfg.n_train > 0 && cfg.n_train < d.train.size()) {
+    d.train = d.train.select(torch::randperm(d.train.size(), gen, torch::kLong).slice(0, 0, cfg.n_train));
+  }
+  if (cfg.n_test > 0 && cfg.n_test < d.test.size()) d.test = d.test.slice(0, cfg.n_test);
+  return d;
+}
+
+data::Rows labelled_subset(const data::Rows& train, int64_t per_class, int64_t classes, at::Generator& gen,
+                           const std::string& key) {
+  auto perm = torch::randperm(train.size(), gen, torch::kLong);
+  auto y = train.y.index_select(0, perm);
+  std::vector<at::Tensor> chosen;
+  for (int64_t c = 0; c < classes; ++c) {
+    auto idx = perm.masked_select(y.eq(c));
+    if (idx.size(0) < per_class) {
+      throw ConfigError(key + " = " + std::to_string(per_class) + " but class " + std::to_string(c) + " has only " +
+                        std::to_string(idx.size(0)) + " training examples");
+    }
+    chosen.push_back(idx.slice(0, 0, per_class));
+  }
+  return train.select(torch::cat(chosen, 0));
+}
+
+}  // namespace joule::methods

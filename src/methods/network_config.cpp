@@ -1,0 +1,94 @@
+#include "joule/methods/network_config.h"
+
+#include <filesystem>
+
+#include "joule/methods/run.h"
+#include "joule/models/activation.h"
+#include "joule/models/classifiers.h"
+
+namespace joule::methods {
+
+using config::ConfigError;
+using config::Doc;
+
+void ClassifierConfig::visit(config::Fields& f) {
+  f("kind", kind, Doc("classifier: small CNN, Wide-ResNet (images) or MLP").choices({"cnn", "wrn", "mlp"}));
+  f("width", width, Doc("mlp: hidden units per layer").min(1));
+  f("depth", depth, Doc("mlp: hidden layers").min(1).max(64));
+  f("activation", activation, Doc("hidden activation").choices(activation_names()));
+  f("negative_slope", negative_slope, Doc("leaky_relu slope for x < 0").min(0.0).max(1.0));
+  f("channels", channels, Doc("cnn: base width c (convolutions of c, 2c, 4c channels)").min(1));
+  f("wrn_depth", wrn_depth, Doc("wrn: depth 6n+4").min(10));
+  f("wrn_widen", wrn_widen, Doc("wrn: widening factor k").min(1));
+  f("dropout", dropout, Doc("dropout rate (cnn: before the head; wrn: inside blocks; mlp: after each layer)").min(0.0).max(0.95));
+  f("norm", norm, Doc("normalisation in cnn/wrn (no BatchNorm in energy models)").choices({"none", "group"}));
+  f("norm_groups", norm_groups, Doc("GroupNorm groups (must divide every normalised channel count)").min(1));
+}
+
+std::shared_ptr<ClassifierEnergyImpl> ClassifierConfig::build(const std::vector<int64_t>& event_shape, int64_t classes,
+                                                             at::Generator& gen) const {
+  const auto act = parse_activation(activation);
+  const auto n = parse_norm(norm);
+  if (kind == "cnn" || kind == "wrn") {
+    if (event_shape.size() != 3) throw ConfigError("model.kind = \"" + kind + "\" needs image data; use model.kind = \"mlp\"");
+    if (kind == "cnn") {
+      auto net = SmallCnn(SmallCnnOptions(event_shape[0], classes)
+                              .channels(channels)
+                              .image_size({event_shape[1], event_shape[2]})
+                              .activation(act)
+                              .negative_slope(negative_slope)
+                              .dropout(dropout)
+                              .norm(n)
+                              .norm_groups(norm_groups));
+      net->reset_parameters(gen);
+      return std::make_shared<ClassifierEnergyImpl>(net, event_shape, classes);
+    }
+    auto net = WideResNet(WideResNetOptions(event_shape[0], classes)
+                              .depth(wrn_depth)
+                              .widen(wrn_widen)
+                              .dropout(dropout)
+                              .norm(n)
+                              .norm_groups(norm_groups)
+                              .activation(act)
+                              .negative_slope(negative_slope));
+    net->reset_parameters(gen);
+    return std::make_shared<ClassifierEnergyImpl>(net, event_shape, classes);
+  }
+  int64_t dim = 1;
+  for (int64_t d : event_shape) dim *= d;
+  auto net = MlpClassifier(MlpClassifierOptions(dim, classes)
+                               .hidden(std::vector<int64_t>(depth, width))
+                               .activation(act)
+                               .negative_slope(negative_slope)
+                               .dropout(dropout));
+  net->reset_parameters(gen);
+  return std::make_shared<ClassifierEnergyImpl>(net, event_shape, classes);
+}
+
+void ClassifierEvalConfig::visit(config::Fields& f) {
+  f("ood_n", ood_n, Doc("in-distribution and per-OOD-set inputs scored for AUROC").min(10));
+  f("ood_sets", ood_sets, Doc("OOD sets for AUROC (mnist needs eval.ood_mnist_dir)").choices(eval::ood_set_names()));
+  f("ood_mnist_dir", ood_mnist_dir, "folder with MNIST IDX files (t10k-*) used as an OOD set when given");
+  f("baseline", baseline, "run folder or checkpoint of a baseline (e.g. the cross-entropy-only run) evaluated beside this one");
+}
+
+eval::ClassifierEvalOptions ClassifierEvalConfig::options(double data_noise, bool images) const {
+  return eval::ClassifierEvalOptions().ood_n(ood_n).ood_sets(ood_sets).ood_mnist_dir(ood_mnist_dir).data_noise(data_noise).images(images);
+}
+
+BaselineResult evaluate_baseline(const std::string& run, const eval::ClassifierEvalInputs& inputs, torch::Device device,
+                                 const std::vector<int64_t>& event_shape, int64_t classes) {
+  auto other = load(run, device);
+  auto* clf = other->classifier();
+  if (!clf) throw ConfigError("eval.baseline '" + run + "' is not a classifier run (JEM, VERA-JEM)");
+  if (clf->event_shape() != event_shape || clf->num_classes() != classes) {
+    throw ConfigError("eval.baseline '" + run + "' was trained on inputs or classes of another shape");
+  }
+  BaselineResult b;
+  b.temperature = clf->temperature() * other->trainer().objective().sampler_temperature();
+  b.result = eval::evaluate_classifier(*clf, inputs, b.temperature, 256);
+  b.name = other->trainer().objective().name() + " (" + std::filesystem::path(other->run_dir()).filename().string() + ")";
+  return b;
+}
+
+}  // namespace joule::methods
