@@ -88,9 +88,16 @@ std::string suggest_key(const std::string& key, const std::vector<FieldInfo>& fi
     std::vector<std::string> leaves;
     for (const auto& f : fields) leaves.push_back(leaf(f.key));
     const std::string l = closest_match(leaf(key), leaves);
+    // Short leaves are a third of their length apart at most ("dir" is not "lr").
+    const bool plausible = !l.empty() && edit_distance(leaf(key), l) <= std::max<size_t>(1, leaf(key).size() / 3);
+    const std::string section = key.substr(0, key.rfind('.') + 1);
+    std::string other;
     for (const auto& f : fields) {
-      if (!l.empty() && leaf(f.key) == l) return f.key;
+      if (!plausible || leaf(f.key) != l) continue;
+      if (f.key.compare(0, section.size(), section) == 0) return f.key;  // the same section first
+      if (other.empty()) other = f.key;
     }
+    if (!other.empty()) return other;
   }
   for (const auto& f : fields) {
     for (const auto& a : f.doc.aliases()) {

@@ -257,6 +257,16 @@ TEST(ConfigTest, EditDistanceSuggestionsAreConservative) {
   EXPECT_EQ(joule::config::edit_distance("kitten", "sitting"), 3u);
   EXPECT_EQ(joule::config::closest_match("pdc", {"pcd", "cd"}), "pcd");
   EXPECT_EQ(joule::config::closest_match("completely-different", {"pcd", "cd"}), "");
+  // By the part after the section: the same section first, and short leaves need a close match.
+  using joule::config::FieldInfo;
+  using joule::config::FieldType;
+  std::vector<FieldInfo> fields{{"optim.generator.lr", FieldType::kFloat, "", ""},
+                                {"run.out", FieldType::kString, "", ""},
+                                {"optim.generator.step_size", FieldType::kFloat, "", ""},
+                                {"sampler.step_size", FieldType::kFloat, "", ""}};
+  EXPECT_EQ(joule::config::suggest_key("run.dir", fields), "");
+  EXPECT_EQ(joule::config::suggest_key("sampler.stepsize", fields), "sampler.step_size");
+  EXPECT_EQ(joule::config::suggest_key("stepsize", fields), "optim.generator.step_size");
 }
 
 }  // namespace
