@@ -58,6 +58,10 @@ void LabelledDataConfig::visit(config::Fields& f) {
   f("label_column", label_column, "csv: label column (name or 0-based index; -1 = last)");
   f("val_fraction", val_fraction, Doc("csv: fraction of rows held out for validation").min(0.0).max(0.9));
   f("test_fraction", test_fraction, Doc("csv: fraction of rows held out for testing").min(0.01).max(0.9));
+  f("drop_repeated", drop_repeated,
+    Doc("csv: drop features whose smallest training value occurs more than this many times (VERA's tabular filter: 5; "
+        "0 = keep all)")
+        .min(0));
   f("synthetic_n", synthetic_n, Doc("synthetic-cifar10: random CIFAR-shaped images (for timing only)").min(64));
 }
 
@@ -95,6 +99,23 @@ LabelledData load_labelled(const LabelledDataConfig& cfg, at::Generator& gen) {
     d.train = split.train;
     d.test = split.test;
     if (n_val > 0) d.valid = split.valid;
+    if (cfg.drop_repeated > 0) {
+      // VERA:tabular/hepmass.py's filter (arXiv:2010.04230 §6.2): a feature whose minimum repeats
+      // is mostly a fill value.
+      auto counts = d.train.x.eq(std::get<0>(d.train.x.min(0, true))).sum(0);
+      auto keep = counts.le(cfg.drop_repeated).nonzero().squeeze(1);
+      if (keep.numel() == 0) {
+        throw ConfigError("data.drop_repeated = " + std::to_string(cfg.drop_repeated) + " drops every feature of '" + path +
+                          "'; raise it or set 0");
+      }
+      d.dropped_features = d.train.x.size(1) - keep.numel();
+      d.notes.push_back("data: dropped " + std::to_string(d.dropped_features) + " feature(s) of " +
+                        std::to_string(d.train.x.size(1)) + " whose smallest value occurs more than " +
+                        std::to_string(cfg.drop_repeated) + " times (data.drop_repeated)");
+      for (auto* part : {&d.train, &d.test, &d.valid}) {
+        if (part->x.defined()) part->x = part->x.index_select(1, keep);
+      }
+    }
     // Standardise every split with the training statistics (constant columns keep scale 1).
     auto mean = d.train.x.mean(0, true);
     auto std = d.train.x.std(0, /*unbiased=*/true, /*keepdim=*/true);

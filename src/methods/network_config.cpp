@@ -15,6 +15,7 @@ void ClassifierConfig::visit(config::Fields& f) {
   f("kind", kind, Doc("classifier: small CNN, Wide-ResNet (images) or MLP").choices({"cnn", "wrn", "mlp"}));
   f("width", width, Doc("mlp: hidden units per layer").min(1));
   f("depth", depth, Doc("mlp: hidden layers").min(1).max(64));
+  f("hidden", hidden, Doc("mlp: hidden widths, e.g. [1000, 500, 500, 250, 250, 250]; empty = depth layers of width").min(1));
   f("activation", activation, Doc("hidden activation").choices(activation_names()));
   f("negative_slope", negative_slope, Doc("leaky_relu slope for x < 0").min(0.0).max(1.0));
   f("channels", channels, Doc("cnn: base width c (convolutions of c, 2c, 4c channels)").min(1));
@@ -57,7 +58,7 @@ std::shared_ptr<ClassifierEnergyImpl> ClassifierConfig::build(const std::vector<
   int64_t dim = 1;
   for (int64_t d : event_shape) dim *= d;
   auto net = MlpClassifier(MlpClassifierOptions(dim, classes)
-                               .hidden(std::vector<int64_t>(depth, width))
+                               .hidden(hidden.empty() ? std::vector<int64_t>(depth, width) : hidden)
                                .activation(act)
                                .negative_slope(negative_slope)
                                .dropout(dropout));

@@ -92,6 +92,9 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
     io::write_text_file(dir + "/config.toml", config);
     if (options.out) *options.out << "run folder: " << dir << "\n";
   }
+  if (options.out) {
+    for (const auto& note : method.notes()) *options.out << note << "\n";
+  }
   trainer.set_metadata("config", config);
   trainer.set_metadata("method", method.name());
   trainer.set_metadata("torch_version", torch_version());

@@ -44,6 +44,7 @@ struct LabelledDataConfig {
   std::string label_column = "-1";
   double val_fraction = 0.1;
   double test_fraction = 0.2;
+  int64_t drop_repeated = 0;  ///< csv: drop features whose smallest training value occurs more often (0 = keep all)
   int64_t synthetic_n = 2048;
   void visit(config::Fields& f);
 };
@@ -52,6 +53,8 @@ struct LabelledData {
   data::Rows train, valid, test;  ///< model space: images in [−1, 1], tables standardised
   std::vector<int64_t> event_shape;
   int64_t classes = 0;
+  int64_t dropped_features = 0;  ///< csv: features removed by drop_repeated
+  std::vector<std::string> notes;  ///< what loading decided (Method::notes)
   bool images() const { return event_shape.size() == 3 && (event_shape[0] == 1 || event_shape[0] == 3); }
 };
 

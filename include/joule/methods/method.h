@@ -106,6 +106,10 @@ class Method {
   /// The classifier of a classifier method (JEM, VERA-JEM), else null: what eval.baseline compares.
   virtual ClassifierEnergyImpl* classifier() { return nullptr; }
 
+  /// What build() decided from the data that a user should know (e.g. features a filter dropped);
+  /// train_run() prints them.
+  const std::vector<std::string>& notes() const { return notes_; }
+
   /// The run folder this method trains into or was loaded from ("" if none).
   const std::string& run_dir() const { return run_dir_; }
   void set_run_dir(std::string dir) { run_dir_ = std::move(dir); }
@@ -119,6 +123,7 @@ class Method {
   void add_periodic_evaluation(const Monitor& monitor, int64_t every,
                                std::function<std::vector<std::pair<std::string, double>>()> measure,
                                const std::string& shown, const std::string& label);
+  std::vector<std::string> notes_;
 
  private:
   std::unique_ptr<train::Trainer> trainer_;

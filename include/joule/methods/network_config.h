@@ -18,6 +18,7 @@ struct ClassifierConfig {
   std::string kind = "cnn";
   int64_t width = 128;
   int64_t depth = 3;
+  std::vector<int64_t> hidden;  ///< mlp: explicit hidden widths (overrides width × depth)
   std::string activation = "leaky_relu";
   double negative_slope = 0.2;
   int64_t channels = 16;

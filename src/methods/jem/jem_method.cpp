@@ -74,6 +74,7 @@ Parts JemMethod::build_parts(torch::Device device) {
   auto gen_data = make_generator(derive_seed(seed, 1));
   auto gen_init = make_generator(derive_seed(seed, 3));
   data_ = load_labelled(cfg.data, gen_data);
+  notes_ = data_.notes;
   classes_ = data_.classes;
   const int64_t batch = cfg.train.batch_size;
   check_batch_size(batch, data_.train.size(), "training examples");
