@@ -5,6 +5,7 @@
 #include "joule/methods/jem.h"
 #include "joule/methods/method.h"
 #include "joule/methods/rbm.h"
+#include "joule/methods/vera.h"
 
 namespace joule::methods {
 
@@ -18,6 +19,8 @@ const std::vector<MethodInfo>& registry() {
        [] { return std::unique_ptr<Method>(new RbmMethod()); }},
       {"jem", "classifiers as joint energy models (JEM), and the cross-entropy baseline",
        [] { return std::unique_ptr<Method>(new JemMethod()); }},
+      {"vera", "energies and JEM classifiers trained against a generator instead of MCMC (VERA)",
+       [] { return std::unique_ptr<Method>(new VeraMethod()); }},
   };
   return methods;
 }

@@ -1,0 +1,118 @@
+#pragma once
+// VERA's generator (Grathwohl, Kelly, Hashemi, Norouzi, Swersky, Duvenaud, "No MCMC for me:
+// Amortized sampling for fast and stable training of energy-based models", arXiv:2010.04230 §3;
+// code `VERA:models/generator.py`):
+//
+//   q_φ(x) = ∫ N(x; g_φ(h), σ²I) N(h; 0, I) dh,   σ learned and clamped to [σ_min, σ_max],
+//
+// with the estimator of ∇_φ H(q) that lets it be trained to minimise KL(q ‖ p_θ) against an
+// energy model: the score ∇ₓ log q(x) = E_{q(h|x)}[−(x − g(h))/σ²] is estimated by K self-
+// normalised importance samples from a proposal N(h₀, diag σ_post²) centred at the latent h₀
+// that generated x (σ_post learned on the ELBO), and the surrogate mean_x c(x)ᵀx with the
+// estimate c detached has φ-gradient ∇_φ H(q). The HMC posterior of PresGAN (Dieng et al.,
+// arXiv:1910.04302) is the baseline estimator.
+
+#include <ATen/ATen.h>
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <vector>
+
+namespace joule {
+
+/// Options for VeraGenerator.
+///
+/// Example (VERA's 2-D generator: 2 → 100 → 100 → 2 with BatchNorm and ReLU):
+///   auto g = joule::VeraGenerator(joule::VeraGeneratorOptions({2}, 2).width(100).depth(2));
+struct VeraGeneratorOptions {
+  VeraGeneratorOptions(std::vector<int64_t> event_shape, int64_t noise_dim)
+      : event_shape_(std::move(event_shape)), noise_dim_(noise_dim) {}
+  void validate() const;
+  /// Shape of one sample, e.g. {2} or {1, 28, 28}.
+  TORCH_ARG(std::vector<int64_t>, event_shape);
+  /// Latent dimension of h.
+  TORCH_ARG(int64_t, noise_dim);
+  /// "linear": g(h) = Wh + b, so q is the Gaussian N(b, WWᵀ + σ²I) (probabilistic PCA; the
+  /// exact reference of the entropy estimators, `VERA:estimator.py`);
+  /// "mlp": Linear (no bias) + BatchNorm + ReLU hidden layers (`small_mlp_generator`);
+  /// "large_mlp": the same with Softplus (`large_mlp_generator`); "conv": a DCGAN-style
+  /// generator for images (linear to (4c, H/4, W/4), two transposed 4×4 stride-2 convolutions to
+  /// 2c and c channels with BatchNorm and ReLU, a 3×3 convolution to the image channels).
+  TORCH_ARG(std::string, net) = "mlp";
+  /// Hidden units per layer (mlp) or base channels c (conv).
+  TORCH_ARG(int64_t, width) = 100;
+  /// Hidden layers (mlp).
+  TORCH_ARG(int64_t, depth) = 2;
+  /// Output activation of the mean g(h): "none", "tanh" (images in [−1, 1]) or "sigmoid".
+  TORCH_ARG(std::string, output) = "none";
+  /// Initial σ of q(x|h) and initial per-dimension width of the posterior proposal.
+  TORCH_ARG(double, init_sigma) = 0.01;
+  TORCH_ARG(double, init_posterior_sigma) = 0.1;
+};
+
+/// Options of the HMC posterior estimator (VERA's `verahmc`, after PresGAN).
+struct HmcPosteriorOptions {
+  TORCH_ARG(int64_t, burn_in) = 2;
+  TORCH_ARG(int64_t, samples) = 2;
+  TORCH_ARG(int64_t, leapfrog_steps) = 5;
+  /// The step size adapts during burn-in towards this acceptance rate at this rate.
+  TORCH_ARG(double, target_acceptance) = 0.67;
+  TORCH_ARG(double, adapt_rate) = 0.02;
+};
+
+class VeraGeneratorImpl : public torch::nn::Cloneable<VeraGeneratorImpl> {
+ public:
+  explicit VeraGeneratorImpl(VeraGeneratorOptions options);
+  void reset() override;
+  /// Re-draws the network's weights from `gen` (PyTorch's defaults: U(±1/√fan_in); BatchNorm
+  /// weight 1, bias 0), σ and σ_post to their initial values.
+  void reset_parameters(at::Generator gen);
+
+  /// x ~ q(x, h): h ~ N(0, I), mean = g(h), x = mean + σ·ε. x and mean carry the graph to φ.
+  struct Draw {
+    at::Tensor x, h, mean;
+  };
+  Draw sample(int64_t n, at::Generator& gen);
+  /// g(h): [n, noise_dim] -> [n, event_shape...].
+  at::Tensor mean(const at::Tensor& h);
+  /// log q(x, h) = log N(h; 0, I) + log N(x; g(h), σ²I), [n].
+  at::Tensor log_joint(const at::Tensor& x, const at::Tensor& h);
+  double sigma() const;
+
+  /// The entropy-gradient surrogate for samples (x, h₀) of sample(): `surrogate` is a scalar
+  /// whose gradient in φ is an estimate of ∇_φ H(q) (its value means nothing); `score` is the
+  /// detached estimate c(x) of −∇ₓ log q(x); `score_norm` its mean norm.
+  struct Entropy {
+    at::Tensor surrogate, score;
+    double score_norm = 0;
+  };
+  /// VERA's estimator with `samples` importance samples from N(h₀, diag σ_post²).
+  Entropy entropy_surrogate(const at::Tensor& x, const at::Tensor& h, int64_t samples, at::Generator& gen);
+  /// The HMC baseline: posterior samples of h given x by HMC started at h₀, c = (x − mean_k g(h_k))/σ².
+  /// The leapfrog step size is kept (a buffer) and adapted during each call's burn-in.
+  Entropy entropy_surrogate_hmc(const at::Tensor& x, const at::Tensor& h, const HmcPosteriorOptions& options,
+                                at::Generator& gen);
+  /// −ELBO of the proposal width: −mean[log q(x, h̃) + H(N(h₀, σ_post²))], h̃ = h₀ + σ_post·ε,
+  /// with x and h₀ detached. Its gradient trains σ_post (VERA trains it with its own Adam).
+  at::Tensor posterior_loss(const at::Tensor& x, const at::Tensor& h, at::Generator& gen);
+
+  /// σ into [min_sigma, max_sigma] (VERA clamps after every generator step).
+  void clamp_sigma(double min_sigma, double max_sigma);
+  /// The parameters of the network and σ (the generator's parameter group), and σ_post alone
+  /// (the posterior's group).
+  std::vector<at::Tensor> generator_parameters();
+  std::vector<at::Tensor> posterior_parameters() { return {posterior_log_sigma}; }
+
+  VeraGeneratorOptions options;
+  torch::nn::Sequential net{nullptr};
+  at::Tensor log_sigma;            ///< log σ, [1]
+  at::Tensor posterior_log_sigma;  ///< log σ_post, [noise_dim]
+  at::Tensor hmc_step_size;        ///< buffer: the HMC estimator's adapted leapfrog step
+  double hmc_acceptance = 0;       ///< mean acceptance of the last HMC call
+};
+TORCH_MODULE(VeraGenerator);
+
+}  // namespace joule

@@ -1,0 +1,442 @@
+// method = "vera": energies and VERA-JEM classifiers trained against a generator (no MCMC).
+#include "joule/methods/vera.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "joule/core/runtime.h"
+#include "joule/data/toy2d.h"
+#include "joule/eval/classifier_scores.h"
+#include "joule/eval/sample_stats.h"
+#include "joule/io/plot.h"
+#include "joule/models/activation.h"
+#include "joule/models/mlp_energy.h"
+#include "joule/samplers/mala.h"
+
+namespace joule::methods {
+
+using config::ConfigError;
+using config::Doc;
+
+namespace {
+
+bool is_toy(const std::string& name) {
+  const auto toys = data::toy_names();
+  return std::find(toys.begin(), toys.end(), name) != toys.end();
+}
+
+}  // namespace
+
+void VeraConfig::Data::visit(config::Fields& f) {
+  auto datasets = data::toy_names();
+  for (const char* d : {"csv", "fashion-mnist", "mnist", "cifar10", "cifar100"}) datasets.push_back(d);
+  f("dataset", dataset,
+    Doc("a built-in 2-D toy set, csv (data.path; unlabelled points, or labelled rows with vera.jem), or images "
+        "(fashion-mnist, mnist, cifar10, cifar100)")
+        .choices(datasets));
+  f("path", path, "the CSV file, or the folder with the IDX / CIFAR files");
+  f("n_train", n_train, Doc("training examples (0 = 50000 toy points, or every row / image)").min(0));
+  f("n_test", n_test, Doc("test examples (0 = 5000 toy points, or all; csv points: at most a fifth of the rows)").min(0));
+  f("label_column", label_column, "csv with vera.jem: label column (name or 0-based index; -1 = last)");
+  f("val_fraction", val_fraction, Doc("csv with vera.jem: fraction of rows held out for validation").min(0.0).max(0.9));
+  f("test_fraction", test_fraction, Doc("csv with vera.jem: fraction of rows held out for testing").min(0.01).max(0.9));
+  f("drop_repeated", drop_repeated,
+    Doc("csv with vera.jem: drop features whose smallest training value occurs more than this many times (VERA's "
+        "tabular filter: 5; 0 = keep all)")
+        .min(0));
+}
+
+bool VeraConfig::Data::points() const { return is_toy(dataset) || dataset == "csv"; }
+
+PointDataConfig VeraConfig::Data::point_config() const {
+  PointDataConfig p;
+  p.dataset = dataset;
+  p.path = path;
+  p.n_train = n_train > 0 ? n_train : 50000;
+  p.n_test = n_test > 0 ? n_test : 5000;
+  return p;
+}
+
+LabelledDataConfig VeraConfig::Data::labelled_config() const {
+  LabelledDataConfig l;
+  l.dataset = dataset;
+  l.path = path;
+  l.n_train = n_train;
+  l.n_test = n_test;
+  l.label_column = label_column;
+  l.val_fraction = val_fraction;
+  l.test_fraction = test_fraction;
+  l.drop_repeated = drop_repeated;
+  return l;
+}
+
+void VeraConfig::Generator::visit(config::Fields& f) {
+  f("net", net,
+    Doc("mlp: Linear+BatchNorm+ReLU (VERA's small generator); large_mlp: with Softplus; conv: DCGAN-style for images; "
+        "linear: g(h) = Wh + b (a Gaussian q)")
+        .choices({"mlp", "large_mlp", "conv", "linear"}));
+  f("noise_dim", noise_dim, Doc("latent dimension of h").min(1));
+  f("width", width, Doc("hidden units (mlp) or base channels (conv)").min(1));
+  f("depth", depth, Doc("hidden layers (mlp)").min(1).max(64));
+  f("output", output, Doc("activation of g(h): none, tanh (images in [-1, 1]) or sigmoid").choices({"none", "tanh", "sigmoid"}));
+  f("init_sigma", init_sigma, Doc("initial σ of q(x|h)").min(1e-6));
+  f("init_posterior_sigma", init_posterior_sigma, Doc("initial width of the posterior proposal").min(1e-6));
+}
+
+void VeraConfig::Vera::visit(config::Fields& f) {
+  f("entropy_weight", entropy_weight, Doc("λ: weight of the generator's entropy (0 = a mode-seeking generator)").min(0.0));
+  f("gradient_penalty", gradient_penalty, Doc("γ: weight of mean ‖∇ₓ log p̃(x_data)‖²/2 (0.1: the paper repository's toy setting)").min(0.0));
+  f("l2_data", l2_data, Doc("weight of mean log p̃(x_data)²").min(0.0));
+  f("l2_generated", l2_generated, Doc("weight of mean log p̃(x_generated)²").min(0.0));
+  f("posterior_samples", posterior_samples, Doc("K: importance samples of the entropy estimator").min(1));
+  f("estimator", estimator, Doc("entropy gradient: vera (importance sampling) or hmc (PresGAN's)").choices({"vera", "hmc"}));
+  f("min_sigma", min_sigma, Doc("σ of q(x|h) is clamped to [min_sigma, max_sigma]").min(1e-6));
+  f("max_sigma", max_sigma, Doc("upper clamp of σ").min(1e-6));
+  f("learn_posterior", learn_posterior, "train the proposal width on the ELBO ([optim.posterior])");
+  f("jem", jem, "VERA-JEM: the model is a classifier on labelled data, evaluated by the classifier protocol");
+  f("clf_weight", clf_weight, Doc("α: weight of the cross-entropy (vera.jem)").min(0.0));
+  f("unlabelled_entropy_weight", unlabelled_entropy_weight, Doc("β: weight of the entropy of p(y|x) on the data (semi-supervised)").min(0.0));
+  f("labels_per_class", labels_per_class, Doc("semi-supervised (vera.jem): labelled examples per class (-1 = all)").min(-1));
+}
+
+void VeraConfig::Eval::visit(config::Fields& f) {
+  f("grid_resolution", grid_resolution, Doc("2-D grid points per axis for log Z by quadrature").min(16).max(4096));
+  f("extent", extent, Doc("half-width of the square grid; 0 = the dataset's default").min(0.0));
+  f("n_samples", n_samples, Doc("generator samples for MMD and pictures").min(10));
+  f("mala_steps", mala_steps, Doc("MALA steps refining generator samples for the evaluation (0 = none)").min(0));
+  f("mala_step_size", mala_step_size, Doc("MALA step of that refinement and of joule sample").min(1e-12));
+  f("grid_n", grid_n, Doc("images in each sample grid").min(1).max(1024));
+  ClassifierEvalConfig::visit(f);
+}
+
+VeraConfig::VeraConfig() {
+  // VERA:train.py: Adam with β = (0, 0.9), lr 1e-3 for the EBM and the generator, 0.02 for the
+  // proposal width (its own Adam with PyTorch's default β), batch 200, the rates × 0.3 at 80%
+  // and 90% of the run; VERA's toy EBM: 2 → 100 → 100 → 1 with LeakyReLU(0.2). The gradient
+  // penalty γ = 0.1 of the repository's toy commands (README.md, --pg_control 0.1): without it the
+  // toy energies come out over-sharp (8gaussians: fitted temperature 7.6 instead of 0.8).
+  model.kind = "mlp";
+  model.width = 100;
+  model.depth = 2;
+  train.steps = 4000;
+  train.batch_size = 200;
+  train.eval_every = 1000;
+  auto schedule = [this](OptimizerConfig& o, double lr) {
+    o.lr = lr;
+    o.beta1 = 0.0;
+    o.beta2 = 0.9;
+    o.lr_schedule = "step";  // milestones left empty: 80% and 90% of train.steps (build_parts)
+    o.decay_rate = 0.3;
+  };
+  schedule(train.optimizer, 1e-3);
+  schedule(optim.generator, 1e-3);
+  optim.posterior.lr = 0.02;
+  optim.posterior.beta1 = 0.9;
+  optim.posterior.beta2 = 0.999;
+  optim.posterior.lr_schedule = "constant";
+  sample.n = 1000;
+  sample.steps = 0;
+}
+
+void VeraConfig::visit(config::Fields& f) {
+  f.section("run", run);
+  f.section("data", data);
+  f.section("model", model);
+  f.section("generator", generator);
+  f.section("vera", vera);
+  f.section("train", train);
+  f.section("optim", optim);
+  f.section("eval", eval);
+  f.section("sample", sample);
+}
+
+VeraMethod::VeraMethod(VeraConfig config) : config_(std::move(config)) {}
+
+Parts VeraMethod::build_parts(torch::Device device) {
+  auto& cfg = config_;
+  const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
+  auto gen_data = make_generator(derive_seed(seed, 1));
+  auto gen_init = make_generator(derive_seed(seed, 3));
+  auto gen_generator = make_generator(derive_seed(seed, 8));
+  if (cfg.vera.max_sigma < cfg.vera.min_sigma) throw ConfigError("vera.max_sigma must be >= vera.min_sigma");
+  const int64_t batch = cfg.train.batch_size;
+  // A step schedule without milestones decays at 80% and 90% of the run, whatever its length.
+  for (OptimizerConfig* o : {&cfg.train.optimizer, &cfg.optim.generator, &cfg.optim.posterior}) {
+    if (o->lr_schedule != "step" || !o->milestones.empty()) continue;
+    for (double f : {0.8, 0.9}) {
+      const auto m = std::max<int64_t>(1, static_cast<int64_t>(f * cfg.train.steps));
+      if (o->milestones.empty() || m > o->milestones.back()) o->milestones.push_back(m);
+    }
+  }
+  Parts parts;
+  std::shared_ptr<joule::Vera> objective;
+  auto vopts = joule::VeraOptions()
+                   .entropy_weight(cfg.vera.entropy_weight)
+                   .gradient_penalty(cfg.vera.gradient_penalty)
+                   .l2_data(cfg.vera.l2_data)
+                   .l2_generated(cfg.vera.l2_generated)
+                   .posterior_samples(cfg.vera.posterior_samples)
+                   .estimator(parse_entropy_estimator(cfg.vera.estimator))
+                   .min_sigma(cfg.vera.min_sigma)
+                   .max_sigma(cfg.vera.max_sigma)
+                   .classification_weight(cfg.vera.clf_weight)
+                   .unlabelled_entropy_weight(cfg.vera.unlabelled_entropy_weight);
+  objective = std::make_shared<joule::Vera>(vopts);
+  if (cfg.vera.jem) {
+    if (cfg.data.points() && cfg.data.dataset != "csv") {
+      throw ConfigError("vera.jem needs labelled data: a CSV table with a label column or an image set, not data.dataset = \"" +
+                        cfg.data.dataset + "\"");
+    }
+    labelled_ = load_labelled(cfg.data.labelled_config(), gen_data);
+    notes_ = labelled_.notes;
+    classes_ = labelled_.classes;
+    event_shape_ = labelled_.event_shape;
+    check_batch_size(batch, labelled_.train.size(), "training examples");
+    auto model = cfg.model.build(event_shape_, classes_, gen_init);
+    model->to(device);
+    classifier_ = model.get();
+    model_ = model.get();
+    parts.modules.add("model", model);
+    if (cfg.vera.labels_per_class > 0) {
+      auto labelled = labelled_subset(labelled_.train, cfg.vera.labels_per_class, classes_, gen_data, "vera.labels_per_class");
+      objective->set_labelled(std::make_shared<data::TensorDataset>(labelled.x.to(device), labelled.y.to(device)));
+      parts.data = std::make_shared<data::TensorDataset>(labelled_.train.x.to(device));
+    } else {
+      parts.data = std::make_shared<data::TensorDataset>(labelled_.train.x.to(device), labelled_.train.y.to(device));
+    }
+    const int64_t m = std::min<int64_t>(1000, labelled_.test.size());
+    monitor_ = labelled_.test.slice(0, m);
+  } else {
+    if (cfg.model.kind != "mlp") throw ConfigError("an energy (vera.jem = false) is an MLP: model.kind = \"mlp\"");
+    at::Tensor train_x;
+    if (cfg.data.points()) {
+      points_ = load_points(cfg.data.point_config(), seed);
+      train_x = points_.train;
+      extent_ = cfg.eval.extent > 0 ? cfg.eval.extent : points_.extent;
+    } else {
+      labelled_ = load_labelled(cfg.data.labelled_config(), gen_data);
+      train_x = labelled_.train.x;
+    }
+    event_shape_.assign(train_x.sizes().begin() + 1, train_x.sizes().end());
+    check_batch_size(batch, train_x.size(0), "training examples");
+    int64_t dim = 1;
+    for (int64_t d : event_shape_) dim *= d;
+    auto mlp = MlpEnergy(MlpEnergyOptions(dim)
+                             .width(cfg.model.width)
+                             .depth(cfg.model.depth)
+                             .activation(parse_activation(cfg.model.activation))
+                             .negative_slope(cfg.model.negative_slope)
+                             .event_shape(event_shape_));
+    mlp->reset_parameters(gen_init);
+    mlp->to(device);
+    model_ = mlp.get();
+    parts.modules.add("model", mlp.ptr());
+    parts.data = std::make_shared<data::TensorDataset>(train_x.to(device));
+  }
+  auto gopts = VeraGeneratorOptions(event_shape_, cfg.generator.noise_dim)
+                   .net(cfg.generator.net)
+                   .width(cfg.generator.width)
+                   .depth(cfg.generator.depth)
+                   .output(cfg.generator.output)
+                   .init_sigma(cfg.generator.init_sigma)
+                   .init_posterior_sigma(cfg.generator.init_posterior_sigma);
+  generator_ = VeraGenerator(gopts);
+  generator_->reset_parameters(gen_generator);
+  generator_->to(device);
+  parts.modules.add("generator", generator_.ptr());
+  if (cfg.vera.learn_posterior) {
+    parts.after.push_back(train::ParamGroup("posterior", {"generator"}, cfg.optim.posterior.options().updates(1).every(1))
+                              .only_parameters({"posterior_log_sigma"}));
+  }
+  parts.after.push_back(train::ParamGroup("generator", {"generator"}, cfg.optim.generator.options().updates(1).every(1))
+                            .except_parameters({"posterior_log_sigma"}));
+  parts.objective = objective;
+  return parts;
+}
+
+at::Tensor VeraMethod::generate(int64_t n, int64_t mala_steps, at::Generator& gen) {
+  at::Tensor x;
+  {
+    torch::NoGradGuard no_grad;
+    EvalModeGuard eval_mode(*generator_);
+    x = generator_->sample(n, gen).x.detach();
+  }
+  if (mala_steps > 0) x = Mala(MalaOptions(mala_steps).step_size(config_.eval.mala_step_size)).sample(*model_, x, gen);
+  return x;
+}
+
+void VeraMethod::add_callbacks(const Monitor& monitor) {
+  if (classifier_) {
+    add_periodic_evaluation(
+        monitor, config_.train.eval_every,
+        [this]() -> std::vector<std::pair<std::string, double>> {
+          auto s = eval::classifier_scores(*classifier_, monitor_.x, 256, /*with_grad=*/false);
+          return {{"test_acc", eval::accuracy(s.probs, monitor_.y)}};
+        },
+        "test_acc", "test_acc");
+  } else if (points_.test.defined() && event_shape_ == std::vector<int64_t>{2}) {
+    add_periodic_evaluation(
+        monitor, config_.train.eval_every,
+        [this]() -> std::vector<std::pair<std::string, double>> {
+          auto opts = eval::Density2dOptions().box(eval::Box::square(extent_)).resolution(config_.eval.grid_resolution);
+          auto r = eval::density2d_nll(*model_, points_.test, opts.temperature(model_->temperature()));
+          return {{"nll_test", r.nll}, {"log_z", r.log_z}};
+        },
+        "nll_test", "nll");
+  }
+}
+
+const VeraMethod::EvalState& VeraMethod::eval_state() {
+  auto& t = trainer();
+  const auto& cfg = config_;
+  std::string key = std::to_string(cfg.eval.n_samples) + "|" + std::to_string(cfg.eval.mala_steps) + "|" + cfg.eval.baseline;
+  for (const auto& s : cfg.eval.ood_sets) key += "|" + s;
+  if (state_.step == t.step_count() && state_.key == key) return state_;
+  EvalState st;
+  st.step = t.step_count();
+  st.key = key;
+  const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
+  auto gen = make_generator(derive_seed(seed, 4), device());
+  const int64_t n = cfg.eval.n_samples;
+  st.generated = generate(n, 0, gen).cpu();
+  if (cfg.eval.mala_steps > 0) {
+    auto g2 = make_generator(derive_seed(seed, 4), device());
+    st.refined = generate(n, cfg.eval.mala_steps, g2).cpu();
+  }
+  if (classifier_) {
+    const std::string run = run_dir().empty() ? std::string("this run") : std::filesystem::path(run_dir()).filename().string();
+    st.name = "vera-jem (" + run + ")";
+    auto inputs = eval::make_classifier_eval_inputs(labelled_.test.x, labelled_.test.y, cfg.eval.options(0.0, labelled_.images()),
+                                                    make_generator(derive_seed(seed, 5)));
+    st.result = eval::evaluate_classifier(*classifier_, inputs, classifier_->temperature(), 256);
+    if (!cfg.eval.baseline.empty()) {
+      auto b = evaluate_baseline(cfg.eval.baseline, inputs, device(), event_shape_, classes_);
+      st.baseline = std::move(b.result);
+      st.baseline_t = b.temperature;
+      st.baseline_name = b.name;
+      st.has_baseline = true;
+    }
+  } else if (points_.test.defined() && event_shape_ == std::vector<int64_t>{2}) {
+    auto opts = eval::Density2dOptions()
+                    .box(eval::Box::square(extent_))
+                    .resolution(cfg.eval.grid_resolution)
+                    .temperature(model_->temperature())
+                    .n_exact(std::min<int64_t>(n, points_.test.size(0)));
+    st.grid = eval::density2d_protocol(*model_, points_.test, points_.valid, opts, make_generator(derive_seed(seed, 5)));
+  }
+  state_ = std::move(st);
+  return state_;
+}
+
+eval::Report VeraMethod::evaluate() {
+  const auto& st = eval_state();
+  const auto& cfg = config_;
+  eval::Report r;
+  r.method = name();
+  r.step = trainer().step_count();
+  if (classifier_) {
+    eval::add_classifier_lines(r, st.result, "", classifier_->temperature());
+    if (labelled_.valid.x.defined()) {
+      auto s = eval::classifier_scores(*classifier_, labelled_.valid.x, 256, false);
+      r.add("val_acc", eval::accuracy(s.probs, labelled_.valid.y), "validation accuracy");
+    }
+    if (st.has_baseline) eval::add_classifier_lines(r, st.baseline, "baseline.", st.baseline_t);
+    r.table = eval::classifier_table(st.result, st.name, st.has_baseline ? &st.baseline : nullptr, st.baseline_name);
+  } else {
+    const at::Tensor test = points_.test.defined() ? points_.test : labelled_.test.x.reshape({labelled_.test.size(), -1});
+    auto ref = test.slice(0, 0, std::min<int64_t>(test.size(0), st.generated.size(0)));
+    auto flat = [](const at::Tensor& x) { return x.reshape({x.size(0), -1}); };
+    const double h = eval::median_bandwidth(ref, flat(st.generated));
+    if (st.grid) {
+      const auto& g = *st.grid;
+      r.add("nll_test", g.nll, "nats, exact by grid quadrature");
+      r.add("log_z", g.density.log_z,
+            "grid " + std::to_string(cfg.eval.grid_resolution) + "^2 on [-" + io::format_number(extent_, 6) + ", " +
+                io::format_number(extent_, 6) + "]^2");
+      if (points_.entropy) {
+        r.add("entropy", *points_.entropy,
+              points_.entropy_exact ? "true differential entropy of the data (exact)" : "data entropy (k-NN estimate)");
+        r.add("nll_gap", g.nll - *points_.entropy, "nll_test - entropy (0 is perfect)");
+      }
+      r.add("temperature_fit", g.fit.temperature, "T maximising the likelihood of a validation split (1 = calibrated)");
+      r.add("mmd2_model", eval::mmd2_gaussian(g.exact, ref, h), "MMD^2, exact model samples vs test data");
+    }
+    r.add("mmd2_generator", eval::mmd2_gaussian(flat(st.generated), ref, h), "MMD^2, generator samples vs test data");
+    if (st.refined.defined()) {
+      r.add("mmd2_refined", eval::mmd2_gaussian(flat(st.refined), ref, h),
+            "MMD^2, generator samples after " + std::to_string(cfg.eval.mala_steps) + " MALA steps vs test data");
+    }
+    r.add("mmd_bandwidth", h, "Gaussian kernel bandwidth (median heuristic)");
+  }
+  r.add("generator_sigma", generator_->sigma(), "σ of q(x|h)");
+  r.add("posterior_sigma", generator_->posterior_log_sigma.exp().mean().item<double>(), "mean width of the posterior proposal");
+  return r;
+}
+
+std::vector<std::string> VeraMethod::pictures(const std::string& prefix) {
+  const auto& st = eval_state();
+  const auto& cfg = config_;
+  std::vector<std::string> files;
+  if (classifier_) {
+    std::vector<io::Image> panels{eval::reliability_diagram(st.result.bins, st.result.ece, st.name)};
+    if (st.has_baseline) panels.push_back(eval::reliability_diagram(st.baseline.bins, st.baseline.ece, st.baseline_name));
+    files.push_back(prefix + "reliability.png");
+    io::write_png(files.back(), io::hstack(panels));
+    if (!st.result.ood_scores.empty()) {
+      files.push_back(prefix + "roc.png");
+      io::write_png(files.back(), eval::roc_panels(st.result, st.has_baseline ? &st.baseline : nullptr));
+    }
+  }
+  if (images()) {
+    const int64_t n = std::min<int64_t>(cfg.eval.grid_n, st.generated.size(0));
+    const auto range = std::make_pair(-1.0, 1.0);
+    files.push_back(prefix + "samples-generator.png");
+    io::save_image_grid(st.generated.slice(0, 0, n), files.back(), 10, 2, range);
+    if (st.refined.defined()) {
+      files.push_back(prefix + "samples-refined.png");
+      io::save_image_grid(st.refined.slice(0, 0, n), files.back(), 10, 2, range);
+    }
+    files.push_back(prefix + "samples-data.png");
+    io::save_image_grid(labelled_.test.x.slice(0, 0, std::min<int64_t>(n, labelled_.test.size())), files.back(), 10, 2, range);
+  } else if (event_shape_ == std::vector<int64_t>{2}) {
+    const io::PlotBox pb{-extent_, extent_, -extent_, extent_};
+    const int64_t n = st.generated.size(0);
+    const at::Tensor test = points_.test.defined() ? points_.test : labelled_.test.x;
+    std::vector<io::Image> panels{io::scatter_plot(test.slice(0, 0, std::min<int64_t>(n, test.size(0))), pb, "data")};
+    if (st.grid) panels.push_back(io::scatter_plot(st.grid->exact, pb, "model (exact, from grid)"));
+    panels.push_back(io::scatter_plot(st.generated, pb, "generator"));
+    if (st.refined.defined()) {
+      panels.push_back(io::scatter_plot(st.refined, pb, "generator + " + std::to_string(cfg.eval.mala_steps) + " MALA"));
+    }
+    files.push_back(prefix + "samples.png");
+    io::write_png(files.back(), io::hstack(panels));
+    if (st.grid) {
+      auto box = eval::Box::square(extent_);
+      files.push_back(prefix + "density.png");
+      io::write_png(files.back(), io::hstack({io::heatmap(eval::histogram_density(test, box, 128), pb, "data histogram"),
+                                              io::heatmap(st.grid->density.log_density.exp(), pb, "model density"),
+                                              io::heatmap(st.grid->density.log_density, pb, "model log-density")}));
+    }
+  }
+  if (!run_dir().empty()) {
+    CurvePanel nll{"test NLL (nats)", "nats", {{"nll_test", "test NLL"}}, {}};
+    if (points_.entropy) nll.reference = std::make_pair(std::string("data entropy"), *points_.entropy);
+    const std::string curves = prefix + "curves.png";
+    if (write_curves(run_dir() + "/metrics.jsonl", curves,
+                     {{"energy loss", "loss", {{"loss", "loss"}}, {}},
+                      nll,
+                      {"accuracy", "accuracy", {{"acc", "train batch acc"}, {"test_acc", "test acc"}}, {}},
+                      {"mean energy", "E", {{"e_pos", "E(data)"}, {"e_neg", "E(generator)"}}, {}},
+                      {"generator", "", {{"sigma", "sigma"}, {"posterior_sigma", "posterior sigma"}}, {}}})) {
+      files.push_back(curves);
+    }
+  }
+  return files;
+}
+
+torch::Tensor VeraMethod::sample() {
+  auto gen = make_generator(static_cast<uint64_t>(config_.sample.seed), device());
+  return generate(config_.sample.n, config_.sample.steps, gen);
+}
+
+}  // namespace joule::methods

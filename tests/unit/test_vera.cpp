@@ -1,0 +1,364 @@
+// VERA (arXiv:2010.04230): the generator's entropy-gradient estimators checked against the closed
+// forms of a linear generator (q = N(b, WWᵀ + σ²I), probabilistic PCA: the harness of
+// `VERA:estimator.py`), the proposal width against its ELBO optimum, the objective's loss against
+// a recomputation, and training end to end against an analytic Gaussian.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "joule/core/runtime.h"
+#include "joule/data/dataset.h"
+#include "joule/models/classifier_energy.h"
+#include "joule/models/classifiers.h"
+#include "joule/models/generator.h"
+#include "joule/models/mlp_energy.h"
+#include "joule/objectives/vera.h"
+#include "joule/train/trainer.h"
+#include "support/test_support.h"
+
+namespace {
+
+using joule::VeraGenerator;
+using joule::VeraGeneratorOptions;
+
+// A linear generator in double precision with the given W [d, nz], b [d] and σ.
+VeraGenerator linear_generator(const at::Tensor& w, const at::Tensor& b, double sigma) {
+  VeraGenerator g(VeraGeneratorOptions({w.size(0)}, w.size(1)).net("linear").init_sigma(sigma));
+  g->to(at::kDouble);
+  torch::NoGradGuard ng;
+  auto& lin = *g->net->ptr<torch::nn::LinearImpl>(0);
+  lin.weight.copy_(w);
+  lin.bias.copy_(b);
+  g->log_sigma.fill_(std::log(sigma));  // exactly, not the float it was created with
+  return g;
+}
+
+at::Tensor weight_of(VeraGenerator& g) { return g->net->ptr<torch::nn::LinearImpl>(0)->weight; }
+at::Tensor bias_of(VeraGenerator& g) { return g->net->ptr<torch::nn::LinearImpl>(0)->bias; }
+
+struct Ppca {
+  at::Tensor w, b, cov, cov_inv, precision;  // precision of h | x: I + WᵀW/σ²
+  double sigma;
+};
+
+Ppca make_ppca(int64_t d, int64_t nz, double sigma, uint64_t seed) {
+  auto gen = joule::make_generator(seed);
+  Ppca p;
+  p.w = at::randn({d, nz}, gen, at::kDouble) * 0.8;
+  p.b = at::randn({d}, gen, at::kDouble);
+  p.sigma = sigma;
+  p.cov = at::matmul(p.w, p.w.t()) + sigma * sigma * at::eye(d, at::kDouble);
+  p.cov_inv = at::linalg_inv(p.cov);
+  p.precision = at::eye(nz, at::kDouble) + at::matmul(p.w.t(), p.w) / (sigma * sigma);
+  return p;
+}
+
+TEST(VeraGeneratorTest, LogJointIsThePriorTimesTheGaussianLikelihood) {
+  auto p = make_ppca(3, 2, 0.4, 1);
+  auto g = linear_generator(p.w, p.b, p.sigma);
+  auto gen = joule::make_generator(2);
+  auto h = at::randn({5, 2}, gen, at::kDouble), x = at::randn({5, 3}, gen, at::kDouble);
+  torch::NoGradGuard ng;
+  auto mu = at::matmul(h, p.w.t()) + p.b;
+  auto expected = -0.5 * h.pow(2).sum(1) - std::log(2 * M_PI) - 0.5 * (x - mu).pow(2).sum(1) / (p.sigma * p.sigma) -
+                  3 * std::log(p.sigma) - 1.5 * std::log(2 * M_PI);
+  EXPECT_TRUE(at::allclose(g->log_joint(x, h), expected, 1e-10, 1e-10)) << g->log_joint(x, h) << expected;
+  // A sample has the generator's distribution: mean b, covariance WWᵀ + σ²I.
+  auto s = g->sample(200000, gen).x.detach();
+  EXPECT_LT((s.mean(0) - p.b).abs().max().item<double>(), 0.02);
+  auto centred = s - s.mean(0);
+  EXPECT_LT((at::matmul(centred.t(), centred) / s.size(0) - p.cov).abs().max().item<double>(), 0.03);
+}
+
+TEST(VeraGeneratorTest, ImportanceScoreConvergesToTheExactScoreAsSamplesGrow) {
+  // VERA's moons harness: d = 2, noise_dim = 1, the proposal at the optimal width.
+  auto p = make_ppca(2, 1, 0.3, 3);
+  auto g = linear_generator(p.w, p.b, p.sigma);
+  {
+    torch::NoGradGuard ng;
+    g->posterior_log_sigma.fill_(-0.5 * std::log(p.precision.item<double>()));
+  }
+  auto gen = joule::make_generator(4);
+  auto d = g->sample(500, gen);
+  auto exact = at::matmul(d.x.detach() - p.b, p.cov_inv);  // −∇ₓ log q(x) = C⁻¹(x − b)
+  const double scale = exact.pow(2).sum(1).mean().item<double>();
+  std::vector<double> mse;
+  for (int64_t k : {1, 10, 100, 2000}) {
+    auto e = g->entropy_surrogate(d.x, d.h, k, gen);
+    mse.push_back((e.score - exact).pow(2).sum(1).mean().item<double>() / scale);
+  }
+  for (size_t i = 1; i < mse.size(); ++i) EXPECT_LT(mse[i], mse[i - 1]) << "K index " << i;
+  EXPECT_LT(mse.back(), 0.01);  // relative mean squared error of the score at K = 2000
+  EXPECT_GT(mse.front(), 0.1);  // K = 1 is far off: the test can tell estimators apart
+}
+
+// Relative error of the surrogate's φ-gradient against ∇_φ H(q) = (C⁻¹W, σ² tr C⁻¹, 0) for W, log σ
+// and b, accumulated over `chunks` batches of `n` samples (the same samples for every estimator
+// compared: `seed`).
+double entropy_gradient_error(VeraGenerator& g, const Ppca& p,
+                              const std::function<at::Tensor(const at::Tensor&, const at::Tensor&, at::Generator&)>& surrogate,
+                              uint64_t seed, int chunks = 10, int64_t n = 2000) {
+  auto gen = joule::make_generator(seed);
+  g->zero_grad();
+  for (int i = 0; i < chunks; ++i) {
+    auto d = g->sample(n, gen);
+    (surrogate(d.x, d.h, gen) / double(chunks)).backward();
+  }
+  auto expect_w = at::matmul(p.cov_inv, p.w);
+  const double expect_ls = p.sigma * p.sigma * p.cov_inv.trace().item<double>();
+  const double scale = expect_w.abs().max().item<double>();
+  const double err_w = (weight_of(g).grad() - expect_w).abs().max().item<double>() / scale;
+  const double err_ls = std::abs(g->log_sigma.grad().item<double>() - expect_ls) / expect_ls;
+  const double err_b = bias_of(g).grad().abs().max().item<double>() / scale;
+  return std::max({err_w, err_ls, err_b});
+}
+
+TEST(VeraGeneratorTest, ExactScoreSurrogateGradientIsTheEntropyGradient) {
+  // The identity the estimators rest on: with the exact score the surrogate is unbiased.
+  auto p = make_ppca(3, 2, 0.5, 5);
+  auto g = linear_generator(p.w, p.b, p.sigma);
+  auto exact = [&](const at::Tensor& x, const at::Tensor&, at::Generator&) {
+    return (at::matmul(x.detach() - p.b, p.cov_inv) * x).sum() / x.size(0);
+  };
+  EXPECT_LT(entropy_gradient_error(g, p, exact, 6), 0.03);
+}
+
+TEST(VeraGeneratorTest, ImportanceSurrogateGradientConvergesToTheEntropyGradient) {
+  // VERA's moons harness (d = 2, noise_dim = 1). With the proposal centred at the generating h₀,
+  // the self-normalised estimate leans towards h₀ and so correlates with ∂x/∂φ: biased for small
+  // K (relative errors 0.69, 0.20, 0.024 at K = 2, 20, 1000), consistent as K grows.
+  auto p = make_ppca(2, 1, 0.5, 5);
+  auto g = linear_generator(p.w, p.b, p.sigma);
+  {
+    torch::NoGradGuard ng;
+    g->posterior_log_sigma.copy_(-0.5 * p.precision.diagonal().log());
+  }
+  std::vector<double> err;
+  for (int64_t k : {2, 20, 1000}) {
+    err.push_back(entropy_gradient_error(
+        g, p, [&](const at::Tensor& x, const at::Tensor& h, at::Generator& gen) { return g->entropy_surrogate(x, h, k, gen).surrogate; },
+        6));
+  }
+  EXPECT_GT(err[0], err[1]);
+  EXPECT_GT(err[1], err[2]);
+  EXPECT_GT(err[0], 0.1);
+  EXPECT_LT(err[2], 0.05) << err[0] << " " << err[1] << " " << err[2];
+}
+
+TEST(VeraGeneratorTest, HmcSurrogateGradientConvergesToTheEntropyGradientAndAdaptsItsStep) {
+  auto p = make_ppca(3, 2, 0.5, 7);
+  auto g = linear_generator(p.w, p.b, p.sigma);
+  const double step0 = g->hmc_step_size.item<double>();
+  std::vector<double> err;
+  for (auto o : {joule::HmcPosteriorOptions().burn_in(0).samples(1).leapfrog_steps(1),
+                 joule::HmcPosteriorOptions().burn_in(40).samples(20)}) {
+    err.push_back(entropy_gradient_error(
+        g, p,
+        [&](const at::Tensor& x, const at::Tensor& h, at::Generator& gen) { return g->entropy_surrogate_hmc(x, h, o, gen).surrogate; },
+        8));
+  }
+  EXPECT_GT(err[0], 0.1);
+  EXPECT_LT(err[1], 0.05) << err[0] << " " << err[1];
+  EXPECT_NE(g->hmc_step_size.item<double>(), step0);
+  EXPECT_GT(g->hmc_acceptance, 0.4);
+}
+
+TEST(VeraGeneratorTest, PosteriorWidthConvergesToTheElboOptimum) {
+  // Centred at the generating h₀, the ELBO is maximised at σ_post,i = Λ_ii^{-1/2}.
+  auto p = make_ppca(4, 3, 0.4, 9);
+  auto g = linear_generator(p.w, p.b, p.sigma);
+  auto gen = joule::make_generator(10);
+  torch::optim::Adam opt(g->posterior_parameters(), torch::optim::AdamOptions(0.02));
+  for (int i = 0; i < 1500; ++i) {
+    joule::VeraGeneratorImpl::Draw d;
+    {
+      torch::NoGradGuard ng;
+      d = g->sample(500, gen);
+    }
+    opt.zero_grad();
+    g->posterior_loss(d.x, d.h, gen).backward();
+    opt.step();
+  }
+  auto expected = p.precision.diagonal().rsqrt();
+  auto got = g->posterior_log_sigma.exp().detach();
+  EXPECT_TRUE(at::allclose(got, expected, 0.05, 0.0)) << got << "\n" << expected;
+  // The proposal's parameters are its own: the generator's group excludes them.
+  for (const auto& t : g->generator_parameters()) EXPECT_FALSE(t.is_same(g->posterior_log_sigma));
+}
+
+TEST(VeraGeneratorTest, RejectsBadOptionsClearly) {
+  auto err = joule::testing::error_of([] { VeraGenerator(VeraGeneratorOptions({2}, 2).net("mpl")); });
+  EXPECT_NE(err.find("net must be linear, mlp, large_mlp or conv"), std::string::npos) << err;
+  err = joule::testing::error_of([] { VeraGenerator(VeraGeneratorOptions({1, 30, 30}, 8).net("conv")); });
+  EXPECT_NE(err.find("multiples of 4"), std::string::npos) << err;
+  VeraGenerator g(VeraGeneratorOptions({2}, 3));
+  err = joule::testing::error_of([&] { g->mean(at::zeros({4, 2})); });
+  EXPECT_NE(err.find("latents must be [n, 3]"), std::string::npos) << err;
+  EXPECT_THROW(joule::parse_entropy_estimator("vra"), c10::Error);
+  EXPECT_THROW(joule::Vera(joule::VeraOptions().min_sigma(0.5).max_sigma(0.1)), c10::Error);
+}
+
+TEST(VeraGeneratorTest, ConvGeneratorMakesImagesOfTheEventShape) {
+  auto gen = joule::make_generator(11);
+  VeraGenerator g(VeraGeneratorOptions({3, 8, 12}, 16).net("conv").width(4).output("tanh"));
+  g->reset_parameters(gen);
+  auto d = g->sample(5, gen);
+  EXPECT_EQ(d.mean.sizes(), (std::vector<int64_t>{5, 3, 8, 12}));
+  EXPECT_LE(d.mean.abs().max().item<double>(), 1.0);
+  auto e = g->entropy_surrogate(d.x, d.h, 3, gen);
+  EXPECT_EQ(e.score.sizes(), d.x.sizes());
+  e.surrogate.backward();
+  EXPECT_TRUE(g->log_sigma.grad().defined());
+}
+
+// The model group's loss, recomputed from the step's negatives.
+TEST(VeraObjectiveTest, ModelLossIsMaximumLikelihoodWithItsPenalties) {
+  torch::manual_seed(0);
+  auto gen = joule::make_generator(12);
+  auto model = std::make_shared<joule::MlpEnergyImpl>(joule::MlpEnergyOptions(2).width(8).depth(2));
+  VeraGenerator g(VeraGeneratorOptions({2}, 2).width(8));
+  joule::ModuleSet modules;
+  modules.add("model", model).add("generator", g.ptr());
+  auto opts = joule::VeraOptions().gradient_penalty(0.3).l2_data(0.1).l2_generated(0.2);
+  joule::Vera vera(opts);
+  joule::Batch batch;
+  batch.x = at::randn({16, 2}, gen);
+  auto out = vera.compute(modules, batch, gen, joule::Update{"model", 0, 0});
+  auto x = batch.x.clone().requires_grad_(true);
+  auto ld = -model->energy(x), lg = -model->energy(out.negatives);
+  auto gx = torch::autograd::grad({ld.sum()}, {x}, {}, true, true)[0];
+  auto expected = -(ld.mean() - lg.mean()) + 0.1 * ld.pow(2).mean() + 0.2 * lg.pow(2).mean() + 0.3 * (gx.pow(2).sum(1) / 2).mean();
+  EXPECT_NEAR(out.loss.item<double>(), expected.item<double>(), 1e-5);
+  // The penalty is differentiable in the parameters (double backward).
+  out.loss.backward();
+  for (const auto& p : model->parameters()) EXPECT_TRUE(p.grad().defined());
+}
+
+// A quadratic energy E(x) = ½ (x − μ)ᵀ LLᵀ (x − μ), so p_θ is N(μ, (LLᵀ)⁻¹).
+class QuadraticEnergyImpl : public joule::EnergyModel {
+ public:
+  explicit QuadraticEnergyImpl(int64_t d) {
+    mu = register_parameter("mu", torch::zeros({d}));
+    l = register_parameter("l", torch::eye(d));
+  }
+  torch::Tensor energy(const torch::Tensor& x) override {
+    auto z = at::matmul(x - mu, l.tril());
+    return 0.5 * z.pow(2).sum(1);
+  }
+  std::vector<int64_t> event_shape() const override { return {mu.size(0)}; }
+  at::Tensor covariance() {
+    auto lt = l.tril().detach();
+    return at::linalg_inv(at::matmul(lt, lt.t()));
+  }
+  torch::Tensor mu, l;
+};
+
+// The generator alone against a fixed Gaussian p: KL(q ‖ p) is minimised at q = p, which the
+// linear generator can represent, so its covariance WWᵀ + σ²I must reach p's. Returns the largest
+// covariance error.
+double generator_fit_error(joule::EntropyEstimator estimator, int64_t k, int64_t steps, int64_t batch) {
+  torch::manual_seed(3);
+  auto gen = joule::make_generator(15);
+  auto model = std::make_shared<QuadraticEnergyImpl>(2);
+  {
+    torch::NoGradGuard ng;
+    model->mu.copy_(at::tensor({1.0, -0.5}, at::kFloat));
+    model->l.copy_(at::tensor({1.2, 0.0, -0.9, 1.6}, at::kFloat).reshape({2, 2}));  // precision LLᵀ
+  }
+  VeraGenerator g(VeraGeneratorOptions({2}, 2).net("linear").init_sigma(0.1));
+  g->reset_parameters(gen);
+  joule::ModuleSet modules;
+  modules.add("model", model).add("generator", g.ptr());
+  std::vector<joule::train::ParamGroup> groups{
+      joule::train::ParamGroup("posterior", {"generator"}, joule::train::OptimizerOptions().lr(0.02))
+          .only_parameters({"posterior_log_sigma"}),
+      joule::train::ParamGroup("generator", {"generator"},
+                               joule::train::OptimizerOptions().lr(1e-2).beta1(0.0).beta2(0.9)
+                                   .lr_schedule(joule::train::LrSchedule::kStep)
+                                   .milestones({steps / 2, 3 * steps / 4})
+                                   .decay_rate(0.3))
+          .except_parameters({"posterior_log_sigma"})};
+  auto vera = std::make_shared<joule::Vera>(joule::VeraOptions().posterior_samples(k).estimator(estimator).max_sigma(0.3));
+  joule::train::Trainer trainer(modules, groups, vera, std::make_shared<joule::data::TensorDataset>(at::zeros({400, 2})),
+                                joule::train::TrainerOptions().steps(steps).batch_size(batch).seed(2));
+  trainer.train();
+  EXPECT_NEAR(bias_of(g)[0].item<double>(), 1.0, 0.05);
+  EXPECT_NEAR(bias_of(g)[1].item<double>(), -0.5, 0.05);
+  auto w = weight_of(g).detach();
+  auto q_cov = at::matmul(w, w.t()) + g->sigma() * g->sigma() * at::eye(2);
+  return (q_cov - model->covariance()).abs().max().item<double>();
+}
+
+TEST(VeraTrainingTest, GeneratorReachesAFixedGaussianWithHmcAndApproachesItAsImportanceSamplesGrow) {
+  // HMC posterior samples: unbiased for long chains, q reaches p.
+  EXPECT_LT(generator_fit_error(joule::EntropyEstimator::kHmc, 1, 2000, 200), 0.05);
+  // VERA's importance estimator underestimates the entropy gradient for small K (see
+  // ImportanceSurrogateGradientConverges...), so q settles narrower than p: measured covariance
+  // errors 0.16, 0.13, 0.063 at K = 20, 200, 2000 with batches of 200 (no better with 3x the steps).
+  const double k20 = generator_fit_error(joule::EntropyEstimator::kImportance, 20, 2000, 50);
+  const double k2000 = generator_fit_error(joule::EntropyEstimator::kImportance, 2000, 2000, 50);
+  EXPECT_GT(k20, k2000);
+  EXPECT_LT(k2000, 0.08);
+}
+
+TEST(VeraTrainingTest, LearnsAGaussianAndTheGeneratorMatchesIt) {
+  // The full game against data from N(μ, Σ): the EBM step, then the generator step against the
+  // updated EBM. With the HMC estimator both the EBM and q reach the truth.
+  torch::manual_seed(1);
+  auto gen = joule::make_generator(13);
+  auto true_mu = at::tensor({1.0, -0.5}, at::kFloat);
+  auto a = at::tensor({1.0, 0.0, 0.6, 0.5}, at::kFloat).reshape({2, 2});
+  auto true_cov = at::matmul(a, a.t());
+  auto data = at::randn({20000, 2}, gen).matmul(a.t()) + true_mu;
+  auto model = std::make_shared<QuadraticEnergyImpl>(2);
+  VeraGenerator g(VeraGeneratorOptions({2}, 2).net("linear").init_sigma(0.1));
+  g->reset_parameters(gen);
+  joule::ModuleSet modules;
+  modules.add("model", model).add("generator", g.ptr());
+  auto adam = [](double lr) { return joule::train::OptimizerOptions().lr(lr).beta1(0.0).beta2(0.9); };
+  std::vector<joule::train::ParamGroup> groups{
+      {"model", {"model"}, adam(3e-3)},
+      joule::train::ParamGroup("posterior", {"generator"}, joule::train::OptimizerOptions().lr(0.02))
+          .only_parameters({"posterior_log_sigma"}),
+      joule::train::ParamGroup("generator", {"generator"}, adam(3e-3)).except_parameters({"posterior_log_sigma"})};
+  auto vera = std::make_shared<joule::Vera>(
+      joule::VeraOptions().min_sigma(0.01).max_sigma(0.3).estimator(joule::EntropyEstimator::kHmc));
+  joule::train::Trainer trainer(modules, groups, vera, std::make_shared<joule::data::TensorDataset>(data),
+                                joule::train::TrainerOptions().steps(3000).batch_size(200).seed(2));
+  trainer.train();
+  EXPECT_LT((model->mu.detach() - true_mu).abs().max().item<double>(), 0.1) << model->mu;
+  EXPECT_LT((model->covariance() - true_cov).abs().max().item<double>(), 0.1) << model->covariance();
+  auto w = weight_of(g).detach();
+  auto q_cov = at::matmul(w, w.t()) + g->sigma() * g->sigma() * at::eye(2);
+  EXPECT_LT((bias_of(g).detach() - true_mu).abs().max().item<double>(), 0.1);
+  EXPECT_LT((q_cov - true_cov).abs().max().item<double>(), 0.1) << q_cov;
+  EXPECT_LE(g->sigma(), 0.3 + 1e-6);
+  EXPECT_GE(g->sigma(), 0.01 - 1e-8);
+}
+
+TEST(VeraTrainingTest, VeraJemAddsCrossEntropyOnLabelledBatches) {
+  torch::manual_seed(2);
+  auto gen = joule::make_generator(14);
+  auto net = joule::MlpClassifier(joule::MlpClassifierOptions(3, 3).hidden({16}));
+  net->reset_parameters(gen);
+  auto clf = joule::ClassifierEnergy(net, std::vector<int64_t>{3}, 3);
+  VeraGenerator g(VeraGeneratorOptions({3}, 2).width(8));
+  joule::ModuleSet modules;
+  modules.add("model", clf.ptr()).add("generator", g.ptr());
+  joule::Vera vera(joule::VeraOptions().classification_weight(2.0).unlabelled_entropy_weight(0.5));
+  auto lx = at::randn({30, 3}, gen);
+  auto ly = at::randint(0, 3, {30}, gen, at::kLong);
+  vera.set_labelled(std::make_shared<joule::data::TensorDataset>(lx, ly));
+  joule::Batch batch;
+  batch.x = at::randn({10, 3}, gen);
+  auto out = vera.compute(modules, batch, gen, joule::Update{"model", 0, 0});
+  bool has_ce = false;
+  for (const auto& m : out.metrics) has_ce = has_ce || m.first == "ce";
+  EXPECT_TRUE(has_ce);
+  // Without labels and without a labelled source: maximum likelihood alone, no CE.
+  joule::Vera plain{joule::VeraOptions()};
+  auto out2 = plain.compute(modules, batch, gen, joule::Update{"model", 0, 0});
+  for (const auto& m : out2.metrics) EXPECT_NE(m.first, "ce");
+}
+
+}  // namespace
