@@ -1,0 +1,148 @@
+// method = "vera" end to end through the joule binary: a toy run writes a complete run folder,
+// sample/eval/resume work from it (resuming equals running straight through, for the EBM and the
+// generator), the HMC estimator and images run, VERA-JEM learns a CSV table semi-supervised with
+// the paper's tabular filter, and bad input is a clear error that writes nothing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "joule/core/runtime.h"
+#include "joule/io/checkpoint.h"
+#include "joule/train/callbacks.h"
+#include "support/test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTiny =
+    " method=vera data.n_train=2000 data.n_test=500 train.steps=30 train.log_every=10 train.eval_every=10"
+    " train.checkpoint_every=10 eval.n_samples=200 eval.grid_resolution=64 run.progress=none";
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+double json_number(const std::string& json, const std::string& key) {
+  const auto pos = json.find("\"" + key + "\": ");
+  if (pos == std::string::npos) return std::nan("");
+  return std::stod(json.substr(pos + key.size() + 4));
+}
+
+std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
+  std::map<int64_t, std::map<std::string, double>> out;
+  for (const auto& row : joule::train::MetricsLogger::read(file)) {
+    for (const auto& kv : row.values) out[row.step][kv.first] = kv.second;
+  }
+  return out;
+}
+
+class VeraCliTest : public joule::testing::CliTestBase {
+ protected:
+  VeraCliTest() : CliTestBase("joule-vera-cli") {}
+};
+
+TEST_F(VeraCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
+  auto r = joule("train out=run eval.mala_steps=5" + kTiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"config.toml", "metrics.jsonl", "checkpoint.pt", "eval.json", "samples.png", "density.png", "curves.png"}) {
+    EXPECT_TRUE(fs::exists(path(std::string("run/") + f))) << f;
+  }
+  const std::string json = joule::io::read_text_file(path("run/eval.json"));
+  for (const char* k : {"nll_test", "nll_gap", "mmd2_generator", "mmd2_refined", "generator_sigma"}) {
+    EXPECT_TRUE(std::isfinite(json_number(json, k))) << k << " in " << json;
+  }
+  // σ stays inside its clamp.
+  EXPECT_GE(json_number(json, "generator_sigma"), 0.01 - 1e-9);
+  EXPECT_LE(json_number(json, "generator_sigma"), 0.3 + 1e-9);
+
+  r = joule("sample run sample.n=40 sample.steps=3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(path("run/samples-step30.csv")));
+  r = joule("eval run eval.grid_resolution=32");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "mmd2_generator")) << r.output;
+
+  // 30 steps, resumed to 50, against 50 straight: the EBM's and the generator's losses agree
+  // exactly, so all three optimizers, both modules and every random stream were restored.
+  const std::string constant = " train.lr_schedule=constant optim.generator.lr_schedule=constant";
+  ASSERT_EQ(joule("train out=first" + kTiny + constant).exit_code, 0);
+  r = joule("train train.resume=first train.steps=50");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "resuming first at step 30")) << r.output;
+  ASSERT_EQ(joule("train out=straight" + kTiny + constant + " train.steps=50").exit_code, 0);
+  auto resumed = metrics(path("first/metrics.jsonl")), straight = metrics(path("straight/metrics.jsonl"));
+  for (int64_t step : {40, 50}) {
+    ASSERT_TRUE(resumed.count(step) && straight.count(step)) << step;
+    for (const char* k : {"loss", "loss.generator", "loss.posterior"}) {
+      ASSERT_TRUE(straight[step].count(k)) << k;
+      EXPECT_EQ(resumed[step][k], straight[step][k]) << k << " at step " << step;
+    }
+  }
+}
+
+TEST_F(VeraCliTest, StepScheduleDecaysAtEightyAndNinetyPercentOfAnyLength) {
+  auto r = joule("train out=run" + kTiny + " train.steps=20 train.log_every=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string config = joule::io::read_text_file(path("run/config.toml"));
+  EXPECT_TRUE(contains(config, "milestones = [ 16, 18 ]")) << config;
+}
+
+TEST_F(VeraCliTest, HmcEstimatorAndImages) {
+  auto r = joule("train out=hmc" + kTiny + " data.dataset=checkerboard vera.estimator=hmc train.steps=10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Fashion-MNIST images with the DCGAN-style generator, an MLP energy on the flattened pixels.
+  r = joule("train out=img method=vera data.dataset=fashion-mnist data.n_train=256 data.n_test=64 generator.net=conv"
+            " generator.width=8 generator.noise_dim=16 generator.output=tanh model.width=64 train.steps=3"
+            " train.batch_size=32 eval.n_samples=32 eval.grid_n=16 run.progress=none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(path("img/samples-generator.png")));
+  EXPECT_TRUE(fs::exists(path("img/samples-data.png")));
+}
+
+TEST_F(VeraCliTest, VeraJemLearnsATableSemiSupervisedWithTheRepeatedValueFilter) {
+  // Three Gaussian classes in 4 columns plus a column that is mostly a fill value (0), which the
+  // paper's filter drops.
+  auto gen = joule::make_generator(5);
+  {
+    std::ofstream f(path("blobs.csv"));
+    f << "a,b,c,fill,label\n";
+    auto x = torch::randn({600, 3}, gen);
+    for (int64_t i = 0; i < 600; ++i) {
+      const int64_t y = i % 3;
+      f << x[i][0].item<double>() + 3.0 * y << "," << x[i][1].item<double>() * 10 << "," << x[i][2].item<double>() - 2.0 * y
+        << "," << (i % 10 == 0 ? 1.5 : 0.0) << "," << y << "\n";
+    }
+  }
+  auto r = joule("train vera_jem_tabular out=tab data.path=blobs.csv vera.labels_per_class=20 train.steps=400"
+                 " model.hidden=[64,64] generator.width=64 generator.noise_dim=8 train.eval_every=50 run.progress=none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string json = joule::io::read_text_file(path("tab/eval.json"));
+  EXPECT_GT(json_number(json, "test_acc"), 0.8) << json;  // chance 0.33, Bayes ~0.93
+  EXPECT_TRUE(std::isfinite(json_number(json, "ece"))) << json;
+  EXPECT_TRUE(fs::exists(path("tab/reliability.png")));
+  const std::string log = joule::io::read_text_file(path("tab/metrics.jsonl"));
+  EXPECT_TRUE(contains(log, "\"ce\"")) << "the labelled batches' cross-entropy is logged";
+  EXPECT_TRUE(contains(r.output, "dropped 1 feature")) << r.output;
+}
+
+TEST_F(VeraCliTest, BadInputIsAClearErrorAndWritesNothing) {
+  auto r = joule("train out=bad1" + kTiny + " vera.jem=true");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "vera.jem needs labelled data")) << r.output;
+  r = joule("train out=bad2" + kTiny + " vera.min_sigma=0.5 vera.max_sigma=0.1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "vera.max_sigma")) << r.output;
+  r = joule("train out=bad3" + kTiny + " vera.posterior_sample=5");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "did you mean 'vera.posterior_samples'")) << r.output;
+  r = joule("train out=bad4" + kTiny + " vera.estimator=mcmc");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "vera, hmc")) << r.output;
+  r = joule("train out=bad5" + kTiny + " model.kind=cnn");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "model.kind = \"mlp\"")) << r.output;
+  for (const char* d : {"bad1", "bad2", "bad3", "bad4", "bad5"}) EXPECT_FALSE(fs::exists(path(d))) << d;
+}
+
+}  // namespace
