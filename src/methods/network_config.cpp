@@ -11,8 +11,10 @@ namespace joule::methods {
 using config::ConfigError;
 using config::Doc;
 
-void ClassifierConfig::visit(config::Fields& f) {
-  f("kind", kind, Doc("classifier: small CNN, Wide-ResNet (images) or MLP").choices({"cnn", "wrn", "mlp"}));
+void ClassifierConfig::visit(config::Fields& f, const std::vector<std::string>& extra_kinds, const std::string& extra_doc) {
+  std::vector<std::string> kinds{"cnn", "wrn", "mlp"};
+  kinds.insert(kinds.end(), extra_kinds.begin(), extra_kinds.end());
+  f("kind", kind, Doc("classifier: small CNN, Wide-ResNet (images) or MLP" + extra_doc).choices(kinds));
   f("width", width, Doc("mlp: hidden units per layer").min(1));
   f("depth", depth, Doc("mlp: hidden layers").min(1).max(64));
   f("hidden", hidden, Doc("mlp: hidden widths, e.g. [1000, 500, 500, 250, 250, 250]; empty = depth layers of width").min(1));

@@ -6,6 +6,7 @@
 
 #include <c10/util/Optional.h>
 
+#include "joule/core/density.h"
 #include "joule/eval/protocols/density2d.h"
 #include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
@@ -25,6 +26,8 @@ struct EbmConfig : MethodConfig {
     double negative_slope = 0.2;
     bool spectral_norm = false;
     double temperature = 1.0;
+    int64_t couplings = 4;
+    std::string base = "gaussian";
     void visit(config::Fields& f);
   } model;
   SamplerConfig sampler;
@@ -86,6 +89,7 @@ class EbmMethod : public Method {
   PointData data_;
   std::shared_ptr<Sampler> sampler_;
   std::shared_ptr<ReplayBuffer> buffer_;
+  DensityModel* density_ = nullptr;  // model.kind = nice: the exact likelihood
   double extent_ = 4.0;
   EvalState state_;
 };

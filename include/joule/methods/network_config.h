@@ -27,7 +27,8 @@ struct ClassifierConfig {
   double dropout = 0.0;
   std::string norm = "none";
   int64_t norm_groups = 8;
-  void visit(config::Fields& f);
+  /// `extra_kinds`: model kinds a method adds to cnn, wrn and mlp (and builds itself).
+  void visit(config::Fields& f, const std::vector<std::string>& extra_kinds = {}, const std::string& extra_doc = "");
   /// The classifier for inputs of `event_shape` and `classes` classes, weights from `gen`.
   std::shared_ptr<ClassifierEnergyImpl> build(const std::vector<int64_t>& event_shape, int64_t classes, at::Generator& gen) const;
 };

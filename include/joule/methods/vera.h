@@ -14,6 +14,7 @@
 
 #include <c10/util/Optional.h>
 
+#include "joule/core/density.h"
 #include "joule/eval/protocols/density2d.h"
 #include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
@@ -39,8 +40,13 @@ struct VeraConfig : MethodConfig {
     PointDataConfig point_config() const;
     LabelledDataConfig labelled_config() const;
   } data;
-  /// [model]: the energy (an MLP; `mlp` only unless vera.jem) or the classifier.
-  ClassifierConfig model;
+  /// [model]: the energy (an MLP, or a NICE flow: VERA's tractable-model check) or, with
+  /// vera.jem, the classifier.
+  struct Model : ClassifierConfig {
+    int64_t couplings = 4;
+    std::string base = "gaussian";
+    void visit(config::Fields& f);
+  } model;
   struct Generator {
     std::string net = "mlp";
     int64_t noise_dim = 2;
@@ -134,6 +140,7 @@ class VeraMethod : public Method {
   ClassifierEnergyImpl* classifier_ = nullptr;
   VeraGenerator generator_{nullptr};
   double extent_ = 4.0;
+  DensityModel* density_ = nullptr;  // model.kind = nice
   EvalState state_;
 };
 

@@ -2,6 +2,9 @@
 // a CSV table, evaluated by grid quadrature (2-D), test NLL against the true entropy, and MMD.
 #include "joule/methods/ebm.h"
 
+#include "joule/models/nice.h"
+#include "joule/objectives/maximum_likelihood.h"
+
 #include <sstream>
 
 #include "joule/core/runtime.h"
@@ -17,9 +20,13 @@ using config::ConfigError;
 using config::Doc;
 
 void EbmConfig::Model::visit(config::Fields& f) {
-  f("kind", kind, Doc("energy network").choices({"mlp"}));
-  f("width", width, Doc("hidden units per layer").min(1));
-  f("depth", depth, Doc("hidden layers").min(1).max(64));
+  f("kind", kind,
+    Doc("energy network: mlp, or nice (a NICE flow, E = −log p with an exact likelihood: VERA's tractable-model check)")
+        .choices({"mlp", "nice"}));
+  f("width", width, Doc("hidden units per layer (nice: of each coupling function)").min(1));
+  f("depth", depth, Doc("hidden layers (nice: of each coupling function)").min(1).max(64));
+  f("couplings", couplings, Doc("nice: additive coupling layers").min(1).max(64));
+  f("base", base, Doc("nice: base distribution").choices({"gaussian", "logistic"}));
   f("activation", activation, Doc("hidden activation (silu = swish)").choices(activation_names()));
   f("negative_slope", negative_slope, Doc("leaky_relu slope for x < 0").min(0.0).max(1.0));
   f("spectral_norm", spectral_norm, "spectral normalisation of every weight matrix");
@@ -28,8 +35,9 @@ void EbmConfig::Model::visit(config::Fields& f) {
 
 void EbmConfig::Objective::visit(config::Fields& f) {
   f("kind", kind,
-    Doc("pcd: chains from the replay buffer; cd: CD-k from the data; lsd, sm, ssm, dsm: no sampling")
-        .choices({"pcd", "cd", "lsd", "sm", "ssm", "dsm"}));
+    Doc("pcd: chains from the replay buffer; cd: CD-k from the data; lsd, sm, ssm, dsm: no sampling; "
+        "mle: exact maximum likelihood (model.kind = nice)")
+        .choices({"pcd", "cd", "lsd", "sm", "ssm", "dsm", "mle"}));
   f("l2_energy", l2_energy, Doc("energy penalty α(E⁺² + E⁻²) (IGEBM uses 1)").min(0.0));
   f("init_noise", init_noise, Doc("CD-k: noise std added to the data before sampling").min(0.0));
 }
@@ -71,16 +79,26 @@ Parts EbmMethod::build_parts(torch::Device device) {
 
   Parts parts;
   parts.data = std::make_shared<data::TensorDataset>(train_x.to(device));
-  auto mlp = MlpEnergy(MlpEnergyOptions(dim_)
-                           .width(cfg.model.width)
-                           .depth(cfg.model.depth)
-                           .activation(parse_activation(cfg.model.activation))
-                           .negative_slope(cfg.model.negative_slope)
-                           .spectral_norm(cfg.model.spectral_norm));
-  mlp->reset_parameters(gen_init);
-  mlp->set_temperature(cfg.model.temperature);
-  mlp->to(device);
-  parts.modules.add("model", mlp.ptr());
+  if (cfg.model.kind == "nice") {
+    if (cfg.model.spectral_norm) throw ConfigError("model.spectral_norm applies to model.kind = \"mlp\" only");
+    auto flow = Nice(NiceOptions(dim_).hidden(cfg.model.width).depth(cfg.model.depth).couplings(cfg.model.couplings).base(cfg.model.base));
+    flow->reset_parameters(gen_init);
+    flow->set_temperature(cfg.model.temperature);
+    flow->to(device);
+    density_ = flow.get();
+    parts.modules.add("model", flow.ptr());
+  } else {
+    auto mlp = MlpEnergy(MlpEnergyOptions(dim_)
+                             .width(cfg.model.width)
+                             .depth(cfg.model.depth)
+                             .activation(parse_activation(cfg.model.activation))
+                             .negative_slope(cfg.model.negative_slope)
+                             .spectral_norm(cfg.model.spectral_norm));
+    mlp->reset_parameters(gen_init);
+    mlp->set_temperature(cfg.model.temperature);
+    mlp->to(device);
+    parts.modules.add("model", mlp.ptr());
+  }
 
   sampler_ = cfg.sampler.build();
   ContrastiveDivergenceOptions cd;
@@ -89,6 +107,9 @@ Parts EbmMethod::build_parts(torch::Device device) {
   if (is_score_objective(kind)) {
     // No negatives in training; the sampler serves the evaluation and pictures.
     add_score_objective(parts, kind, cfg.lsd, cfg.sm, cfg.optim.critic, cfg.objective.l2_energy, dim_, device, derive_seed(seed, 7));
+  } else if (kind == "mle") {
+    if (!density_) throw ConfigError("objective.kind = \"mle\" needs a model with an exact likelihood: model.kind = \"nice\"");
+    parts.objective = std::make_shared<MaximumLikelihood>();
   } else if (kind == "pcd") {
     buffer_ = cfg.buffer.build({dim_}, device);
     check_batch_size(cfg.train.batch_size, buffer_->capacity(), "persistent chains (buffer.capacity)");
@@ -171,6 +192,11 @@ eval::Report EbmMethod::evaluate() {
           "T maximising the likelihood of a validation split (1 = trained at the right temperature)");
     r.add("nll_test_at_fit", g.nll_at_fit, "test NLL at temperature_fit");
     r.add("mmd2_model", eval::mmd2_gaussian(g.exact, ref, h), "MMD^2, exact model samples vs test data");
+  }
+  if (density_) {
+    torch::NoGradGuard no_grad;
+    auto test = data_.test.to(device());
+    r.add("test_loglik", density_->log_prob(test).mean().item<double>(), "exact mean log p(x_test) of the flow, nats");
   }
   r.add("mmd2_chains", eval::mmd2_gaussian(st.chains, ref, h),
         "MMD^2, " + std::to_string(config_.eval.chain_steps) + "-step " + sampler_->name() + " chains vs test data");

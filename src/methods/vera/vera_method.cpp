@@ -11,6 +11,7 @@
 #include "joule/io/plot.h"
 #include "joule/models/activation.h"
 #include "joule/models/mlp_energy.h"
+#include "joule/models/nice.h"
 #include "joule/samplers/mala.h"
 
 namespace joule::methods {
@@ -68,6 +69,12 @@ LabelledDataConfig VeraConfig::Data::labelled_config() const {
   l.test_fraction = test_fraction;
   l.drop_repeated = drop_repeated;
   return l;
+}
+
+void VeraConfig::Model::visit(config::Fields& f) {
+  ClassifierConfig::visit(f, {"nice"}, "; nice: a NICE flow as the energy (E = −log p, exact likelihood; not with vera.jem)");
+  f("couplings", couplings, Doc("nice: additive coupling layers (width, depth: each coupling function)").min(1).max(64));
+  f("base", base, Doc("nice: base distribution").choices({"gaussian", "logistic"}));
 }
 
 void VeraConfig::Generator::visit(config::Fields& f) {
@@ -207,7 +214,9 @@ Parts VeraMethod::build_parts(torch::Device device) {
     const int64_t m = std::min<int64_t>(1000, labelled_.test.size());
     monitor_ = labelled_.test.slice(0, m);
   } else {
-    if (cfg.model.kind != "mlp") throw ConfigError("an energy (vera.jem = false) is an MLP: model.kind = \"mlp\"");
+    if (cfg.model.kind != "mlp" && cfg.model.kind != "nice") {
+      throw ConfigError("an energy (vera.jem = false) is an MLP or a NICE flow: model.kind = \"mlp\" or \"nice\"");
+    }
     at::Tensor train_x;
     if (cfg.data.points()) {
       points_ = load_points(cfg.data.point_config(), seed);
@@ -221,16 +230,31 @@ Parts VeraMethod::build_parts(torch::Device device) {
     check_batch_size(batch, train_x.size(0), "training examples");
     int64_t dim = 1;
     for (int64_t d : event_shape_) dim *= d;
-    auto mlp = MlpEnergy(MlpEnergyOptions(dim)
-                             .width(cfg.model.width)
-                             .depth(cfg.model.depth)
-                             .activation(parse_activation(cfg.model.activation))
-                             .negative_slope(cfg.model.negative_slope)
-                             .event_shape(event_shape_));
-    mlp->reset_parameters(gen_init);
-    mlp->to(device);
-    model_ = mlp.get();
-    parts.modules.add("model", mlp.ptr());
+    if (cfg.model.kind == "nice") {
+      if (event_shape_.size() != 1) {
+        // A flow on flattened images: the data are read as vectors.
+        train_x = train_x.reshape({train_x.size(0), -1});
+        if (labelled_.test.x.defined()) labelled_.test.x = labelled_.test.x.reshape({labelled_.test.size(), -1});
+        event_shape_ = {dim};
+      }
+      auto flow = Nice(NiceOptions(dim).hidden(cfg.model.width).depth(cfg.model.depth).couplings(cfg.model.couplings).base(cfg.model.base));
+      flow->reset_parameters(gen_init);
+      flow->to(device);
+      model_ = flow.get();
+      density_ = flow.get();
+      parts.modules.add("model", flow.ptr());
+    } else {
+      auto mlp = MlpEnergy(MlpEnergyOptions(dim)
+                               .width(cfg.model.width)
+                               .depth(cfg.model.depth)
+                               .activation(parse_activation(cfg.model.activation))
+                               .negative_slope(cfg.model.negative_slope)
+                               .event_shape(event_shape_));
+      mlp->reset_parameters(gen_init);
+      mlp->to(device);
+      model_ = mlp.get();
+      parts.modules.add("model", mlp.ptr());
+    }
     parts.data = std::make_shared<data::TensorDataset>(train_x.to(device));
   }
   auto gopts = VeraGeneratorOptions(event_shape_, cfg.generator.noise_dim)
@@ -360,6 +384,10 @@ eval::Report VeraMethod::evaluate() {
       }
       r.add("temperature_fit", g.fit.temperature, "T maximising the likelihood of a validation split (1 = calibrated)");
       r.add("mmd2_model", eval::mmd2_gaussian(g.exact, ref, h), "MMD^2, exact model samples vs test data");
+    }
+    if (density_) {
+      torch::NoGradGuard no_grad;
+      r.add("test_loglik", density_->log_prob(test.to(device())).mean().item<double>(), "exact mean log p(x_test) of the flow, nats");
     }
     r.add("mmd2_generator", eval::mmd2_gaussian(flat(st.generated), ref, h), "MMD^2, generator samples vs test data");
     if (st.refined.defined()) {
