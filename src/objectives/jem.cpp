@@ -62,7 +62,8 @@ ObjectiveOutput Jem::compute(EnergyModel& model, const Batch& batch, at::Generat
   const bool separate = labelled_ && supervised;
   if (supervised) {
     if (separate) {
-      Batch lb = labelled_->next(n, gen);
+      // No larger than the labelled set (10 labels of 2 classes are 20 rows), as a loader over it gives.
+      Batch lb = labelled_->next(std::min(n, labelled_->size()), gen);
       TORCH_CHECK(lb.y.defined(), "Jem: the labelled data source returned no labels");
       x_l = noisy(lb.x.to(batch.x.device()));
       y_l = lb.y.to(batch.x.device());

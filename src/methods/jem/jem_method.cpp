@@ -82,7 +82,6 @@ Parts JemMethod::build_parts(torch::Device device) {
   data::Rows labelled;
   if (per_class > 0) {
     labelled = labelled_subset(data_.train, per_class, classes_, gen_data, "jem.labels_per_class");
-    check_batch_size(batch, labelled.size(), "labelled examples (jem.labels_per_class = " + std::to_string(per_class) + ")");
   }
 
   Parts parts;
