@@ -5,7 +5,8 @@
 # with the same network and labels), over seeds; prints test accuracy mean ± sd per table.
 # Usage: scripts/vera_tabular_ssl.sh OUT_DIR TABLE.csv [TABLE.csv ...]
 # Env: JOULE (default build/joule), SEEDS (default "0 1 2"), STEPS (default 600), LABELS (default 10),
-#      JOBS (parallel runs, default 2, each on one thread), DROP (data.drop_repeated, default 0).
+#      JOBS (parallel runs, default 2, each on one thread), DROP (data.drop_repeated, default 0),
+#      METHODS (default "vera supervised sgld").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 joule=${JOULE:-$root/build/joule}
@@ -16,6 +17,7 @@ steps=${STEPS:-600}
 labels=${LABELS:-10}
 jobs=${JOBS:-2}
 drop=${DROP:-0}
+methods=${METHODS:-vera supervised sgld}
 net="model.kind=mlp model.hidden=[1000,500,500,250,250,250]"
 mkdir -p "$out"
 cmds=()
@@ -23,9 +25,14 @@ for csv in "$@"; do
   t=$(basename "$csv" .csv)
   for s in $seeds; do
     common="data.path=$csv run.seed=$s train.steps=$steps run.threads=1 run.progress=none data.drop_repeated=$drop"
-    cmds+=("$joule train vera_jem_tabular out=$out/$t-vera-$s $common vera.labels_per_class=$labels")
-    cmds+=("$joule train jem_tabular_mlp out=$out/$t-supervised-$s $common $net jem.labels_per_class=$labels jem.px_weight=0 train.lr=1e-3")
-    cmds+=("$joule train jem_tabular_mlp out=$out/$t-sgld-$s $common $net jem.labels_per_class=$labels train.lr=1e-3")
+    for m in $methods; do
+      case $m in
+        vera) cmds+=("$joule train vera_jem_tabular out=$out/$t-vera-$s $common vera.labels_per_class=$labels") ;;
+        supervised) cmds+=("$joule train jem_tabular_mlp out=$out/$t-supervised-$s $common $net jem.labels_per_class=$labels jem.px_weight=0 train.lr=1e-3") ;;
+        sgld) cmds+=("$joule train jem_tabular_mlp out=$out/$t-sgld-$s $common $net jem.labels_per_class=$labels train.lr=1e-3") ;;
+        *) echo "unknown method $m (vera, supervised, sgld)" >&2; exit 2 ;;
+      esac
+    done
   done
 done
 printf '%s\n' "${cmds[@]}" | xargs -P "$jobs" -I{} sh -c '{} > /dev/null 2>&1 || echo "failed: {}"'
