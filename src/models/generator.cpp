@@ -9,7 +9,7 @@
 
 #include <cmath>
 
-#include "joule/core/layers.h"
+#include "joule/models/sequential.h"
 
 namespace joule {
 namespace {
@@ -127,16 +127,7 @@ std::vector<at::Tensor> VeraGeneratorImpl::generator_parameters() {
 at::Tensor VeraGeneratorImpl::mean(const at::Tensor& h) {
   TORCH_CHECK(h.dim() == 2 && h.size(1) == options.noise_dim(), "VeraGenerator: latents must be [n, ", options.noise_dim(),
               "], got ", h.sizes());
-  // Linear layers on Joule's gemm (core/layers.h: oneDNN's sgemm rather than the system BLAS),
-  // the rest as they are.
-  at::Tensor out = h;
-  for (auto& m : *net) {
-    if (auto* lin = m.ptr()->as<torch::nn::LinearImpl>()) {
-      out = linear(out, lin->weight, lin->bias);
-    } else {
-      out = m.forward(out);
-    }
-  }
+  auto out = forward_sequential(net, h);
   std::vector<int64_t> shape{h.size(0)};
   shape.insert(shape.end(), options.event_shape().begin(), options.event_shape().end());
   return out.reshape(shape);

@@ -7,8 +7,8 @@
 
 #include <cmath>
 
-#include "joule/core/layers.h"
 #include "joule/models/classifiers.h"
+#include "joule/models/sequential.h"
 
 namespace joule {
 
@@ -53,27 +53,15 @@ void NiceImpl::reset_parameters(at::Generator gen) {
   log_scale.zero_();
 }
 
-at::Tensor NiceImpl::run(const torch::nn::Sequential& net, const at::Tensor& x) const {
-  at::Tensor h = x;
-  for (const auto& m : *net) {
-    if (auto* lin = m.ptr()->as<torch::nn::LinearImpl>()) {
-      h = linear(h, lin->weight, lin->bias);
-    } else {
-      h = at::relu(h);
-    }
-  }
-  return h;
-}
-
 std::pair<at::Tensor, at::Tensor> NiceImpl::forward(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options.dim(), "Nice: expected inputs [B, ", options.dim(), "], got ", x.sizes());
   const auto even = even_.to(x.device()), odd = odd_.to(x.device());
   at::Tensor a = x.index_select(1, even), b = x.index_select(1, odd);
   for (size_t i = 0; i < coupling_nets.size(); ++i) {
     if (i % 2 == 0) {
-      b = b + run(coupling_nets[i], a);
+      b = b + forward_sequential(coupling_nets[i], a);
     } else {
-      a = a + run(coupling_nets[i], b);
+      a = a + forward_sequential(coupling_nets[i], b);
     }
   }
   auto y = at::empty_like(x).index_copy(1, even, a).index_copy(1, odd, b);
@@ -88,9 +76,9 @@ at::Tensor NiceImpl::inverse(const at::Tensor& z) {
   at::Tensor a = y.index_select(1, even), b = y.index_select(1, odd);
   for (int64_t i = static_cast<int64_t>(coupling_nets.size()) - 1; i >= 0; --i) {
     if (i % 2 == 0) {
-      b = b - run(coupling_nets[i], a);
+      b = b - forward_sequential(coupling_nets[i], a);
     } else {
-      a = a - run(coupling_nets[i], b);
+      a = a - forward_sequential(coupling_nets[i], b);
     }
   }
   return at::empty_like(z).index_copy(1, even, a).index_copy(1, odd, b);

@@ -66,7 +66,6 @@ class NiceImpl : public EnergyModel, public DensityModel {
 
  private:
   at::Tensor base_log_prob(const at::Tensor& z) const;
-  at::Tensor run(const torch::nn::Sequential& net, const at::Tensor& x) const;
   at::Tensor even_, odd_;  // index tensors of the two halves
 };
 TORCH_MODULE(Nice);
