@@ -39,7 +39,7 @@ void OptimizerConfig::visit(config::Fields& f, bool cadence) {
   f("momentum", momentum, Doc("SGD momentum").min(0.0));
   f("weight_decay", weight_decay, Doc("L2 weight decay").min(0.0));
   f("grad_clip_norm", grad_clip_norm, Doc("clip the gradient norm (0 = off)").min(0.0));
-  f("milestones", milestones, Doc("lr_schedule = step: steps at which the rate is multiplied by decay_rate (vera: empty = 80% and 90% of train.steps)").min(1));
+  f("milestones", milestones, Doc("lr_schedule = step: steps at which the rate is multiplied by decay_rate (empty: 80% and 90% of train.steps)").min(1));
   f("decay_rate", decay_rate, Doc("lr_schedule = step: the factor at each milestone").min(1e-12));
   if (cadence) {
     f("updates", updates, Doc("updates of this group per training step").min(1));

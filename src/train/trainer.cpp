@@ -207,7 +207,10 @@ double Trainer::scheduled_lr(const std::string& group, int64_t step) const {
   if (o.warmup_steps() > 0 && step < o.warmup_steps()) {
     f = double(step + 1) / double(o.warmup_steps());
   } else if (o.lr_schedule() == LrSchedule::kStep) {
-    for (int64_t m : o.milestones()) {
+    // Without milestones: at 80% and 90% of the run, whatever its length (VERA:train.py's
+    // decay epochs 160 and 180 of 200).
+    const std::vector<int64_t> fractions{int64_t(0.8 * total), int64_t(0.9 * total)};
+    for (int64_t m : o.milestones().empty() ? fractions : o.milestones()) {
       if (step >= m) f *= o.decay_rate();
     }
   } else if (o.lr_schedule() != LrSchedule::kConstant && total > o.warmup_steps()) {

@@ -84,8 +84,12 @@ TEST_F(VeraCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
 TEST_F(VeraCliTest, StepScheduleDecaysAtEightyAndNinetyPercentOfAnyLength) {
   auto r = joule("train out=run" + kTiny + " train.steps=20 train.log_every=1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string config = joule::io::read_text_file(path("run/config.toml"));
-  EXPECT_TRUE(contains(config, "milestones = [ 16, 18 ]")) << config;
+  // The EBM's and the generator's rates: 1e-3, then x 0.3 from step 16 and again from step 18.
+  auto m = metrics(path("run/metrics.jsonl"));
+  ASSERT_TRUE(m.count(5) && m.count(17) && m.count(20));
+  EXPECT_NEAR(m[5]["lr"], 1e-3, 1e-12);
+  EXPECT_NEAR(m[17]["lr"], 3e-4, 1e-12);
+  EXPECT_NEAR(m[20]["lr"], 9e-5, 1e-12);
 }
 
 TEST_F(VeraCliTest, HmcEstimatorAndImages) {

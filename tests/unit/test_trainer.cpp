@@ -220,6 +220,14 @@ TEST(TrainerTest, StepScheduleMultipliesAtEachMilestone) {
   EXPECT_DOUBLE_EQ(s.scheduled_lr(59), 0.3);
   EXPECT_NEAR(s.scheduled_lr(60), 0.09, 1e-15);
   EXPECT_NEAR(s.scheduled_lr(99), 0.09, 1e-15);
+  // Without milestones: at 80% and 90% of the run's steps.
+  Trainer e(model.ptr(), std::make_shared<FlakyObjective>([](int64_t) { return false; }),
+            std::make_shared<joule::data::TensorDataset>(torch::randn({8, 2})), TrainerOptions().steps(50).batch_size(4),
+            OptimizerOptions().lr(1.0).lr_schedule(joule::train::LrSchedule::kStep).decay_rate(0.3));
+  EXPECT_DOUBLE_EQ(e.scheduled_lr(39), 1.0);
+  EXPECT_DOUBLE_EQ(e.scheduled_lr(40), 0.3);
+  EXPECT_DOUBLE_EQ(e.scheduled_lr(44), 0.3);
+  EXPECT_NEAR(e.scheduled_lr(45), 0.09, 1e-15);
   EXPECT_THROW(OptimizerOptions().milestones({5, 5}).validate("model"), c10::Error);
   EXPECT_THROW(OptimizerOptions().decay_rate(0).validate("model"), c10::Error);
   EXPECT_THROW(joule::train::parse_lr_schedule("steps"), c10::Error);

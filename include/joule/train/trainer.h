@@ -50,7 +50,8 @@ struct OptimizerOptions {
   TORCH_ARG(double, weight_decay) = 0.0;
   /// Clip the group's gradient norm to this value; 0 disables.
   TORCH_ARG(double, grad_clip_norm) = 0.0;
-  /// LrSchedule::kStep: the steps at which the rate is multiplied by decay_rate.
+  /// LrSchedule::kStep: the steps at which the rate is multiplied by decay_rate (empty: 80% and
+  /// 90% of TrainerOptions::steps).
   TORCH_ARG(std::vector<int64_t>, milestones) = {};
   TORCH_ARG(double, decay_rate) = 0.1;
   /// Updates of this group per trainer step (e.g. n critic steps per model step).

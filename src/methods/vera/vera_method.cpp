@@ -132,7 +132,7 @@ VeraConfig::VeraConfig() {
     o.lr = lr;
     o.beta1 = 0.0;
     o.beta2 = 0.9;
-    o.lr_schedule = "step";  // milestones left empty: 80% and 90% of train.steps (build_parts)
+    o.lr_schedule = "step";  // milestones left empty: 80% and 90% of train.steps
     o.decay_rate = 0.3;
   };
   schedule(train.optimizer, 1e-3);
@@ -167,14 +167,6 @@ Parts VeraMethod::build_parts(torch::Device device) {
   auto gen_generator = make_generator(derive_seed(seed, 8));
   if (cfg.vera.max_sigma < cfg.vera.min_sigma) throw ConfigError("vera.max_sigma must be >= vera.min_sigma");
   const int64_t batch = cfg.train.batch_size;
-  // A step schedule without milestones decays at 80% and 90% of the run, whatever its length.
-  for (OptimizerConfig* o : {&cfg.train.optimizer, &cfg.optim.generator, &cfg.optim.posterior}) {
-    if (o->lr_schedule != "step" || !o->milestones.empty()) continue;
-    for (double f : {0.8, 0.9}) {
-      const auto m = std::max<int64_t>(1, static_cast<int64_t>(f * cfg.train.steps));
-      if (o->milestones.empty() || m > o->milestones.back()) o->milestones.push_back(m);
-    }
-  }
   Parts parts;
   std::shared_ptr<joule::Vera> objective;
   auto vopts = joule::VeraOptions()
