@@ -3,7 +3,9 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <map>
@@ -15,8 +17,22 @@
 namespace joule::data {
 namespace {
 
-std::vector<std::string> split_row(const std::string& line, char delim) {
-  std::vector<std::string> out;
+// Splits one line into trimmed fields: at `delim` outside double quotes, or (whitespace mode) at
+// every run of spaces and tabs, ignoring leading and trailing ones.
+void split_row(const std::string& line, char delim, bool whitespace, std::vector<std::string>& out) {
+  out.clear();
+  if (whitespace) {
+    size_t i = 0;
+    while (true) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+      if (i >= line.size()) break;
+      size_t j = i;
+      while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+      out.emplace_back(line, i, j - i);
+      i = j;
+    }
+    return;
+  }
   std::string field;
   bool quoted = false;
   for (size_t i = 0; i < line.size(); ++i) {
@@ -41,46 +57,49 @@ std::vector<std::string> split_row(const std::string& line, char delim) {
     const auto e = f.find_last_not_of(" \t");
     f = b == std::string::npos ? "" : f.substr(b, e - b + 1);
   }
-  return out;
 }
 
 bool parse_number(const std::string& s, double& v) {
   if (s.empty()) return false;
-  try {
-    size_t pos = 0;
-    v = std::stod(s, &pos);
-    return pos == s.size();
-  } catch (...) {
-    return false;
-  }
+  char* end = nullptr;
+  errno = 0;
+  v = std::strtod(s.c_str(), &end);
+  // Overflow to ±inf is reported as inf (the caller rejects it with the field named).
+  return end == s.c_str() + s.size();
 }
+
+bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
 
 }  // namespace
 
 CsvTable read_csv(const std::string& path, const CsvOptions& options) {
   std::ifstream f(path);
   TORCH_CHECK(f.good(), "cannot open CSV file '", path, "' (does it exist?)");
-  std::vector<std::vector<std::string>> rows;
-  std::vector<int64_t> line_numbers;
+  // Streamed row by row: only the parsed numbers are kept, so multi-gigabyte tables (HEPMASS)
+  // need about 4 bytes per value.
   std::string line;
+  std::vector<std::string> fields;
   int64_t lineno = 0;
-  while (std::getline(f, line)) {
-    ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    rows.push_back(split_row(line, options.delimiter()));
-    line_numbers.push_back(lineno);
-  }
-  TORCH_CHECK(!rows.empty(), "CSV file '", path, "' is empty");
+  auto next_row = [&]() {
+    while (std::getline(f, line)) {
+      ++lineno;
+      if (blank(line)) continue;
+      split_row(line, options.delimiter(), options.whitespace(), fields);
+      return true;
+    }
+    return false;
+  };
+  TORCH_CHECK(next_row(), "CSV file '", path, "' is empty");
 
   bool has_header = options.header() == CsvHeader::kYes;
   if (options.header() == CsvHeader::kAuto) {
     double v;
-    for (const auto& field : rows[0]) has_header = has_header || !parse_number(field, v);
+    for (const auto& field : fields) has_header = has_header || !parse_number(field, v);
   }
-  const size_t ncols = rows[0].size();
+  const size_t ncols = fields.size();
   std::vector<std::string> names;
   if (has_header) {
-    names = rows[0];
+    names = fields;
   } else {
     for (size_t j = 0; j < ncols; ++j) names.push_back("c" + std::to_string(j));
   }
@@ -102,17 +121,15 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
     }
   }
 
-  const size_t first = has_header ? 1 : 0;
-  TORCH_CHECK(rows.size() > first, "CSV file '", path, "' has a header but no data rows");
-  const int64_t n = int64_t(rows.size() - first);
   const int64_t d = int64_t(ncols) - (label_col >= 0 ? 1 : 0);
   TORCH_CHECK(d > 0, "CSV '", path, "' has no feature columns");
   std::vector<float> feats;
-  feats.reserve(size_t(n * d));
   std::vector<std::string> raw_labels;
-  for (size_t i = first; i < rows.size(); ++i) {
-    const auto& r = rows[i];
-    const std::string where = path + ":" + std::to_string(line_numbers[i]);
+  bool pending = !has_header;  // the first row is data
+  while (pending || next_row()) {
+    pending = false;
+    const auto& r = fields;
+    const std::string where = path + ":" + std::to_string(lineno);
     TORCH_CHECK(r.size() == ncols, where, ": expected ", ncols, " columns (as in the first row), got ", r.size());
     for (size_t j = 0; j < ncols; ++j) {
       if (int64_t(j) == label_col) {
@@ -129,6 +146,8 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
       feats.push_back(float(v));
     }
   }
+  TORCH_CHECK(!feats.empty(), "CSV file '", path, "' has a header but no data rows");
+  const int64_t n = int64_t(feats.size()) / d;
 
   CsvTable t;
   t.features = torch::from_blob(feats.data(), {n, d}, torch::kFloat32).clone();
@@ -138,7 +157,7 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
     bool numeric = true;
     for (const auto& s : raw_labels) {
       double v;
-      numeric = numeric && parse_number(s, v) && v == std::floor(v);
+      numeric = numeric && parse_number(s, v) && v == std::floor(v) && std::abs(v) < 9.0e15;
     }
     if (numeric) {
       for (size_t i = 0; i < raw_labels.size(); ++i) labels[i] = int64_t(std::stod(raw_labels[i]));

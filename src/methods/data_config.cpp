@@ -7,6 +7,7 @@
 #include "joule/data/csv.h"
 #include "joule/data/idx.h"
 #include "joule/data/toy2d.h"
+#include "joule/data/uci_tabular.h"
 
 namespace joule::methods {
 
@@ -50,18 +51,20 @@ PointData load_points(const PointDataConfig& cfg, uint64_t seed) {
 void LabelledDataConfig::visit(config::Fields& f) {
   f("dataset", dataset,
     Doc("fashion-mnist (Debian's copy, or data.path), mnist, cifar10, cifar100 (data.path: their files), "
-        "synthetic-cifar10 (random images, for timing) or csv (data.path)")
-        .choices({"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic-cifar10", "csv"}));
-  f("path", path, "folder with the IDX or CIFAR binary files, or the CSV file");
+        "synthetic-cifar10 (random images, for timing), csv (data.path), or VERA's tables hepmass, human, crop "
+        "(data.path: the folder as distributed)")
+        .choices({"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic-cifar10", "csv", "hepmass", "human",
+                  "crop"}));
+  f("path", path, "folder with the IDX, CIFAR or HEPMASS/HUMAN/CROP files, or the CSV file");
   f("n_train", n_train, Doc("training examples (0 = all; otherwise a seeded random subset)").min(0));
   f("n_test", n_test, Doc("test examples for accuracy and calibration (0 = all)").min(0));
   f("label_column", label_column, "csv: label column (name or 0-based index; -1 = last)");
   f("val_fraction", val_fraction, Doc("csv: fraction of rows held out for validation").min(0.0).max(0.9));
   f("test_fraction", test_fraction, Doc("csv: fraction of rows held out for testing").min(0.01).max(0.9));
   f("drop_repeated", drop_repeated,
-    Doc("csv: drop features whose smallest training value occurs more than this many times (VERA's tabular filter: 5; "
-        "0 = keep all)")
-        .min(0));
+    Doc("tables: drop features whose smallest training value occurs more than this many times (VERA's filter: 5; "
+        "0 = keep all; -1 = the table's own: 5 for hepmass and human, 0 otherwise)")
+        .min(-1));
   f("synthetic_n", synthetic_n, Doc("synthetic-cifar10: random CIFAR-shaped images (for timing only)").min(64));
 }
 
@@ -88,6 +91,19 @@ LabelledData load_labelled(const LabelledDataConfig& cfg, at::Generator& gen) {
     const int64_t n = cfg.synthetic_n;
     d.train = {torch::empty({n, 3, 32, 32}).uniform_(-1.0, 1.0, gen), torch::randint(10, {n}, gen, torch::kLong)};
     d.test = {torch::empty({256, 3, 32, 32}).uniform_(-1.0, 1.0, gen), torch::randint(10, {256}, gen, torch::kLong)};
+  } else if (name == "hepmass" || name == "human" || name == "crop") {
+    need_path("folder with the " + name + " files");
+    auto table = data::load_uci_table(name, path, data::UciTableOptions().drop_repeated(
+                                                      cfg.drop_repeated >= 0 ? cfg.drop_repeated : 5));
+    d.train = table.train;
+    d.valid = table.valid;
+    d.test = table.test;
+    d.dropped_features = table.dropped_features;
+    d.notes.push_back("data: " + name + " with " + std::to_string(d.train.x.size(1)) + " of " +
+                      std::to_string(table.raw_features) + " features, " + std::to_string(d.train.size()) + " / " +
+                      std::to_string(d.valid.size()) + " / " + std::to_string(d.test.size()) +
+                      " training / validation / test rows (VERA's split and standardisation; its code reports the "
+                      "validation split)");
   } else {
     need_path("file.csv");
     auto table = data::read_csv(path, data::CsvOptions().label_column(cfg.label_column));
@@ -99,7 +115,7 @@ LabelledData load_labelled(const LabelledDataConfig& cfg, at::Generator& gen) {
     d.train = split.train;
     d.test = split.test;
     if (n_val > 0) d.valid = split.valid;
-    if (cfg.drop_repeated > 0) {
+    if (cfg.drop_repeated > 0) {  // −1 (the table's own) is 0 for a plain CSV
       // VERA:tabular/hepmass.py's filter (arXiv:2010.04230 §6.2): a feature whose minimum repeats
       // is mostly a fill value.
       auto counts = d.train.x.eq(std::get<0>(d.train.x.min(0, true))).sum(0);
@@ -127,7 +143,11 @@ LabelledData load_labelled(const LabelledDataConfig& cfg, at::Generator& gen) {
   d.event_shape.assign(d.train.x.sizes().begin() + 1, d.train.x.sizes().end());
   d.classes = std::max(d.train.y.max().item<int64_t>(), d.test.y.max().item<int64_t>()) + 1;
   if (name == "cifar100") d.classes = 100;
-  if (name != "csv") d.classes = std::max<int64_t>(d.classes, 10);
+  if (name == "hepmass") d.classes = 2;
+  if (name == "human") d.classes = 6;
+  if (name == "crop") d.classes = 7;
+  const bool table = name == "csv" || name == "hepmass" || name == "human" || name == "crop";
+  if (!table) d.classes = std::max<int64_t>(d.classes, 10);
   if (d.classes < 2) throw ConfigError("the data has a single class; a classifier needs labels of at least two classes");
   // A seeded subset of the training data, then the first n_test test examples.
   if (cfg.n_train > 0 && cfg.n_train < d.train.size()) {

@@ -130,6 +130,36 @@ TEST_F(VeraCliTest, VeraJemLearnsATableSemiSupervisedWithTheRepeatedValueFilter)
   EXPECT_TRUE(contains(r.output, "dropped 1 feature")) << r.output;
 }
 
+TEST_F(VeraCliTest, VeraJemReadsTheHumanActivityFolderAsPublished) {
+  // The UCI HAR layout (train/X_train.txt, train/y_train.txt, test/...; whitespace, labels 1–6) with
+  // six separable classes and a fill-value column the table's own filter (5) drops.
+  auto gen = joule::make_generator(9);
+  for (const std::string part : {"train", "test"}) {
+    fs::create_directories(path("har/" + part));
+    std::ofstream x(path("har/" + part + "/X_" + part + ".txt")), y(path("har/" + part + "/y_" + part + ".txt"));
+    const int64_t n = part == "train" ? 600 : 120;
+    auto noise = torch::randn({n, 3}, gen);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t c = i % 6;
+      x << "  " << std::scientific << noise[i][0].item<double>() + 4.0 * (c % 3) << " " << noise[i][1].item<double>() + 4.0 * (c / 3)
+        << " " << noise[i][2].item<double>() << " " << (i % 50 == 0 ? 1.0 : -1.0) << "\n";
+      y << c + 1 << "\n";
+    }
+  }
+  auto r = joule("train vera_jem_tabular out=har-run data.dataset=human data.path=har vera.labels_per_class=10 train.steps=300"
+                 " model.hidden=[64,64] generator.width=64 generator.noise_dim=8 train.eval_every=100 run.progress=none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "human with 3 of 4 features, 540 / 60 / 120")) << r.output;
+  const std::string json = joule::io::read_text_file(path("har-run/eval.json"));
+  EXPECT_GT(json_number(json, "test_acc"), 0.7) << json;  // chance 1/6
+  // A folder without the files: exit 1 (a data error) naming the missing file, and no run folder.
+  fs::create_directories(path("empty"));
+  r = joule("train vera_jem_tabular out=no-har data.dataset=human data.path=empty run.progress=none");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "train/X_train.txt")) << r.output;
+  EXPECT_FALSE(fs::exists(path("no-har")));
+}
+
 TEST_F(VeraCliTest, NiceFlowIsTrainedByEveryObjectiveAndItsExactLikelihoodIsTheGridOne) {
   // VERA's tractable-model check in miniature: the same NICE flow trained by exact maximum
   // likelihood, VERA and score matching; in 2-D its exact test log-likelihood must equal minus the

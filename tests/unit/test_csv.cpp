@@ -96,4 +96,17 @@ TEST(CsvTest, BadRowsNameFileLineAndColumn) {
   EXPECT_TRUE(std::isnan(read_csv(nan_path, CsvOptions().allow_nan(true)).features[0][0].item<float>()));
 }
 
+TEST(CsvTest, WhitespaceModeSplitsOnRunsOfSpacesAndTabs) {
+  // UCI's .txt tables (HAR's X_train.txt): leading spaces, several spaces between fields, C exponents.
+  TempDir dir;
+  auto path = write(dir, "w.txt", "  2.8858451e-001 -2.0294171e-002\t 1\n -1.0e+000   3   2 \r\n");
+  auto t = read_csv(path, CsvOptions().whitespace(true).label_column("-1"));
+  ASSERT_EQ(t.features.sizes(), (std::vector<int64_t>{2, 2}));
+  EXPECT_TRUE(torch::allclose(t.features, torch::tensor({{0.28858451f, -0.020294171f}, {-1.f, 3.f}})));
+  EXPECT_TRUE(torch::equal(t.labels, torch::tensor({1, 2}, torch::kLong)));
+  auto ragged = write(dir, "r.txt", "1 2 3\n4 5\n");
+  auto msg = error_of([&] { read_csv(ragged, CsvOptions().whitespace(true)); });
+  EXPECT_NE(msg.find(":2: expected 3 columns"), std::string::npos) << msg;
+}
+
 }  // namespace

@@ -17,6 +17,9 @@ enum class CsvHeader { kAuto, kYes, kNo };
 ///   auto t = joule::data::read_csv("HAR.csv", joule::data::CsvOptions().label_column("activity"));
 struct CsvOptions {
   TORCH_ARG(char, delimiter) = ',';
+  /// Fields separated by runs of spaces or tabs (UCI's .txt tables, e.g. HAR's X_train.txt);
+  /// overrides `delimiter`.
+  TORCH_ARG(bool, whitespace) = false;
   /// kAuto: the first row is a header if any of its fields is not a number.
   TORCH_ARG(CsvHeader, header) = CsvHeader::kAuto;
   /// Column holding class labels: a header name or a 0-based index ("" = no labels, and

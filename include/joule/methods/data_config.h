@@ -44,7 +44,7 @@ struct LabelledDataConfig {
   std::string label_column = "-1";
   double val_fraction = 0.1;
   double test_fraction = 0.2;
-  int64_t drop_repeated = 0;  ///< csv: drop features whose smallest training value occurs more often (0 = keep all)
+  int64_t drop_repeated = -1;  ///< tables: drop features whose smallest training value occurs more often (0 = keep all, −1 = the table's own)
   int64_t synthetic_n = 2048;
   void visit(config::Fields& f);
 };

@@ -34,7 +34,7 @@ struct VeraConfig : MethodConfig {
     std::string label_column = "-1";
     double val_fraction = 0.1;
     double test_fraction = 0.2;
-    int64_t drop_repeated = 0;
+    int64_t drop_repeated = -1;  ///< −1: the table's own filter (5 for hepmass and human)
     void visit(config::Fields& f);
     bool points() const;  ///< a toy set, or a CSV table read as unlabelled points
     PointDataConfig point_config() const;

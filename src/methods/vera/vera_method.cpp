@@ -30,21 +30,23 @@ bool is_toy(const std::string& name) {
 
 void VeraConfig::Data::visit(config::Fields& f) {
   auto datasets = data::toy_names();
-  for (const char* d : {"csv", "fashion-mnist", "mnist", "cifar10", "cifar100"}) datasets.push_back(d);
+  for (const char* d : {"csv", "fashion-mnist", "mnist", "cifar10", "cifar100", "hepmass", "human", "crop"}) {
+    datasets.push_back(d);
+  }
   f("dataset", dataset,
-    Doc("a built-in 2-D toy set, csv (data.path; unlabelled points, or labelled rows with vera.jem), or images "
-        "(fashion-mnist, mnist, cifar10, cifar100)")
+    Doc("a built-in 2-D toy set, csv (data.path; unlabelled points, or labelled rows with vera.jem), images "
+        "(fashion-mnist, mnist, cifar10, cifar100) or the paper's tables hepmass, human, crop (data.path: their folder)")
         .choices(datasets));
-  f("path", path, "the CSV file, or the folder with the IDX / CIFAR files");
+  f("path", path, "the CSV file, or the folder with the IDX / CIFAR / HEPMASS / HUMAN / CROP files");
   f("n_train", n_train, Doc("training examples (0 = 50000 toy points, or every row / image)").min(0));
   f("n_test", n_test, Doc("test examples (0 = 5000 toy points, or all; csv points: at most a fifth of the rows)").min(0));
   f("label_column", label_column, "csv with vera.jem: label column (name or 0-based index; -1 = last)");
   f("val_fraction", val_fraction, Doc("csv with vera.jem: fraction of rows held out for validation").min(0.0).max(0.9));
   f("test_fraction", test_fraction, Doc("csv with vera.jem: fraction of rows held out for testing").min(0.01).max(0.9));
   f("drop_repeated", drop_repeated,
-    Doc("csv with vera.jem: drop features whose smallest training value occurs more than this many times (VERA's "
-        "tabular filter: 5; 0 = keep all)")
-        .min(0));
+    Doc("tables: drop features whose smallest training value occurs more than this many times (VERA's filter: 5; "
+        "0 = keep all; -1 = the table's own: 5 for hepmass and human, 0 otherwise)")
+        .min(-1));
 }
 
 bool VeraConfig::Data::points() const { return is_toy(dataset) || dataset == "csv"; }
