@@ -56,6 +56,6 @@ case "$mode" in
     ;;
   test)
     echo "== running the test suite (unit, integration, consumer; 'slow' tests are separate)"
-    ctest --test-dir "$build" -L "unit|integration|consumer" --output-on-failure -j "$jobs"
+    ctest --test-dir "$build" -L "unit|integration|robustness|consumer" --output-on-failure -j "$jobs"
     ;;
 esac

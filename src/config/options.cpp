@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
@@ -120,6 +121,8 @@ std::string bounds_text(const Doc& doc) {
 
 // Range and choice checks shared by the reader and the validator; returns "" or the reason.
 std::string check_number(double v, const Doc& doc) {
+  // ±inf only where an option documents it (Doc::allow_inf): lr = inf is a typo, not a setting.
+  if (std::isinf(v) && !doc.inf_allowed()) return "expected a finite number";
   if ((doc.min() && v < *doc.min()) || (doc.max() && v > *doc.max())) return "must be in " + bounds_text(doc);
   return "";
 }
@@ -432,13 +435,13 @@ class Reader : public Fields {
         try {
           size_t pos = 0;
           x = std::stod(t, &pos);
-          if (pos != t.size()) fail(k, n, "expected a number (e.g. 0.01, 1e-3, inf)");
+          if (pos != t.size()) fail(k, n, "expected a number (e.g. 0.01, 1e-3)");
         } catch (const std::logic_error&) {
-          fail(k, n, "expected a number (e.g. 0.01, 1e-3, inf)");
+          fail(k, n, "expected a number (e.g. 0.01, 1e-3)");
         }
       }
     } else {
-      fail(k, n, "expected a number (e.g. 0.01, 1e-3, inf)");
+      fail(k, n, "expected a number (e.g. 0.01, 1e-3)");
     }
     if (std::isnan(x)) fail(k, n, "expected a number, not nan");
     const std::string why = check_number(x, d);
@@ -539,11 +542,17 @@ Document Document::from_string(const std::string& text, const std::string& origi
 }
 
 Document Document::from_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw ConfigError("config file '" + path + "' is a folder, not a TOML file");
   std::ifstream f(path);
-  if (!f.good()) throw ConfigError("cannot read config file '" + path + "' (does it exist?)");
+  // A missing or unreadable file is a runtime error (the CLI's exit code 1), not a usage error.
+  if (!f.good()) throw std::runtime_error("cannot read config file '" + path + "' (does it exist?)");
   std::stringstream ss;
   ss << f.rdbuf();
-  return from_string(ss.str(), path);
+  std::string text = ss.str();
+  // Editors on Windows may start the file with a UTF-8 byte-order mark, which TOML does not allow.
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  return from_string(text, path);
 }
 
 void Document::set(const std::string& key, const std::string& value, const std::string& origin) {

@@ -111,6 +111,8 @@ GofResult ksd_test(const ScoreFunction& score, const at::Tensor& x, const KsdTes
   auto u = ksd_stein_kernel(x, sx, h);
   u.fill_diagonal_(0.0);
   const double stat = u.sum().item<double>() / static_cast<double>(n - 1);  // n · U-statistic
+  TORCH_CHECK(std::isfinite(stat), "the KSD test failed: the Stein kernel sum is not finite (the model's scores or the samples "
+              "overflow: |score| up to ", sx.abs().max().item<double>(), "); no p-value can be given");
   // Wild bootstrap of the degenerate U-statistic: wᵀHw/(n−1), w Rademacher.
   int64_t exceed = 0;
   const int64_t chunk = 256;
@@ -154,6 +156,8 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
   }
   TORCH_CHECK(sq.sizes() == x.sizes(), "lsd_test: the score function returned shape ", sq.sizes(), " for x of shape ",
               x.sizes());
+  TORCH_CHECK(torch::isfinite(sq).all().item<bool>(), "the LSD test cannot run: the model's score is NaN or infinite at ",
+              (~torch::isfinite(sq).all(1)).sum().item<int64_t>(), " of the ", n, " samples");
   auto x_train = x.slice(0, 0, n_train), s_train = sq.slice(0, 0, n_train);
   auto x_val = x.slice(0, n_train, n_train + n_val), s_val = sq.slice(0, n_train, n_train + n_val);
   auto x_test = x.slice(0, n_train + n_val), s_test = sq.slice(0, n_train + n_val);
@@ -221,6 +225,12 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
     }
   }
   const double total_seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  // No finite held-out statistic means the test never ran: accepting H0 here would be a silent
+  // false "no evidence against the model".
+  TORCH_CHECK(best_iter >= 0 && std::isfinite(best_mean) && std::isfinite(best_std),
+              "the LSD test failed: the critic's held-out Stein statistic was never finite (the model's scores or the "
+              "samples overflow: |x| up to ", x.abs().max().item<double>(), ", |score| up to ", sq.abs().max().item<double>(),
+              "); standardise the samples or check the model, as no p-value can be given");
   GofResult r;
   r.test = "lsd";
   r.alpha = o.alpha();

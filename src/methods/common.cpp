@@ -98,8 +98,8 @@ void SamplerConfig::visit(config::Fields& f) {
   f("noise", noise,
     Doc("Langevin noise std b; -1 = sqrt(2a) (proper ULA, temperature 1). JEM uses a=1, b=0.01").min(-1.0));
   f("grad_clip", grad_clip, Doc("clip each score element to ±value (0 = off)").min(0.0));
-  f("clamp_min", clamp_min, "clamp states from below (-inf = off)");
-  f("clamp_max", clamp_max, "clamp states from above (inf = off)");
+  f("clamp_min", clamp_min, Doc("clamp states from below (-inf = off)").allow_inf());
+  f("clamp_max", clamp_max, Doc("clamp states from above (inf = off)").allow_inf());
   f("leapfrog_steps", leapfrog_steps, Doc("HMC leapfrog steps per transition").min(1));
 }
 

@@ -16,9 +16,12 @@ using config::Doc;
 
 void PointDataConfig::visit(config::Fields& f) {
   auto datasets = data::toy_names();
-  datasets.push_back("csv");
-  f("dataset", dataset, Doc("training data: a built-in 2-D toy set, or csv (data.path)").choices(datasets));
-  f("path", path, "data file for data.dataset = csv (numeric columns, optional header)");
+  for (const char* d : {"csv", "fashion-mnist", "mnist"}) datasets.push_back(d);
+  f("dataset", dataset,
+    Doc("training data: a built-in 2-D toy set, csv (data.path), or fashion-mnist / mnist as flattened 784-d "
+        "vectors, uniformly dequantised into [-1, 1] (for flows)")
+        .choices(datasets));
+  f("path", path, "data file for data.dataset = csv (numeric columns, optional header); the IDX folder for mnist");
   f("n_train", n_train, Doc("training points drawn once from the generator").min(1));
   f("n_test", n_test, Doc("held-out points (fresh seed) for test NLL and MMD; csv: at most a fifth of the rows").min(1));
 }
@@ -36,6 +39,28 @@ PointData load_points(const PointDataConfig& cfg, uint64_t seed) {
     d.valid = split.valid.x;
     d.test = split.test.x;
     d.extent = 1.2 * d.test.abs().max().item<double>();
+    return d;
+  }
+  if (cfg.dataset == "fashion-mnist" || cfg.dataset == "mnist") {
+    if (cfg.dataset == "mnist" && cfg.path.empty()) throw ConfigError("data.dataset = \"mnist\" needs data.path = <folder with the MNIST IDX files>");
+    const std::string dir = cfg.path.empty() ? data::kFashionMnistDir : cfg.path;
+    // Pixel k/255 -> (k + u)/256 with u ~ U[0, 1) drawn once per split, then [−1, 1]: a continuous
+    // density for the discrete pixels (Dinh et al. arXiv:1410.8516 §5 dequantise the same way).
+    auto dequantise = [](const at::Tensor& images, at::Generator& gen) {
+      auto k = images.mul(255.0).round();
+      auto u = torch::empty_like(k).uniform_(0.0, 1.0, gen);
+      return k.add(u).div(256.0).mul(2.0).sub(1.0).reshape({images.size(0), -1});
+    };
+    auto train_all = data::load_mnist_split(dir, "train").images;
+    auto test_all = data::load_mnist_split(dir, "t10k").images;
+    auto perm = torch::randperm(train_all.size(0), gen_train, torch::kLong);
+    const int64_t n_train = std::min<int64_t>(cfg.n_train, train_all.size(0) - 1);
+    const int64_t n_valid = std::min<int64_t>(cfg.n_test, train_all.size(0) - n_train);
+    d.train = dequantise(train_all.index_select(0, perm.slice(0, 0, n_train)), gen_train);
+    auto gen_valid = make_generator(derive_seed(seed, 6));
+    d.valid = dequantise(train_all.index_select(0, perm.slice(0, n_train, n_train + n_valid)), gen_valid);
+    d.test = dequantise(test_all.slice(0, 0, std::min<int64_t>(cfg.n_test, test_all.size(0))), gen_test);
+    d.extent = 1.0;
     return d;
   }
   d.train = data::sample_toy(cfg.dataset, cfg.n_train, gen_train);

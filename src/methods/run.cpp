@@ -20,11 +20,32 @@ namespace fs = std::filesystem;
 std::string resolve_checkpoint(const std::string& path) {
   if (fs::is_directory(path)) {
     const std::string ckpt = (fs::path(path) / "checkpoint.pt").string();
-    if (!fs::exists(ckpt)) throw config::ConfigError("run folder '" + path + "' has no checkpoint.pt");
+    // Missing files are runtime errors (exit 1), not usage errors.
+    TORCH_CHECK(fs::exists(ckpt), "run folder '", path, "' has no checkpoint.pt");
     return ckpt;
   }
-  if (!fs::exists(path)) throw config::ConfigError("checkpoint '" + path + "' does not exist");
+  TORCH_CHECK(fs::exists(path), "checkpoint '", path, "' does not exist");
   return path;
+}
+
+void check_output_path(const std::string& path, const std::string& checkpoint, const std::string& option) {
+  auto refuse = [&](const std::string& why) { throw config::ConfigError(option + " = '" + path + "' " + why); };
+  if (path.empty()) refuse("is empty");
+  if (fs::is_directory(path)) refuse("is a folder; give a file name");
+  const fs::path target = fs::weakly_canonical(fs::absolute(path));
+  const fs::path folder = target.parent_path();
+  if (!fs::is_directory(folder)) refuse("is in a folder that does not exist ('" + folder.string() + "')");
+  if (fs::exists(checkpoint) && fs::equivalent(target, checkpoint)) refuse("would replace the checkpoint being read");
+  const std::string name = target.filename().string();
+  for (const char* own : {"checkpoint.pt", "config.toml", "metrics.jsonl", "eval.json"}) {
+    if (name == own && fs::exists(folder / "checkpoint.pt")) {
+      refuse("would take the name of the run's own '" + name + "' in '" + folder.string() + "'; choose another name");
+    }
+  }
+  if (!fs::exists(target) || !fs::exists(folder / "checkpoint.pt")) return;
+  if (name.rfind("eval-", 0) == 0 || name.rfind("samples-step", 0) == 0) return;  // an earlier eval/sample output
+  refuse("would replace '" + name + "' of the run in '" + folder.string() +
+         "'; runs keep what training wrote (choose another name, e.g. the default)");
 }
 
 config::Document saved_config(const std::string& run_or_checkpoint) {
@@ -113,6 +134,10 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
 
   if (!resuming) trainer.save(ckpt);  // step 0 is the first good state
   trainer.train();
+  if (trainer.step_count() < cfg.train.steps && train::interrupt_requested()) {
+    trainer.save(ckpt);
+    throw train::InterruptedError(trainer.step_count(), ckpt);
+  }
 
   RunResult result;
   result.dir = dir;

@@ -1,5 +1,7 @@
 #include "joule/train/trainer.h"
 
+#include <atomic>
+
 #include <c10/util/Exception.h>
 #include <c10/util/StringUtil.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -343,10 +345,43 @@ StepResult Trainer::step() {
   return r;
 }
 
+namespace {
+std::atomic<bool> g_interrupt{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "request_interrupt() must be async-signal-safe");
+
+// The shapes a checkpoint's module archive holds against the module built from the config:
+// LibTorch's reader would silently replace a parameter by the saved tensor of another shape.
+void check_saved_shapes(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& prefix) {
+  auto check = [&](const std::string& key, const torch::Tensor& built, bool is_buffer) {
+    torch::Tensor saved;
+    if (!archive.try_read(key, saved, is_buffer) || !saved.defined() || !built.defined()) return;
+    TORCH_CHECK(saved.sizes() == built.sizes(), "the saved ", prefix, key, " has shape ", saved.sizes(),
+                " but this configuration builds ", built.sizes(),
+                "; a resumed or reloaded run keeps its saved model options (drop the overrides that change the model)");
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) check(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) check(b.key(), b.value(), true);
+  for (const auto& c : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (archive.try_read(c.key(), sub)) check_saved_shapes(*c.value(), sub, prefix + c.key() + ".");
+  }
+}
+}  // namespace
+
+void request_interrupt() { g_interrupt.store(true, std::memory_order_relaxed); }
+bool interrupt_requested() { return g_interrupt.load(std::memory_order_relaxed); }
+void clear_interrupt() { g_interrupt.store(false, std::memory_order_relaxed); }
+
+InterruptedError::InterruptedError(int64_t step, const std::string& checkpoint)
+    : std::runtime_error("interrupted at step " + std::to_string(step) + "; the training state is saved in " + checkpoint),
+      step(step),
+      checkpoint(checkpoint) {}
+
 void Trainer::train() {
   if (last_good_.empty()) last_good_ = snapshot();
   for (auto& cb : callbacks_) cb->on_train_begin(*this);
   while (step_ < options_.steps()) {
+    if (interrupt_requested()) return;  // the caller saves and reports (train_run)
     try {
       StepResult r = step();
       for (auto& cb : callbacks_) cb->on_step_end(*this, r);
@@ -415,6 +450,7 @@ void Trainer::read_state(torch::serialize::InputArchive& archive) {
                               : archive.try_read("module_" + name, a);
     TORCH_CHECK(found, "checkpoint has no module '", name, "' (it was written by another method or setup; modules here: ",
                 c10::Join(", ", modules_.names()), ")");
+    check_saved_shapes(*module, a, name + ".");
     module->load(a);
   }
   for (size_t g = 0; g < groups_.size(); ++g) {
@@ -463,7 +499,7 @@ void Trainer::load(const std::string& path) {
   try {
     read_state(archive);
   } catch (const c10::Error& e) {
-    TORCH_CHECK(false, "cannot resume from '", path, "': ", e.what_without_backtrace());
+    TORCH_CHECK(false, "'", path, "' does not hold this configuration's training state: ", e.what_without_backtrace());
   }
   last_good_ = snapshot();
 }

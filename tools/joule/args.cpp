@@ -4,6 +4,7 @@
 #include <c10/util/Exception.h>
 
 #include <filesystem>
+#include <stdexcept>
 
 #include "joule/core/gemm.h"
 #include "joule/core/runtime.h"
@@ -38,7 +39,19 @@ config::Document make_document(const std::string& source, const ParsedArgs& args
                                const std::vector<std::string>& allowed_prefixes) {
   config::Document doc;
   if (!source.empty()) {
-    doc = std::filesystem::exists(source) ? config::Document::from_file(source) : config::preset(source);
+    namespace fs = std::filesystem;
+    if (fs::is_directory(source)) {
+      throw UsageError("'" + source + "' is a folder, not a config file or a preset" +
+                       (fs::exists(fs::path(source) / "checkpoint.pt")
+                            ? "; to continue that run: joule train train.resume=" + source + " train.steps=<more>"
+                            : ""));
+    }
+    const bool looks_like_file = source.find('/') != std::string::npos ||
+                                 (source.size() > 5 && source.compare(source.size() - 5, 5, ".toml") == 0);
+    if (!fs::exists(source) && looks_like_file) {
+      throw std::runtime_error("config file '" + source + "' does not exist");  // a missing file: exit 1
+    }
+    doc = fs::exists(source) ? config::Document::from_file(source) : config::preset(source);
   }
   // Short names: the aliases of the run options, the same for every method.
   methods::RunConfig run;

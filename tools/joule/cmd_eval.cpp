@@ -29,13 +29,15 @@ int cmd_eval(const std::vector<std::string>& argv, std::ostream& out, std::ostre
       ++it;
     }
   }
+  const std::string checkpoint = methods::resolve_checkpoint(args.positional[0]);
+  if (!out_path.empty()) methods::check_output_path(out_path, checkpoint, "eval.out");  // before any work
   const auto overrides = make_document("", args, "eval", {"eval.", "run.device", "run.threads", "run.progress"});
   auto config = methods::saved_config(args.positional[0]);
   config.merge(overrides);
   auto method = methods::load_with_config(args.positional[0], config, setup_runtime(methods::run_options(config), err));
   const int64_t step = method->trainer().step_count();
   const std::string dir = method->run_dir();
-  out << "evaluating " << methods::resolve_checkpoint(args.positional[0]) << " (step " << step << ")\n";
+  out << "evaluating " << checkpoint << " (step " << step << ")\n";
   const auto report = method->evaluate();
   report.print(out);
   if (!report.table.empty()) {

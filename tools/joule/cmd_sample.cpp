@@ -23,9 +23,13 @@ int cmd_sample(const std::vector<std::string>& argv, std::ostream& out, std::ost
   const auto overrides = make_document("", args, "sample", {"sample.", "run.device", "run.threads", "run.progress"});
   auto config = methods::saved_config(args.positional[0]);
   config.merge(overrides);
+  std::string prefix = config.get_text("sample.out");
+  if (!prefix.empty()) {  // checked before any work: the three files save_samples writes
+    const std::string checkpoint = methods::resolve_checkpoint(args.positional[0]);
+    for (const char* ext : {".csv", ".pt", ".png"}) methods::check_output_path(prefix + ext, checkpoint, "sample.out");
+  }
   auto method = methods::load_with_config(args.positional[0], config, setup_runtime(methods::run_options(config), err));
   auto x = method->sample().cpu();
-  std::string prefix = config.get_text("sample.out");
   if (prefix.empty()) prefix = method->run_dir() + "/samples-step" + std::to_string(method->trainer().step_count());
   const auto files = methods::save_samples(x, prefix);
   out << "wrote " << x.size(0) << " samples to " << files[0] << " and " << files[1] << " (torch.load)\n";

@@ -1,11 +1,14 @@
 // joule train [CONFIG|PRESET] [key=value ...]: a method from the configuration, trained into a
 // new run folder (or continued with train.resume=RUN), evaluated, and its pictures drawn.
+#include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <ctime>
 #include <filesystem>
 
 #include "joule/methods/run.h"
+#include "joule/train/trainer.h"
 #include "tools/joule/args.h"
 #include "tools/joule/commands.h"
 
@@ -13,6 +16,36 @@ namespace joule::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The first SIGINT/SIGTERM asks the trainer to stop after its step and save; a second one ends
+// the process at once (the handler resets itself).
+extern "C" void on_stop_signal(int) {
+  static const char msg[] = "\njoule: stopping after this step and saving a checkpoint (press Ctrl-C again to quit now)\n";
+  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  train::request_interrupt();
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+// run.name becomes a folder under runs/: one path component of ordinary characters.
+void check_run_name(const std::string& name) {
+  if (name.empty()) return;
+  const std::string shown = name.size() > 40 ? name.substr(0, 40) + "... (" + std::to_string(name.size()) + " characters)" : name;
+  bool ok = name.size() <= 100 && name != "." && name != "..";
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  if (!ok) {
+    throw UsageError("run.name '" + shown + "' must be a folder name of at most 100 letters, digits, '-', '_' or '.' "
+                     "(it becomes runs/<name>-<time>); to write elsewhere use run.out=<path>");
+  }
+}
 
 const char* kUsage =
     "usage: joule train [CONFIG.toml | PRESET] [key=value ...] [--key value ...]\n"
@@ -51,6 +84,11 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     return 0;
   }
 
+  check_run_name(doc.get_text("run.name", ""));
+  if (!resume.empty() && (doc.has("run.out") || doc.has("run.name"))) {
+    throw UsageError("a resumed run continues in its own folder '" + fs::path(methods::resolve_checkpoint(resume)).parent_path().string() +
+                     "'; drop run.out / run.name (to branch off, copy the folder first)");
+  }
   std::unique_ptr<methods::Method> method;
   torch::Device device = torch::kCPU;
   if (!resume.empty()) {
@@ -58,6 +96,11 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     config.merge(doc);
     device = setup_runtime(methods::run_options(config), err);
     method = methods::load_with_config(resume, config, device);
+    const int64_t at = method->trainer().step_count(), steps = method->config().train.steps;
+    if (steps < at) {
+      throw UsageError("train.steps = " + std::to_string(steps) + " but the checkpoint is at step " + std::to_string(at) +
+                       "; a resumed run trains on to train.steps, so give more than " + std::to_string(at));
+    }
   } else {
     method = methods::create(doc);
     device = setup_runtime(method->config().run, err);
@@ -81,8 +124,14 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     opts.progress_bar = run.progress == "bar" || (run.progress == "auto" && isatty(STDERR_FILENO));
   }
   methods::RunResult result;
+  train::clear_interrupt();
+  install_stop_handlers();
   try {
     result = methods::train_run(*method, dir, opts);
+  } catch (const train::InterruptedError& e) {
+    err << "interrupted at step " << e.step << " of " << method->config().train.steps << "; the training state is saved in "
+        << e.checkpoint << ".\nContinue with: joule train train.resume=" << method->run_dir() << "\n";
+    return 130;
   } catch (const train::DivergenceError& e) {
     err << "error: " << e.what() << "\n"
         << "The last good state is kept in " << method->run_dir() << "/checkpoint.pt. To recover: lower train.lr, add "

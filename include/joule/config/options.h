@@ -48,6 +48,8 @@ class Doc {
   Doc& max(double v) { max_ = v; return *this; }
   /// Allowed values of a string field (or of every element of a string list).
   Doc& choices(std::vector<std::string> values) { choices_ = std::move(values); return *this; }
+  /// Accept ±inf (e.g. "inf = off" for a clamp); otherwise a non-finite number is a bad value.
+  Doc& allow_inf() { allow_inf_ = true; return *this; }
   /// An extra command-line name, e.g. "seed" for run.seed (`--seed 3`).
   Doc& alias(std::string name) { aliases_.push_back(std::move(name)); return *this; }
 
@@ -56,8 +58,10 @@ class Doc {
   const c10::optional<double>& max() const { return max_; }
   const std::vector<std::string>& choices() const { return choices_; }
   const std::vector<std::string>& aliases() const { return aliases_; }
+  bool inf_allowed() const { return allow_inf_; }
 
  private:
+  bool allow_inf_ = false;
   std::string help_;
   c10::optional<double> min_, max_;
   std::vector<std::string> choices_;

@@ -7,19 +7,25 @@
 
 namespace joule::io {
 
-/// Serialises `archive` to `path` atomically: the bytes go to `path.tmp` and are renamed over
-/// `path` only when complete, so a crash never leaves a truncated checkpoint behind.
+/// Serialises `archive` to `path` atomically: the bytes go to `path.tmp`, reach the disk (fsync)
+/// and are renamed over `path` only when complete, so neither a crash nor a power loss leaves a
+/// truncated checkpoint behind.
 void save_archive(torch::serialize::OutputArchive& archive, const std::string& path);
 
 /// Serialises an archive to bytes (used for in-memory snapshots).
 std::string archive_to_bytes(torch::serialize::OutputArchive& archive);
 
-/// Loads `path` into `archive`; a missing, unreadable, truncated or foreign file is an error
-/// that names the path and the likely cause.
+/// Loads `path` into `archive`; a missing, unreadable, truncated, corrupted (any record failing
+/// its CRC-32) or foreign file is an error that names the path and the likely cause.
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
 void load_archive_from_bytes(torch::serialize::InputArchive& archive, const std::string& bytes);
 
-/// Writes text atomically (same scheme as save_archive).
+/// Checks a LibTorch archive's zip structure and every record's CRC-32 (LibTorch's own reader
+/// skips them). Returns "" when intact, otherwise what is wrong.
+std::string verify_archive_bytes(const std::string& bytes);
+
+/// Writes text atomically (same scheme as save_archive): the bytes go to `path.tmp`, are fsynced,
+/// renamed over `path`, and the folder is fsynced.
 void write_text_file(const std::string& path, const std::string& text);
 /// Reads a whole text file; error naming the path if it cannot.
 std::string read_text_file(const std::string& path);

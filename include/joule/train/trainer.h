@@ -134,6 +134,22 @@ class DivergenceError : public std::runtime_error {
   std::string reason;
 };
 
+/// Thrown by train_run when an interrupt (request_interrupt(), e.g. from a SIGINT handler) stopped
+/// training; the state at `step` has been saved to `checkpoint`.
+class InterruptedError : public std::runtime_error {
+ public:
+  InterruptedError(int64_t step, const std::string& checkpoint);
+  int64_t step;
+  std::string checkpoint;
+};
+
+/// Asks every running Trainer::train() to stop after its current step. Async-signal-safe (one
+/// lock-free atomic store), so a SIGINT/SIGTERM handler may call it.
+void request_interrupt();
+/// Whether an interrupt was requested (and not yet cleared).
+bool interrupt_requested();
+void clear_interrupt();
+
 class Trainer;
 
 /// Hooks on the training loop (logging, checkpoints, pictures, evaluation, progress).

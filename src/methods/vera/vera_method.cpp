@@ -212,7 +212,10 @@ Parts VeraMethod::build_parts(torch::Device device) {
       throw ConfigError("an energy (vera.jem = false) is an MLP or a NICE flow: model.kind = \"mlp\" or \"nice\"");
     }
     at::Tensor train_x;
-    if (cfg.data.points()) {
+    // A flow on Fashion-MNIST / MNIST reads the same flattened, dequantised vectors as method = ebm,
+    // so exact likelihoods compare across trainings.
+    const bool flow_on_pixels = cfg.model.kind == "nice" && (cfg.data.dataset == "fashion-mnist" || cfg.data.dataset == "mnist");
+    if (cfg.data.points() || flow_on_pixels) {
       points_ = load_points(cfg.data.point_config(), seed);
       train_x = points_.train;
       extent_ = cfg.eval.extent > 0 ? cfg.eval.extent : points_.extent;
