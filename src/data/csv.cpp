@@ -143,6 +143,8 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
       TORCH_CHECK(parse_number(r[j], v), where, ": column '", names[j], "': '", r[j], "' is not a number");
       TORCH_CHECK(options.allow_nan() || std::isfinite(v), where, ": column '", names[j], "' is ", r[j],
                   " (NaN/inf in data; clean the file or drop the row)");
+      TORCH_CHECK(!std::isfinite(v) || std::abs(v) <= 3.4028234663852886e38, where, ": column '", names[j], "' is ", r[j],
+                  ", beyond float32's range (±3.4e38); rescale the column");
       feats.push_back(float(v));
     }
   }

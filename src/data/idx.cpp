@@ -57,11 +57,15 @@ at::Tensor read_idx(const std::string& path) {
   TORCH_CHECK(bytes.size() >= size_t(4 + 4 * ndim), "IDX file '", path, "' is truncated inside its header");
   std::vector<int64_t> shape;
   size_t count = 1;
+  const size_t offset = 4 + 4 * size_t(ndim);
   for (int i = 0; i < ndim; ++i) {
     shape.push_back(be32(&bytes[4 + 4 * i]));
-    count *= size_t(shape.back());
+    // Stop before the product overflows: any count beyond the file's size is an error below.
+    count = shape.back() == 0 || count <= (bytes.size() - offset) / size_t(shape.back()) ? count * size_t(shape.back())
+                                                                                         : bytes.size() + 1;
   }
-  const size_t offset = 4 + 4 * size_t(ndim);
+  TORCH_CHECK(count <= bytes.size() - offset, "IDX file '", path, "' is truncated or its header is corrupt: dimensions ",
+              c10::IntArrayRef(shape), " need more bytes than the file's ", bytes.size() - offset);
   TORCH_CHECK(bytes.size() - offset == count, "IDX file '", path, "' is truncated or has trailing data: header says ",
               c10::IntArrayRef(shape), " = ", count, " bytes of data, the file has ", bytes.size() - offset);
   auto t = at::empty(shape, at::kByte);
@@ -77,6 +81,8 @@ ImageSplit load_mnist_split(const std::string& dir, const std::string& split) {
   TORCH_CHECK(labels.dim() == 1, "MNIST labels in '", dir, "' should be [N], got ", labels.sizes());
   TORCH_CHECK(images.size(0) == labels.size(0), "'", dir, "': ", images.size(0), " images but ", labels.size(0),
               " labels in the ", split, " split");
+  TORCH_CHECK(images.size(0) > 0 && images.size(1) > 0 && images.size(2) > 0, "MNIST images in '", dir, "' (", split,
+              " split) are empty: shape ", images.sizes());
   return {images.unsqueeze(1).to(at::kFloat).div_(255.0), labels.to(at::kLong)};
 }
 

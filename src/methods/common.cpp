@@ -1,6 +1,10 @@
 #include "joule/methods/common.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 #include "joule/io/plot.h"
 #include "joule/samplers/langevin.h"
@@ -77,6 +81,10 @@ void TrainConfig::visit(config::Fields& f) {
   f("checkpoint_every", checkpoint_every, Doc("steps between checkpoints (the last good state)").min(1));
   f("log_every", log_every, Doc("steps between metrics.jsonl lines").min(1));
   f("eval_every", eval_every, Doc("steps between evaluations (0 = only at the end)").min(0));
+  f("on_degrade", on_degrade,
+    Doc("when the periodic held-out metric (test NLL, accuracy, pseudo-likelihood) falls far below its best "
+        "(checkpoint-best.pt keeps the best state): warn, or stop training there")
+        .choices({"warn", "stop"}));
   f("resume", resume, "run folder or checkpoint to continue (its config is reused)");
 }
 
@@ -135,6 +143,16 @@ void BufferConfig::visit(config::Fields& f) {
 
 std::shared_ptr<ReplayBuffer> BufferConfig::build(std::vector<int64_t> event_shape, torch::Device device) const {
   if (!(init_low < init_high)) throw ConfigError("buffer.init_low must be < buffer.init_high");
+  // The buffer is allocated at once: refuse a size beyond the machine before allocating it.
+  double bytes = 4.0 * static_cast<double>(capacity);
+  for (int64_t d : event_shape) bytes *= static_cast<double>(d);
+  const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (device.is_cpu() && physical > 0 && bytes > 0.8 * physical) {
+    std::ostringstream os;
+    os << "buffer.capacity = " << capacity << " needs " << std::setprecision(3) << bytes / (1ull << 30)
+       << " GiB for its chains, more than this machine's " << physical / (1ull << 30) << " GiB of memory; lower it";
+    throw ConfigError(os.str());
+  }
   auto opts = ReplayBufferOptions(capacity)
                   .reinit_prob(reinit_prob)
                   .init(parse_buffer_init(init))

@@ -1,6 +1,7 @@
 #include "joule/methods/data_config.h"
 
 #include <cmath>
+#include <stdexcept>
 
 #include "joule/core/runtime.h"
 #include "joule/data/cifar.h"
@@ -157,15 +158,36 @@ LabelledData load_labelled(const LabelledDataConfig& cfg, at::Generator& gen) {
         if (part->x.defined()) part->x = part->x.index_select(1, keep);
       }
     }
-    // Standardise every split with the training statistics (constant columns keep scale 1).
-    auto mean = d.train.x.mean(0, true);
-    auto std = d.train.x.std(0, /*unbiased=*/true, /*keepdim=*/true);
+    // Standardise every split with the training statistics (constant columns keep scale 1), in
+    // float64 so that values near float32's limit do not overflow the variance.
+    auto x64 = d.train.x.to(torch::kFloat64);
+    auto mean = x64.mean(0, true);
+    auto std = x64.std(0, /*unbiased=*/true, /*keepdim=*/true);
     std = torch::where(std > 1e-12, std, torch::ones_like(std));
     for (auto* part : {&d.train, &d.test, &d.valid}) {
-      if (part->x.defined()) part->x = (part->x - mean) / std;
+      if (part->x.defined()) part->x = ((part->x.to(torch::kFloat64) - mean) / std).to(torch::kFloat32);
     }
   }
   d.event_shape.assign(d.train.x.sizes().begin() + 1, d.train.x.sizes().end());
+  {
+    // Labels are class indices 0..C−1: a negative one, or ids far beyond the number of distinct
+    // values, would otherwise train silently or allocate a classifier head of that size.
+    std::vector<at::Tensor> parts{d.train.y, d.test.y};
+    if (d.valid.y.defined()) parts.push_back(d.valid.y);
+    auto all = torch::cat(parts);
+    const int64_t lo = all.min().item<int64_t>(), hi = all.max().item<int64_t>();
+    const int64_t distinct = std::get<0>(at::_unique(all)).numel();
+    const std::string where = path.empty() ? name : "'" + path + "'";
+    if (lo < 0) {
+      throw std::runtime_error("labels of " + where + " must be class indices 0, 1, ...; found " + std::to_string(lo) +
+                               " (remap the label column)");
+    }
+    if (hi + 1 > 4 * distinct + 16) {
+      throw std::runtime_error("labels of " + where + " run up to " + std::to_string(hi) + " but take only " +
+                               std::to_string(distinct) + " distinct values: they look like ids, not class indices "
+                               "0..C-1 (remap them, or give text labels, which are mapped automatically)");
+    }
+  }
   d.classes = std::max(d.train.y.max().item<int64_t>(), d.test.y.max().item<int64_t>()) + 1;
   if (name == "cifar100") d.classes = 100;
   if (name == "hepmass") d.classes = 2;

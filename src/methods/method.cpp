@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "joule/io/checkpoint.h"
+
 namespace joule::methods {
 
 namespace {
@@ -130,11 +132,30 @@ void Method::add_periodic_evaluation(const Monitor& monitor, int64_t every,
   if (every <= 0) return;
   auto metrics = monitor.metrics;
   auto progress = monitor.progress;
+  train::HeldOutWatchOptions wo;
+  if (train::HeldOutWatch::defaults_for(shown, wo)) {
+    wo.best_checkpoint = monitor.best_checkpoint;
+    wo.action = monitor.degrade_action;
+    watch_ = std::make_shared<train::HeldOutWatch>(wo);
+    // A resumed run: the best so far is in its metrics (up to the checkpoint's step).
+    if (metrics && io::file_exists(metrics->path())) {
+      for (const auto& row : train::MetricsLogger::read(metrics->path())) {
+        if (row.step > trainer().step_count()) continue;
+        for (const auto& [n, v] : row.values) {
+          if (n == shown) watch_->seed(row.step, v);
+        }
+      }
+    }
+  }
+  auto watch = watch_;
   trainer().add_callback(std::make_shared<train::PeriodicCallback>(
       every,
-      [metrics, progress, measure = std::move(measure), shown, label](train::Trainer&, int64_t step) {
+      [metrics, progress, watch, measure = std::move(measure), shown, label](train::Trainer& trainer, int64_t step) {
         const auto values = measure();
         if (metrics) metrics->log(step, values);
+        for (const auto& [n, v] : values) {
+          if (watch && n == shown) watch->observe(trainer, step, v, metrics.get());
+        }
         if (!progress) return;
         for (const auto& [n, v] : values) {
           if (n == shown) progress->set_extra(label, v);

@@ -1,7 +1,11 @@
 #include "joule/methods/network_config.h"
 
+#include <c10/util/StringUtil.h>
+
+#include <algorithm>
 #include <filesystem>
 
+#include "joule/data/idx.h"
 #include "joule/methods/run.h"
 #include "joule/models/activation.h"
 #include "joule/models/classifiers.h"
@@ -77,6 +81,20 @@ void ClassifierEvalConfig::visit(config::Fields& f) {
 
 eval::ClassifierEvalOptions ClassifierEvalConfig::options(double data_noise, bool images) const {
   return eval::ClassifierEvalOptions().ood_n(ood_n).ood_sets(ood_sets).ood_mnist_dir(ood_mnist_dir).data_noise(data_noise).images(images);
+}
+
+void ClassifierEvalConfig::check_before_training(const std::vector<int64_t>& event_shape, bool images) const {
+  if (images && std::find(ood_sets.begin(), ood_sets.end(), "mnist") != ood_sets.end()) {
+    if (ood_mnist_dir.empty()) {
+      throw config::ConfigError("eval.ood_sets lists mnist, which needs eval.ood_mnist_dir = <folder with t10k-*-idx*-ubyte>");
+    }
+    if (event_shape != std::vector<int64_t>{1, 28, 28}) {
+      throw config::ConfigError("eval.ood_sets lists mnist (1x28x28 images) but the model's inputs are " +
+                                c10::Join("x", event_shape) + "; drop mnist from eval.ood_sets");
+    }
+    data::load_mnist_split(ood_mnist_dir, "t10k");  // readable now, not after training (errors name the file)
+  }
+  if (!baseline.empty()) resolve_checkpoint(baseline);
 }
 
 BaselineResult evaluate_baseline(const std::string& run, const eval::ClassifierEvalInputs& inputs, torch::Device device,

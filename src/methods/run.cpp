@@ -37,7 +37,7 @@ void check_output_path(const std::string& path, const std::string& checkpoint, c
   if (!fs::is_directory(folder)) refuse("is in a folder that does not exist ('" + folder.string() + "')");
   if (fs::exists(checkpoint) && fs::equivalent(target, checkpoint)) refuse("would replace the checkpoint being read");
   const std::string name = target.filename().string();
-  for (const char* own : {"checkpoint.pt", "config.toml", "metrics.jsonl", "eval.json"}) {
+  for (const char* own : {"checkpoint.pt", "checkpoint-best.pt", "config.toml", "metrics.jsonl", "eval.json"}) {
     if (name == own && fs::exists(folder / "checkpoint.pt")) {
       refuse("would take the name of the run's own '" + name + "' in '" + folder.string() + "'; choose another name");
     }
@@ -122,6 +122,8 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
 
   Monitor monitor;
   monitor.metrics = std::make_shared<train::MetricsLogger>(dir + "/metrics.jsonl", cfg.train.log_every);
+  monitor.best_checkpoint = dir + "/checkpoint-best.pt";
+  monitor.degrade_action = cfg.train.on_degrade == "stop" ? train::DegradeAction::kStop : train::DegradeAction::kWarn;
   if (options.progress) {
     const int64_t every = std::max<int64_t>(cfg.train.log_every, cfg.train.steps / 20);
     monitor.progress = std::make_shared<train::ProgressBar>(*options.progress, options.progress_bar, every);
@@ -142,6 +144,20 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
   RunResult result;
   result.dir = dir;
   result.report = method.evaluate();
+  if (auto watch = method.held_out_watch(); watch && watch->has_best()) {
+    // The final value as the report measures it (else the last periodic one).
+    const std::string& metric = watch->options().metric;
+    const double final_value = result.report.has(metric) ? result.report.value(metric) : watch->last();
+    result.report.add("best_" + metric, watch->best(), "best periodic value, state kept in checkpoint-best.pt");
+    result.report.add("best_step", static_cast<double>(watch->best_step()), "step of best_" + metric);
+    if (watch->degraded(final_value)) {
+      result.warnings.push_back("training degraded: " + watch->summary(final_value) +
+                                (watch->stopped() ? "; stopped at step " + std::to_string(trainer.step_count()) +
+                                                        " (train.on_degrade = stop)"
+                                                  : "") +
+                                ". Evaluate the best state with: joule eval " + dir + "/checkpoint-best.pt");
+    }
+  }
   io::write_text_file(dir + "/eval.json", result.report.to_json());
   if (!result.report.table.empty()) {
     io::write_text_file(dir + "/eval-table-step" + std::to_string(trainer.step_count()) + ".md",

@@ -1,5 +1,7 @@
 #include "joule/train/callbacks.h"
 
+#include "joule/io/checkpoint.h"
+
 #include <c10/util/Exception.h>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +58,31 @@ std::string format_duration(double seconds) {
 MetricsLogger::MetricsLogger(std::string path, int64_t every)
     : path_(std::move(path)), every_(every), start_(std::chrono::steady_clock::now()), last_(start_) {
   TORCH_CHECK(every_ > 0, "log interval must be > 0, got ", every_);
+}
+
+void MetricsLogger::on_train_begin(Trainer& trainer) {
+  const int64_t at = trainer.step_count();
+  if (at == 0 || !io::file_exists(path_)) return;
+  std::ifstream f(path_);
+  std::string line, kept;
+  int64_t dropped = 0;
+  while (std::getline(f, line)) {
+    auto j = nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const bool later = !j.is_discarded() && j.contains("step") && j["step"].is_number_integer() &&
+                       j["step"].get<int64_t>() > at;
+    if (j.is_discarded() || later) {
+      ++dropped;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  f.close();
+  if (dropped == 0) return;
+  nlohmann::ordered_json event;
+  event["step"] = at;
+  event["event"] = "resumed";
+  event["dropped_lines"] = dropped;  // logged after the checkpoint by the stopped run
+  io::write_text_file(path_, kept + event.dump() + "\n");
 }
 
 void MetricsLogger::append_line(const std::string& line) {

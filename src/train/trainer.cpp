@@ -382,6 +382,7 @@ void Trainer::train() {
   for (auto& cb : callbacks_) cb->on_train_begin(*this);
   while (step_ < options_.steps()) {
     if (interrupt_requested()) return;  // the caller saves and reports (train_run)
+    if (stop_requested_) break;         // a callback ended the run: finish it normally
     try {
       StepResult r = step();
       for (auto& cb : callbacks_) cb->on_step_end(*this, r);
@@ -492,6 +493,8 @@ void Trainer::save(const std::string& path) {
   last_good_ = snapshot();
   io::write_text_file(path, last_good_);
 }
+
+void Trainer::save_copy(const std::string& path) { io::write_text_file(path, snapshot()); }
 
 void Trainer::load(const std::string& path) {
   torch::serialize::InputArchive archive;

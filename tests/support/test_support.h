@@ -62,6 +62,8 @@ inline std::string error_of(const std::function<void()>& f) {
     f();
   } catch (const c10::Error& e) {
     return e.what_without_backtrace();
+  } catch (const std::exception& e) {  // ConfigError, runtime errors of missing files
+    return e.what();
   }
   return "";
 }

@@ -25,7 +25,7 @@ using joule::config::Fields;
 std::string error_of(const std::function<void()>& fn) {
   try {
     fn();
-  } catch (const ConfigError& e) {
+  } catch (const std::exception& e) {  // ConfigError, or the runtime error of a missing file
     return e.what();
   }
   return "";
@@ -163,6 +163,13 @@ TEST(ConfigTest, TomlSyntaxErrorsCarryFileAndLine) {
   msg = error_of([] { Document::from_string("[sampler]\nsteps = 1\nsteps = 2\n", "d.toml"); });
   EXPECT_NE(msg.find("d.toml:3"), std::string::npos) << msg;
   EXPECT_NE(error_of([] { Document::from_file("/nonexistent/joule.toml"); }).find("cannot read"), std::string::npos);
+  // A folder is not a config file (it would read as an empty one), and a UTF-8 byte-order mark is skipped.
+  const auto dir = std::filesystem::temp_directory_path() / "joule-config-test-folder";
+  std::filesystem::create_directories(dir);
+  EXPECT_NE(error_of([&] { Document::from_file(dir.string()); }).find("is a folder"), std::string::npos);
+  std::ofstream((dir / "bom.toml").string()) << "\xEF\xBB\xBF[train]\nsteps = 7\n";
+  EXPECT_EQ(Document::from_file((dir / "bom.toml").string()).get_text("train.steps"), "7");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigTest, ResolvedTomlRoundTripsAndPythonReadsIt) {

@@ -1,6 +1,7 @@
 // Trainer: resuming from a checkpoint continues bit for bit; the divergence guard refuses bad
 // updates, keeps the parameters, and restarts with a smaller learning rate when asked.
 #include <gtest/gtest.h>
+#include <fstream>
 #include <torch/nn/modules/linear.h>
 
 #include "joule/core/runtime.h"
@@ -9,6 +10,7 @@
 #include "joule/objectives/contrastive_divergence.h"
 #include "joule/samplers/langevin.h"
 #include "joule/train/callbacks.h"
+#include "joule/train/held_out_watch.h"
 #include "joule/train/trainer.h"
 #include "support/test_support.h"
 
@@ -265,6 +267,69 @@ TEST(MetricsLoggerTest, WritesJsonLinesThatReadBack) {
   EXPECT_DOUBLE_EQ(rows[0].values[0].second, 0.25);
   EXPECT_TRUE(std::isnan(rows[0].values[1].second));
   EXPECT_DOUBLE_EQ(rows[1].values[0].second, -1.5e-3);
+}
+
+TEST(MetricsLoggerTest, ResumeDropsLinesTheStoppedRunWroteAfterItsCheckpoint) {
+  // A run killed after logging step 20 but with its checkpoint at step 12: the resumed run logs
+  // steps 13.. again, so the lines after 12 (and a torn last line) go, with one "resumed" event.
+  joule::testing::TempDir dir;
+  auto t = make_pcd_trainer(3);
+  run_steps(*t, 12);
+  const std::string path = dir / "m.jsonl";
+  {
+    joule::train::MetricsLogger log(path, 4);
+    for (int step : {4, 8, 12, 16, 20}) log.log(step, {{"loss", double(step)}});
+  }
+  { std::ofstream(path, std::ios::app) << "{\"step\":24,\"lo"; }
+  joule::train::MetricsLogger resumed(path, 4);
+  resumed.on_train_begin(*t);
+  auto rows = joule::train::MetricsLogger::read(path);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows.back().step, 12);
+  EXPECT_NE(joule::io::read_text_file(path).find("\"event\":\"resumed\",\"dropped_lines\":3"), std::string::npos);
+}
+
+TEST(HeldOutWatchTest, KeepsTheBestStateAndReportsALateCollapseOnce) {
+  joule::testing::TempDir dir;
+  auto t = make_pcd_trainer(4);
+  joule::train::HeldOutWatchOptions o;
+  ASSERT_TRUE(joule::train::HeldOutWatch::defaults_for("nll_test", o));
+  EXPECT_TRUE(o.lower_is_better);
+  o.best_checkpoint = dir / "best.pt";
+  joule::train::HeldOutWatch w(o);
+  joule::train::MetricsLogger log(dir / "m.jsonl", 1);
+  const std::vector<double> nll{3.0, 2.6, 2.7, 3.5, 185.0, 2.0};
+  for (size_t i = 0; i < nll.size(); ++i) {
+    run_steps(*t, 2);
+    w.observe(*t, t->step_count(), nll[i], &log);
+    if (i == 1) {  // the best so far is saved as a full, loadable state
+      auto copy = make_pcd_trainer(99);
+      copy->load(dir / "best.pt");
+      EXPECT_EQ(copy->step_count(), 4);
+    }
+    // 2.7 and 3.5 are within max(1 nat, 10%) of 2.6; 185 is not.
+    EXPECT_EQ(w.ever_degraded(), i >= 4) << "evaluation " << i;
+  }
+  EXPECT_EQ(w.best(), 2.0);  // a later recovery becomes the new best
+  EXPECT_EQ(w.best_step(), 12);
+  EXPECT_EQ(w.degraded_step(), 10);
+  EXPECT_FALSE(t->stop_requested());  // kWarn only reports
+  const std::string events = joule::io::read_text_file(dir / "m.jsonl");
+  EXPECT_NE(events.find("\"event\":\"degraded\",\"metric\":\"nll_test\",\"value\":185.0"), std::string::npos) << events;
+
+  // Accuracy is higher-is-better; kStop asks the trainer to stop; NaN counts as degraded.
+  joule::train::HeldOutWatchOptions a;
+  ASSERT_TRUE(joule::train::HeldOutWatch::defaults_for("test_acc", a));
+  a.action = joule::train::DegradeAction::kStop;
+  joule::train::HeldOutWatch acc(a);
+  acc.observe(*t, 1, 0.9, nullptr);
+  acc.observe(*t, 2, 0.8, nullptr);
+  EXPECT_FALSE(acc.ever_degraded());
+  acc.observe(*t, 3, std::numeric_limits<double>::quiet_NaN(), nullptr);
+  EXPECT_TRUE(acc.ever_degraded());
+  EXPECT_TRUE(t->stop_requested());
+  joule::train::HeldOutWatchOptions unknown;
+  EXPECT_FALSE(joule::train::HeldOutWatch::defaults_for("recon_valid", unknown));
 }
 
 // ---------------------------------------------------------------- parameter groups

@@ -146,8 +146,10 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
       << "  metrics.jsonl  loss and metrics every " << method->config().train.log_every << " steps\n"
       << "  checkpoint.pt  full training state (joule sample/eval, train.resume)\n"
       << "  eval.json      the numbers above\n";
+  if (fs::exists(result.dir + "/checkpoint-best.pt")) out << "  checkpoint-best.pt  the best held-out state\n";
   for (const auto& f : result.files) out << "  " << fs::path(f).filename().string() << "\n";
   if (!result.files.empty()) out << "open " << result.files.front() << " first.\n";
+  for (const auto& w : result.warnings) err << "warning: " << w << "\n";
   return 0;
 }
 

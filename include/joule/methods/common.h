@@ -66,6 +66,7 @@ struct TrainConfig {
   double loss_bound = 1e8;
   int64_t max_restarts = 0;
   double restart_lr_factor = 0.5;
+  std::string on_degrade = "warn";  ///< held-out metric far below its best: warn | stop
   OptimizerConfig optimizer;
   void visit(config::Fields& f);
   train::TrainerOptions options(uint64_t seed) const;

@@ -32,6 +32,7 @@
 #include "joule/models/classifier_energy.h"
 #include "joule/objectives/objective.h"
 #include "joule/train/callbacks.h"
+#include "joule/train/held_out_watch.h"
 #include "joule/train/trainer.h"
 
 namespace joule::methods {
@@ -60,6 +61,9 @@ struct Parts {
 struct Monitor {
   std::shared_ptr<train::MetricsLogger> metrics;
   std::shared_ptr<train::ProgressBar> progress;
+  /// Where the held-out watch keeps the best state ("" = nowhere) and what it does on degradation.
+  std::string best_checkpoint;
+  train::DegradeAction degrade_action = train::DegradeAction::kWarn;
 };
 
 class Method {
@@ -109,6 +113,9 @@ class Method {
   /// What build() decided from the data that a user should know (e.g. features a filter dropped);
   /// train_run() prints them.
   const std::vector<std::string>& notes() const { return notes_; }
+  /// The watch on the periodic evaluation's held-out metric (null when the method has none or
+  /// train.eval_every = 0).
+  std::shared_ptr<train::HeldOutWatch> held_out_watch() const { return watch_; }
 
   /// The run folder this method trains into or was loaded from ("" if none).
   const std::string& run_dir() const { return run_dir_; }
@@ -119,13 +126,16 @@ class Method {
   /// The method's parts for build(); `device` is where modules and data go.
   virtual Parts build_parts(torch::Device device) = 0;
   /// Calls `measure` every `every` steps (not at the end: the final report covers it), logs the
-  /// values to metrics.jsonl and shows the one named `shown` on the progress bar as `label`.
+  /// values to metrics.jsonl and shows the one named `shown` on the progress bar as `label`. The
+  /// `shown` metric is also watched (train::HeldOutWatch): the best state is kept and a late
+  /// collapse is reported.
   void add_periodic_evaluation(const Monitor& monitor, int64_t every,
                                std::function<std::vector<std::pair<std::string, double>>()> measure,
                                const std::string& shown, const std::string& label);
   std::vector<std::string> notes_;
 
  private:
+  std::shared_ptr<train::HeldOutWatch> watch_;
   std::unique_ptr<train::Trainer> trainer_;
   torch::Device device_ = torch::kCPU;
   std::string run_dir_;

@@ -41,6 +41,9 @@ struct ClassifierEvalConfig {
   std::string baseline;
   void visit(config::Fields& f);
   eval::ClassifierEvalOptions options(double data_noise, bool images) const;
+  /// What the evaluation will need, checked before training starts: the MNIST OOD folder and
+  /// its image shape against the data's, and the baseline run.
+  void check_before_training(const std::vector<int64_t>& event_shape, bool images) const;
 };
 
 /// Another run (eval.baseline) scored on the same inputs: its result, its read-out temperature

@@ -34,6 +34,9 @@ struct RunResult {
   std::string dir;
   eval::Report report;
   std::vector<std::string> files;  ///< pictures written
+  /// Things the user must know although training finished, e.g. a held-out metric that ended far
+  /// below its best (then the report also holds best_<metric> and best_step).
+  std::vector<std::string> warnings;
 };
 
 /// Trains a built method into run folder `dir` — a new or empty folder, or, for a method

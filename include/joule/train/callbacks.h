@@ -20,10 +20,15 @@ namespace joule::train {
 class MetricsLogger : public Callback {
  public:
   MetricsLogger(std::string path, int64_t every);
+  /// On a resume (step > 0), drops the lines logged after the checkpoint's step by the run that
+  /// was stopped (a kill after its last checkpoint) and a torn last line, so every step appears once.
+  void on_train_begin(Trainer& trainer) override;
   void on_step_end(Trainer& trainer, const StepResult& result) override;
   void on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) override;
   /// Writes the divergence event line {"step", "event": "divergence", "restarting", "reason"}.
   void log_divergence(const DivergenceError& error, bool restarting);
+  /// Appends an event line (a JSON object with "step" and "event").
+  void log_event(const std::string& json_line) { append_line(json_line); }
   /// Writes a line with arbitrary values immediately (e.g. evaluation results).
   void log(int64_t step, const std::vector<std::pair<std::string, double>>& values);
   const std::string& path() const { return path_; }

@@ -184,7 +184,12 @@ class Trainer {
   /// order, generator, step counter, restart count and metadata (the resolved config). Written
   /// atomically; the saved state also becomes the "last good" state restarts return to.
   void save(const std::string& path);
+  /// Writes the full state to `path` (atomically) without making it the "last good" state.
+  void save_copy(const std::string& path);
   void load(const std::string& path);
+  /// Ends train() after the current step (a callback's decision, e.g. a held-out watch).
+  void request_stop() { stop_requested_ = true; }
+  bool stop_requested() const { return stop_requested_; }
   /// In-memory equivalents of save()/load().
   std::string snapshot();
   void restore(const std::string& bytes);
@@ -220,6 +225,7 @@ class Trainer {
   const std::map<std::string, std::string>& all_metadata() const { return metadata_; }
 
  private:
+  bool stop_requested_ = false;
   struct Group {
     std::vector<at::Tensor> params;
     std::unique_ptr<torch::optim::Optimizer> optimizer;

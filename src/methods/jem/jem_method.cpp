@@ -74,6 +74,7 @@ Parts JemMethod::build_parts(torch::Device device) {
   auto gen_data = make_generator(derive_seed(seed, 1));
   auto gen_init = make_generator(derive_seed(seed, 3));
   data_ = load_labelled(cfg.data, gen_data);
+  cfg.eval.check_before_training(data_.event_shape, data_.images());
   notes_ = data_.notes;
   classes_ = data_.classes;
   const int64_t batch = cfg.train.batch_size;

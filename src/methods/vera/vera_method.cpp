@@ -189,6 +189,7 @@ Parts VeraMethod::build_parts(torch::Device device) {
                         cfg.data.dataset + "\"");
     }
     labelled_ = load_labelled(cfg.data.labelled_config(), gen_data);
+    cfg.eval.check_before_training(labelled_.event_shape, labelled_.images());
     notes_ = labelled_.notes;
     classes_ = labelled_.classes;
     event_shape_ = labelled_.event_shape;
