@@ -98,7 +98,35 @@ TEST_F(RobustnessTest, ExitCodesFollowTheDocsTable) {
   {
     std::ofstream(path("nan.csv")) << "a,b\n1,2\nnan,3\n";
   }
+  {
+    std::ofstream neg(path("neg.csv")), ids(path("ids.csv")), big(path("big.csv"));
+    neg << "a,b,label\n";
+    ids << "a,b,label\n";
+    big << "a,b,label\n";
+    for (int i = 0; i < 40; ++i) {
+      neg << i << "," << i % 3 << "," << (i == 7 ? -1 : i % 2) << "\n";
+      ids << i << "," << i % 3 << "," << (i % 2 ? 1000000000 : 0) << "\n";
+      big << (i == 3 ? "1e39" : std::to_string(i)) << "," << i % 3 << "," << i % 2 << "\n";
+    }
+    // MNIST-format images of height 0 (a header a user's converter got wrong).
+    fs::create_directories(path("idx0"));
+    std::ofstream img(path("idx0/train-images-idx3-ubyte"), std::ios::binary), lab(path("idx0/train-labels-idx1-ubyte"), std::ios::binary);
+    img << std::string("\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x1c", 16);
+    lab << std::string("\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02", 10);
+    // Dimensions whose product overflows 64 bits.
+    std::ofstream huge(path("huge-idx"), std::ios::binary);
+    huge << std::string("\x00\x00\x08\x04\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x02", 22);
+    huge.close();
+    fs::create_directories(path("idxbig"));
+    fs::copy_file(path("huge-idx"), path("idxbig/train-images-idx3-ubyte"));
+  }
   const std::vector<std::tuple<std::string, int, std::string>> cases{
+      {"train method=jem out=x data.dataset=csv data.path=neg.csv", 1, "must be class indices 0, 1, ...; found -1"},
+      {"train method=jem out=x data.dataset=csv data.path=ids.csv", 1, "they look like ids"},
+      {"train method=jem out=x data.dataset=csv data.path=big.csv", 1, "big.csv:5: column 'a' is 1e39, beyond float32's range"},
+      {"train method=jem out=x data.dataset=mnist data.path=idx0", 1, "are empty: shape [2, 0, 28]"},
+      {"train method=jem out=x data.dataset=mnist data.path=idxbig", 1, "idxbig/train-images-idx3-ubyte' is truncated or its header is corrupt"},
+      {"train method=jem out=x buffer.capacity=10000000000", 2, "buffer.capacity = 10000000000 needs"},
       {"train a-folder", 2, "is a folder, not a config file"},
       {"train missing.toml", 1, "config file 'missing.toml' does not exist"},
       {"train method=ebm out=x train.lr=inf", 2, "bad value inf for 'train.lr': expected a finite number"},
