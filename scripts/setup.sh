@@ -24,6 +24,7 @@ packages=(
   libtomlplusplus-dev                   # TOML configs (toml++)
   nlohmann-json3-dev                    # every JSON file Joule writes
   libgtest-dev                          # tests
+  clang                                 # libFuzzer + ASan/UBSan builds of the file readers (fuzz/)
   python3-torch python3-sklearn         # Python peers for benchmarks and interop tests
   dataset-fashion-mnist                 # the default image dataset (RBM, JEM)
 )

@@ -584,8 +584,9 @@ void Document::set(const std::string& key, const std::string& value, const std::
 void Document::merge(const Document& other) {
   std::vector<std::pair<std::string, const toml::node*>> leaves;
   collect_leaves(other.impl_->root, "", leaves);
-  for (const auto& [key, node] : leaves) {
-    node->visit([&](auto&& v) {
+  for (const auto& leaf : leaves) {
+    const std::string& key = leaf.first;  // a plain reference: C++17 lambdas cannot capture structured bindings
+    leaf.second->visit([&](auto&& v) {
       using V = std::decay_t<decltype(v)>;
       insert_at(impl_->root, key, V(v));
     });

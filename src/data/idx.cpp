@@ -69,7 +69,7 @@ at::Tensor read_idx(const std::string& path) {
   TORCH_CHECK(bytes.size() - offset == count, "IDX file '", path, "' is truncated or has trailing data: header says ",
               c10::IntArrayRef(shape), " = ", count, " bytes of data, the file has ", bytes.size() - offset);
   auto t = at::empty(shape, at::kByte);
-  std::memcpy(t.data_ptr<uint8_t>(), bytes.data() + offset, count);
+  if (count > 0) std::memcpy(t.data_ptr<uint8_t>(), bytes.data() + offset, count);  // an empty tensor has no storage
   return t;
 }
 

@@ -101,6 +101,9 @@ TEST(IdxTest, DamagedFilesAreClearErrors) {
       {"bad-magic", [&] { auto b = good; b[0] = 0x1f; return b; }(), "bad magic"},
       {"float-type", [&] { auto b = good; b[2] = 0x0D; return b; }(), "only unsigned bytes"},
       {"zero-dims", {0, 0, 8, 0}, "dimensions"},
+      // Found by fuzz_idx: a dimension product beyond 64 bits must not wrap around.
+      {"overflowing-dims", {0, 0, 8, 4, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1, 2},
+       "header is corrupt"},
   };
   for (const auto& c : cases) {
     write_plain(dir / c.name, c.bytes);
@@ -110,6 +113,14 @@ TEST(IdxTest, DamagedFilesAreClearErrors) {
   }
   auto msg = error_of([&] { joule::data::read_idx(dir / "missing.gz"); });
   EXPECT_NE(msg.find("does not exist"), std::string::npos) << msg;
+}
+
+TEST(IdxTest, AZeroDimensionReadsAsAnEmptyTensor) {
+  // Found by fuzz_idx (UBSan: memcpy from an empty tensor's null storage); fuzz/corpus/idx keeps the input.
+  TempDir dir;
+  write_plain(dir / "empty", idx_bytes({0, 3, 2}, {}));
+  auto t = joule::data::read_idx(dir / "empty");
+  EXPECT_EQ(t.sizes(), (std::vector<int64_t>{0, 3, 2}));
 }
 
 TEST(IdxTest, CorruptGzipIsAClearError) {

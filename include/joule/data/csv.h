@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/arg.h>
+#include <torch/types.h>
 
 #include <string>
 #include <vector>

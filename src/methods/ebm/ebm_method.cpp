@@ -2,9 +2,7 @@
 // a CSV table, evaluated by grid quadrature (2-D), test NLL against the true entropy, and MMD.
 #include "joule/methods/ebm.h"
 
-#include "joule/models/nice.h"
-#include "joule/objectives/maximum_likelihood.h"
-
+#include <limits>
 #include <sstream>
 
 #include "joule/core/runtime.h"
@@ -12,7 +10,9 @@
 #include "joule/io/plot.h"
 #include "joule/models/activation.h"
 #include "joule/models/mlp_energy.h"
+#include "joule/models/nice.h"
 #include "joule/objectives/contrastive_divergence.h"
+#include "joule/objectives/maximum_likelihood.h"
 
 namespace joule::methods {
 
@@ -176,7 +176,12 @@ eval::Report EbmMethod::evaluate() {
   r.method = name();
   r.step = trainer().step_count();
   auto ref = data_.test.slice(0, 0, st.chains.size(0));
-  const double h = eval::median_bandwidth(ref, st.chains);
+  // Chains that left every finite value (a sampler too coarse for a sharp model) are reported as
+  // such; the exact read-outs below do not depend on them.
+  const auto finite_rows = torch::isfinite(st.chains).all(1);
+  const int64_t n_finite = finite_rows.sum().item<int64_t>();
+  const auto chains = st.chains.index({finite_rows});
+  const double h = n_finite >= 2 ? eval::median_bandwidth(ref, chains) : eval::median_bandwidth(ref, ref);
   if (st.grid) {
     const auto& g = *st.grid;
     r.add("readout_temperature", g.temperature, "T of the density read-out: model T x sampler T (what training matched)");
@@ -198,8 +203,13 @@ eval::Report EbmMethod::evaluate() {
     auto test = data_.test.to(device());
     r.add("test_loglik", density_->log_prob(test).mean().item<double>(), "exact mean log p(x_test) of the flow, nats");
   }
-  r.add("mmd2_chains", eval::mmd2_gaussian(st.chains, ref, h),
-        "MMD^2, " + std::to_string(config_.eval.chain_steps) + "-step " + sampler_->name() + " chains vs test data");
+  r.add("mmd2_chains", n_finite >= 2 ? eval::mmd2_gaussian(chains, ref, h) : std::numeric_limits<double>::quiet_NaN(),
+        "MMD^2, " + std::to_string(config_.eval.chain_steps) + "-step " + sampler_->name() + " chains vs test data" +
+            (n_finite < st.chains.size(0) ? " (finite chains only)" : ""));
+  if (n_finite < st.chains.size(0)) {
+    r.add("chains_nonfinite", 1.0 - static_cast<double>(n_finite) / static_cast<double>(st.chains.size(0)),
+          "fraction of sampler chains that reached NaN/inf (step size too large for this model)");
+  }
   r.add("mmd_bandwidth", h, "Gaussian kernel bandwidth (median heuristic)");
   r.add("sampler_temperature", sampler_->temperature(), "b^2/(2a); 1 = samples the model itself");
   return r;
