@@ -1,23 +1,17 @@
-// Checkpoint archives: the zip/CRC verification Joule runs before LibTorch's reader, then the
-// reader itself on whatever passes it.
-#include <c10/util/Exception.h>
-#include <torch/serialize/archive.h>
+// Checkpoint archives: Joule's check of the zip structure and every record's CRC-32, which runs on
+// every checkpoint before LibTorch's reader sees it. LibTorch's TorchScript reader itself is not
+// fuzzed here: each load registers its types in a process-wide compilation unit, so memory grows
+// with every execution (a LibTorch property, unrelated to the input) until the RSS limit stops
+// any long run.
+#include <cstdint>
+#include <string>
 
-#include "fuzz_support.h"
 #include "joule/io/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
-  (void)joule::io::verify_archive_bytes(bytes);
-  const auto& path = joule::fuzz::scratch_file("checkpoint.pt");
-  joule::fuzz::write_file(path, data, size);
-  try {
-    torch::serialize::InputArchive archive;
-    joule::io::load_archive(archive, path);
-    torch::Tensor t;
-    (void)archive.try_read("step", t);
-  } catch (const c10::Error&) {
-  } catch (const std::exception&) {
-  }
+  const std::string verdict = joule::io::verify_archive_bytes(bytes);
+  // What "intact" promises: a zip end-of-directory record is present.
+  if (verdict.empty() && bytes.find("PK\x05\x06") == std::string::npos) __builtin_trap();
   return 0;
 }

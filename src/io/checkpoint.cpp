@@ -63,40 +63,49 @@ std::string verify_archive_bytes(const std::string& b) {
     }
   }
   if (eocd == std::string::npos) return "no zip directory at the end (truncated?)";
+  // Offsets come from the file: compare without sums that could wrap around.
+  auto fits = [n](uint64_t off, uint64_t len) { return off <= n && len <= n - off; };
   uint64_t entries = le16(b, eocd + 10);
   uint64_t dir_offset = le32(b, eocd + 16);
   if (entries == 0xFFFF || dir_offset == 0xFFFFFFFFu) {  // zip64: the locator sits just before the EOCD
     if (eocd < 20 || le32(b, eocd - 20) != 0x07064b50u) return "zip64 locator missing";
     const uint64_t z64 = le64(b, eocd - 20 + 8);
-    if (z64 + 56 > n || le32(b, z64) != 0x06064b50u) return "zip64 directory missing";
+    if (!fits(z64, 56) || le32(b, z64) != 0x06064b50u) return "zip64 directory missing";
     entries = le64(b, z64 + 32);
     dir_offset = le64(b, z64 + 48);
   }
-  size_t p = dir_offset;
+  uint64_t p = dir_offset;
   for (uint64_t e = 0; e < entries; ++e) {
-    if (p + 46 > n || le32(b, p) != 0x02014b50u) return "damaged zip directory (entry " + std::to_string(e) + ")";
+    if (!fits(p, 46) || le32(b, p) != 0x02014b50u) return "damaged zip directory (entry " + std::to_string(e) + ")";
     const uint16_t method = le16(b, p + 10);
     const uint32_t crc = le32(b, p + 16);
     uint64_t size = le32(b, p + 20);
     const uint16_t name_len = le16(b, p + 28), extra_len = le16(b, p + 30), comment_len = le16(b, p + 32);
     uint64_t local = le32(b, p + 42);
-    if (p + 46 + name_len + extra_len > n) return "damaged zip directory";
+    if (!fits(p + 46, uint64_t(name_len) + extra_len + comment_len)) return "damaged zip directory";
     const std::string name = b.substr(p + 46, name_len);
     // zip64 sizes and offsets live in the extra field (id 1), in this order, for the fields set to 0xFFFFFFFF.
-    for (size_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {
+    const uint64_t extra_end = p + 46 + name_len + extra_len;
+    for (uint64_t x = p + 46 + name_len; x + 4 <= extra_end;) {
       const uint16_t id = le16(b, x), len = le16(b, x + 2);
       if (id == 1) {
-        size_t q = x + 4;
-        if (le32(b, p + 24) == 0xFFFFFFFFu) q += 8;  // uncompressed size
-        if (le32(b, p + 20) == 0xFFFFFFFFu) size = le64(b, q), q += 8;
-        if (le32(b, p + 42) == 0xFFFFFFFFu) local = le64(b, q);
+        uint64_t q = x + 4;
+        auto next64 = [&](uint64_t& field) {
+          if (q + 8 <= extra_end) field = le64(b, q);
+          q += 8;
+        };
+        uint64_t unused = 0;
+        if (le32(b, p + 24) == 0xFFFFFFFFu) next64(unused);  // uncompressed size
+        if (le32(b, p + 20) == 0xFFFFFFFFu) next64(size);
+        if (le32(b, p + 42) == 0xFFFFFFFFu) next64(local);
       }
-      x += 4 + len;
+      x += 4 + uint64_t(len);
     }
-    if (method != 0) return "";  // a compressed record (not written by LibTorch): nothing cheap to check
-    if (local + 30 > n || le32(b, local) != 0x04034b50u) return "damaged record '" + name + "'";
+    p += 46 + uint64_t(name_len) + extra_len + comment_len;
+    if (method != 0) continue;  // a compressed record (not written by LibTorch): nothing cheap to check
+    if (!fits(local, 30) || le32(b, local) != 0x04034b50u) return "damaged record '" + name + "'";
     const uint64_t data = local + 30 + le16(b, local + 26) + le16(b, local + 28);
-    if (data + size > n) return "record '" + name + "' runs past the end (truncated?)";
+    if (!fits(data, size)) return "record '" + name + "' runs past the end (truncated?)";
     uLong c = crc32(0L, Z_NULL, 0);
     for (uint64_t off = 0; off < size;) {  // crc32 takes 32-bit lengths
       const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - off, 1u << 30));
@@ -104,7 +113,6 @@ std::string verify_archive_bytes(const std::string& b) {
       off += chunk;
     }
     if (static_cast<uint32_t>(c) != crc) return "record '" + name + "' fails its CRC-32 check (the bytes changed after saving)";
-    p += 46 + name_len + extra_len + comment_len;
   }
   return "";
 }

@@ -75,4 +75,18 @@ TEST(CheckpointIoTest, TruncatedEmptyAndForeignFilesAreErrors) {
   EXPECT_NE(error_of([&] { joule::io::load_archive(in, dir / "missing.pt"); }).find("does not exist"), std::string::npos);
 }
 
+TEST(CheckpointIoTest, HostileZipOffsetsAreRejectedWithoutReadingOutOfBounds) {
+  // Found by fuzz_checkpoint (UBSan): a zip64 locator whose directory offset is near 2^64 made
+  // `offset + 56 > size` wrap around; fuzz/corpus/checkpoint keeps the input.
+  const unsigned char input[] = {
+      0x50, 0x4b, 0xed, 0xef, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x50, 0x4b, 0x06, 0x07, 0x02, 0x00, 0x00, 0x38, 0xf8, 0xff,
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfa, 0x00, 0x50, 0x4b, 0x05, 0x06, 0x00, 0xf6, 0xff, 0xff, 0x06, 0x00,
+      0x07, 0x00, 0xc0, 0x01, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x12, 0x05, 0x00, 0x00, 0x00, 0x00};
+  const std::string bytes(reinterpret_cast<const char*>(input), sizeof input);
+  EXPECT_EQ(joule::io::verify_archive_bytes(bytes), "zip64 directory missing");
+  // A directory entry pointing far past the end, and one whose local header offset wraps.
+  std::string eocd("PK\x05\x06\0\0\0\0\x01\0\x01\0\0\0\0\0\xf0\xff\xff\xff\0\0", 22);
+  EXPECT_NE(joule::io::verify_archive_bytes(eocd), "");
+}
+
 }  // namespace

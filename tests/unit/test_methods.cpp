@@ -163,7 +163,11 @@ TEST(MethodsTest, EbmTrainsIntoARunFolderAndReloadsWithTheSameNumbers) {
   EXPECT_EQ(again->trainer().step_count(), 30);
   EXPECT_EQ(again->config_toml(), m.config_toml());
   const auto r2 = again->evaluate();
-  ASSERT_EQ(r2.lines.size(), result.report.lines.size());
+  // train_run appends the held-out watch's best_nll_test and best_step (the training's history);
+  // every line before them is the model's evaluation, reproduced exactly after reloading.
+  ASSERT_EQ(r2.lines.size() + 2, result.report.lines.size());
+  EXPECT_EQ(result.report.lines[r2.lines.size()].name, "best_nll_test");
+  EXPECT_TRUE(fs::exists(dir / "run/checkpoint-best.pt"));
   for (size_t i = 0; i < r2.lines.size(); ++i) EXPECT_EQ(r2.lines[i].value, result.report.lines[i].value) << r2.lines[i].name;
   // A run folder is never overwritten.
   joule::methods::EbmMethod other(small_ebm());
