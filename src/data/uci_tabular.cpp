@@ -31,13 +31,6 @@ at::Tensor labels_from_column(const at::Tensor& column, int64_t first, int64_t c
   return y;
 }
 
-// VERA:tabular/hepmass.py's filter: the count of each feature's smallest value.
-at::Tensor keep_features(const at::Tensor& x, int64_t drop_repeated) {
-  if (drop_repeated <= 0) return at::arange(x.size(1), at::kLong);
-  auto counts = x.eq(std::get<0>(x.min(0, true))).sum(0);
-  return counts.le(drop_repeated).nonzero().squeeze(1);
-}
-
 // Tabular._split_data: the last ⌊ratio·N⌋ rows split off.
 std::pair<Rows, Rows> split_tail(const Rows& r, double ratio, const std::string& what) {
   const int64_t n = r.size();
@@ -47,6 +40,12 @@ std::pair<Rows, Rows> split_tail(const Rows& r, double ratio, const std::string&
 }
 
 }  // namespace
+
+at::Tensor columns_without_repeated_minimum(const at::Tensor& x, int64_t max_count) {
+  if (max_count <= 0) return at::arange(x.size(1), at::kLong);
+  auto counts = x.eq(std::get<0>(x.min(0, true))).sum(0);
+  return counts.le(max_count).nonzero().squeeze(1);
+}
 
 const std::vector<std::string>& uci_table_names() {
   static const std::vector<std::string> names{"hepmass", "human", "crop"};
@@ -122,7 +121,7 @@ UciTable load_uci_table(const std::string& name, const std::string& dir, const U
 
   // The filter reads the whole training file, before the validation split (as the reference).
   if (name != "crop") {
-    auto keep = keep_features(train_file.x, o.drop_repeated());
+    auto keep = columns_without_repeated_minimum(train_file.x, o.drop_repeated());
     TORCH_CHECK(keep.numel() > 0, name, ": the repeated-value filter (", o.drop_repeated(),
                 ") drops every feature; raise it or set 0");
     t.dropped_features = t.raw_features - keep.numel();

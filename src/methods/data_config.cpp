@@ -142,10 +142,8 @@ LabelledData load_labelled(const LabelledDataConfig& cfg, at::Generator& gen) {
     d.test = split.test;
     if (n_val > 0) d.valid = split.valid;
     if (cfg.drop_repeated > 0) {  // −1 (the table's own) is 0 for a plain CSV
-      // VERA:tabular/hepmass.py's filter (arXiv:2010.04230 §6.2): a feature whose minimum repeats
-      // is mostly a fill value.
-      auto counts = d.train.x.eq(std::get<0>(d.train.x.min(0, true))).sum(0);
-      auto keep = counts.le(cfg.drop_repeated).nonzero().squeeze(1);
+      // VERA's tabular filter (arXiv:2010.04230 §6.2), on the training rows.
+      auto keep = data::columns_without_repeated_minimum(d.train.x, cfg.drop_repeated);
       if (keep.numel() == 0) {
         throw ConfigError("data.drop_repeated = " + std::to_string(cfg.drop_repeated) + " drops every feature of '" + path +
                           "'; raise it or set 0");

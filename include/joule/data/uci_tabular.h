@@ -54,6 +54,11 @@ const std::vector<std::string>& uci_table_names();
 /// Errors name the missing or malformed file and what was expected.
 UciTable load_uci_table(const std::string& name, const std::string& dir, const UciTableOptions& options = {});
 
+/// VERA's repeated-value filter (VERA:tabular/hepmass.py): the indices of the columns of x [N, D]
+/// whose smallest value occurs at most `max_count` times (a minimum that repeats is mostly a fill
+/// value). max_count <= 0 keeps every column.
+at::Tensor columns_without_repeated_minimum(const at::Tensor& x, int64_t max_count);
+
 /// The permutation numpy's legacy generator applies to arange(n) after np.random.seed(seed)
 /// (MT19937 seeded by init_genrand, Fisher–Yates from the end with masked rejection sampling).
 at::Tensor numpy_legacy_shuffle(int64_t n, uint32_t seed);
