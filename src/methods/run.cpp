@@ -35,7 +35,7 @@ void check_output_path(const std::string& path, const std::string& checkpoint, c
   const fs::path target = fs::weakly_canonical(fs::absolute(path));
   const fs::path folder = target.parent_path();
   if (!fs::is_directory(folder)) refuse("is in a folder that does not exist ('" + folder.string() + "')");
-  if (fs::exists(checkpoint) && fs::equivalent(target, checkpoint)) refuse("would replace the checkpoint being read");
+  if (fs::exists(target) && fs::exists(checkpoint) && fs::equivalent(target, checkpoint)) refuse("would replace the checkpoint being read");
   const std::string name = target.filename().string();
   for (const char* own : {"checkpoint.pt", "checkpoint-best.pt", "config.toml", "metrics.jsonl", "eval.json"}) {
     if (name == own && fs::exists(folder / "checkpoint.pt")) {
