@@ -164,6 +164,12 @@ void Method::add_periodic_evaluation(const Monitor& monitor, int64_t every,
       /*at_end=*/false));
 }
 
+void Method::add_sampler_health(const Monitor& monitor, double threshold) {
+  health_ = std::make_shared<train::SamplerHealthWatch>(
+      train::SamplerHealthOptions().threshold(threshold).action(monitor.degrade_action), monitor.metrics);
+  trainer().add_callback(health_);
+}
+
 std::unique_ptr<Method> create(const std::string& name) {
   std::vector<std::string> names;
   for (const auto& info : registry()) {

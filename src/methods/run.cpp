@@ -158,6 +158,15 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
                                 ". Evaluate the best state with: joule eval " + dir + "/checkpoint-best.pt");
     }
   }
+  if (auto health = method.sampler_health(); health && health->flagged()) {
+    result.report.add("sampler_unhealthy_step", static_cast<double>(health->flagged_step()),
+                      "step where the CD gap had stayed beyond the sampler-health threshold");
+    result.warnings.push_back(health->summary() +
+                              (health->stopped() ? "; stopped at step " + std::to_string(trainer.step_count()) +
+                                                       " (train.on_degrade = stop)"
+                                                 : "") +
+                              ".");
+  }
   io::write_text_file(dir + "/eval.json", result.report.to_json());
   if (!result.report.table.empty()) {
     io::write_text_file(dir + "/eval-table-step" + std::to_string(trainer.step_count()) + ".md",

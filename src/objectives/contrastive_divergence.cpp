@@ -45,6 +45,17 @@ ObjectiveOutput ContrastiveDivergence::compute(EnergyModel& model, const Batch& 
   const double ep = e_pos.mean().item<double>();
   const double en = e_neg.mean().item<double>();
   out.metrics = {{"e_pos", ep}, {"e_neg", en}, {"cd_gap", ep - en}};
+  // Robust summaries for a sampler-health watch: medians ignore the few freshly re-initialised
+  // chains (far out, high energy) that move the means, and the data energies' interquartile
+  // range / 1.349 (the sd of a normal) is the scale the gap is measured in.
+  if (n > 1) {
+    auto q = torch::quantile(e_pos.detach(), torch::tensor({0.25, 0.5, 0.75}, e_pos.options()));
+    auto q_cpu = q.to(torch::kCPU, torch::kDouble);
+    const double* qd = q_cpu.data_ptr<double>();
+    out.metrics.emplace_back("e_pos_median", qd[1]);
+    out.metrics.emplace_back("e_neg_median", e_neg.detach().median().item<double>());
+    out.metrics.emplace_back("e_pos_spread", (qd[2] - qd[0]) / 1.349);
+  }
   if (!std::isnan(sampler_->stats().acceptance_rate)) out.metrics.emplace_back("accept", sampler_->stats().acceptance_rate);
   return out;
 }

@@ -11,6 +11,7 @@
 #include "joule/samplers/langevin.h"
 #include "joule/train/callbacks.h"
 #include "joule/train/held_out_watch.h"
+#include "joule/train/sampler_health.h"
 #include "joule/train/trainer.h"
 #include "support/test_support.h"
 
@@ -330,6 +331,62 @@ TEST(HeldOutWatchTest, KeepsTheBestStateAndReportsALateCollapseOnce) {
   EXPECT_TRUE(t->stop_requested());
   joule::train::HeldOutWatchOptions unknown;
   EXPECT_FALSE(joule::train::HeldOutWatch::defaults_for("recon_valid", unknown));
+}
+
+// Synthetic step reports: the watch sees only the metrics, so the gap's path is chosen exactly.
+joule::train::StepResult fake_step(int64_t step, double gap, double scale) {
+  joule::train::StepResult r;
+  r.step = step;
+  r.metrics = {{"e_pos_median", -3.0 + gap}, {"e_neg_median", -3.0}, {"e_pos_spread", scale}};
+  return r;
+}
+
+TEST(SamplerHealthTest, QuietOnANoisyGapNearZeroFlagsOnePersistentlyFarFromIt) {
+  joule::testing::TempDir dir;
+  auto t = make_pcd_trainer(5);
+  auto gen = joule::make_generator(11);
+  auto noise = torch::randn({4000}, gen).to(torch::kDouble);
+  // Healthy: the gap fluctuates (sd 0.8 data-energy sds per step) around zero for 4000 steps.
+  joule::train::SamplerHealthWatch healthy;
+  for (int64_t s = 1; s <= 4000; ++s) healthy.on_step_end(*t, fake_step(s, 0.8 * noise[s - 1].item<double>(), 1.0));
+  EXPECT_FALSE(healthy.flagged());
+  EXPECT_LT(std::abs(healthy.z()), 0.3);
+
+  // From step 1000 the chains sit 2 data-energy sds above the data (gap −2 on scale 1): the
+  // average crosses the threshold of 1 after ln 2 · 200 ≈ 139 steps, then 400 steps of patience.
+  auto log = std::make_shared<joule::train::MetricsLogger>(dir / "m.jsonl", 1);
+  joule::train::SamplerHealthWatch watch(joule::train::SamplerHealthOptions(), log);
+  for (int64_t s = 1; s <= 2500; ++s)
+    watch.on_step_end(*t, fake_step(s, (s > 1000 ? -2.0 : 0.0) + 0.3 * noise[s - 1].item<double>(), 1.0));
+  ASSERT_TRUE(watch.flagged());
+  EXPECT_GT(watch.flagged_step(), 1000 + 400 + 100);
+  EXPECT_LT(watch.flagged_step(), 1000 + 400 + 200);
+  EXPECT_LT(watch.flagged_z(), -1.0);
+  EXPECT_NE(watch.summary().find("above the data's"), std::string::npos) << watch.summary();
+  EXPECT_FALSE(t->stop_requested());  // kWarn only reports
+  const std::string events = joule::io::read_text_file(dir / "m.jsonl");
+  EXPECT_NE(events.find("\"event\":\"sampler_unhealthy\""), std::string::npos) << events;
+
+  // The same gap on a scale of 10 data-energy units is only 0.2 sds: healthy.
+  joule::train::SamplerHealthWatch wide;
+  for (int64_t s = 1; s <= 2500; ++s) wide.on_step_end(*t, fake_step(s, s > 1000 ? -2.0 : 0.0, 10.0));
+  EXPECT_FALSE(wide.flagged());
+
+  // A positive gap (chains below the data) is flagged too; kStop stops training.
+  joule::train::SamplerHealthWatch stop(joule::train::SamplerHealthOptions().action(joule::train::DegradeAction::kStop));
+  for (int64_t s = 1; s <= 2000 && !stop.flagged(); ++s) stop.on_step_end(*t, fake_step(s, 3.0, 1.0));
+  ASSERT_TRUE(stop.flagged());
+  EXPECT_EQ(stop.flagged_step(), 2 * 200 + 400);  // the warm-up, then the patience
+  EXPECT_NE(stop.summary().find("below the data's"), std::string::npos);
+  EXPECT_TRUE(t->stop_requested());
+
+  // Objectives that do not report the metrics leave the watch idle.
+  joule::train::SamplerHealthWatch idle;
+  joule::train::StepResult r;
+  r.metrics = {{"lsd", 1.0}, {"e_pos", 5.0}};
+  for (int64_t s = 1; s <= 2000; ++s) idle.on_step_end(*t, r);
+  EXPECT_TRUE(std::isnan(idle.z()));
+  EXPECT_FALSE(idle.flagged());
 }
 
 // ---------------------------------------------------------------- parameter groups

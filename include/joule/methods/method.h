@@ -33,6 +33,7 @@
 #include "joule/objectives/objective.h"
 #include "joule/train/callbacks.h"
 #include "joule/train/held_out_watch.h"
+#include "joule/train/sampler_health.h"
 #include "joule/train/trainer.h"
 
 namespace joule::methods {
@@ -116,6 +117,9 @@ class Method {
   /// The watch on the periodic evaluation's held-out metric (null when the method has none or
   /// train.eval_every = 0).
   std::shared_ptr<train::HeldOutWatch> held_out_watch() const { return watch_; }
+  /// The watch on the sampler's health during training (null when the method's training does
+  /// not sample the model at its own temperature).
+  std::shared_ptr<train::SamplerHealthWatch> sampler_health() const { return health_; }
 
   /// The run folder this method trains into or was loaded from ("" if none).
   const std::string& run_dir() const { return run_dir_; }
@@ -132,10 +136,15 @@ class Method {
   void add_periodic_evaluation(const Monitor& monitor, int64_t every,
                                std::function<std::vector<std::pair<std::string, double>>()> measure,
                                const std::string& shown, const std::string& label);
+  /// Watches the CD gap of training that samples the model itself (train::SamplerHealthWatch):
+  /// a gap persistently far from zero is logged and reported, and stops training when the
+  /// monitor's degrade action says so.
+  void add_sampler_health(const Monitor& monitor, double threshold);
   std::vector<std::string> notes_;
 
  private:
   std::shared_ptr<train::HeldOutWatch> watch_;
+  std::shared_ptr<train::SamplerHealthWatch> health_;
   std::unique_ptr<train::Trainer> trainer_;
   torch::Device device_ = torch::kCPU;
   std::string run_dir_;
