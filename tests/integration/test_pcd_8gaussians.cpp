@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "joule/io/checkpoint.h"
+#include "support/preset_runs.h"
 #include "support/test_support.h"
 
 namespace {
@@ -38,4 +39,34 @@ TEST(Pcd8GaussiansTest, DefaultJobGetsWithin035NatsOfTheEntropy) {
   EXPECT_GT(nll - entropy, -0.06);
 }
 
+}  // namespace
+
+// The same preset on two datasets it was not tuned on, whose thin shapes broke the previous one
+// (rings diverged, pinwheel grew a spike). All eight datasets × three seeds: tests/slow.
+namespace {
+TEST(DefaultPresetTest, TrainsWithoutDivergenceOrCollapseOnRingsAndPinwheel) {
+  joule::testing::expect_default_preset_fits("rings", 0, 1);
+  joule::testing::expect_default_preset_fits("pinwheel", 0, 1);
+}
+}  // namespace
+
+// objective.gap_watch: on 2spirals the default preset's ULA step (0.03) is too coarse for the
+// thin arms, and the median data energy sinks several spreads below the chains' by step ~1000
+// (docs/reliability.md); the watch must say so in the run's output, eval.json and metrics.jsonl.
+namespace {
+TEST(DefaultPresetTest, GapWatchReportsChainsThatNoLongerSampleTheModel) {
+  joule::testing::TempDir dir("joule-gapwatch");
+  auto r = joule::testing::run_command(
+      joule::testing::joule_command("train data.dataset=2spirals train.steps=2000 train.eval_every=0 "
+                                    "objective.gap_watch=1 run.threads=1 out=run run.progress=none"),
+      dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: the sampler stopped matching the model"), std::string::npos) << r.output;
+  const auto json = joule::io::read_text_file(dir / "run/eval.json");
+  const double step = joule::testing::eval_json_number(json, "sampler_unhealthy_step");
+  EXPECT_GT(step, 800);
+  EXPECT_LE(step, 2000);
+  EXPECT_NE(joule::io::read_text_file(dir / "run/metrics.jsonl").find("\"event\":\"sampler_unhealthy\""),
+            std::string::npos);
+}
 }  // namespace

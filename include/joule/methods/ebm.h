@@ -30,12 +30,20 @@ struct EbmConfig : MethodConfig {
     std::string base = "gaussian";
     void visit(config::Fields& f);
   } model;
-  SamplerConfig sampler;
+  // The defaults are the built-in default job's (configs/pcd_8gaussians.toml): a ULA step of
+  // 0.03 and an energy penalty of 0.1 train every built-in 2-D dataset without divergence or
+  // collapse (docs/methods/contrastive_divergence.md#one-preset-for-every-2-d-dataset).
+  SamplerConfig sampler = [] {
+    SamplerConfig s;
+    s.step_size = 0.03;
+    return s;
+  }();
   BufferConfig buffer;
   struct Objective {
     std::string kind = "pcd";
-    double l2_energy = 0.0;
+    double l2_energy = 0.1;
     double init_noise = 0.0;
+    double gap_watch = 0.0;  ///< sampler-health threshold (data-energy spreads); 0 = off
     void visit(config::Fields& f);
   } objective;
   LsdConfig lsd;

@@ -40,6 +40,11 @@ void EbmConfig::Objective::visit(config::Fields& f) {
         .choices({"pcd", "cd", "lsd", "sm", "ssm", "dsm", "mle"}));
   f("l2_energy", l2_energy, Doc("energy penalty α(E⁺² + E⁻²) (IGEBM uses 1)").min(0.0));
   f("init_noise", init_noise, Doc("CD-k: noise std added to the data before sampling").min(0.0));
+  f("gap_watch", gap_watch,
+    Doc("pcd at temperature 1: warn (train.on_degrade = stop: stop) when the median CD gap stays beyond this many "
+        "data-energy spreads for 400 steps; 0 = off (ULA's own bias moves the gap far from 0 on thin data while the "
+        "fit is good: docs/reliability.md)")
+        .min(0.0));
 }
 
 void EbmConfig::Eval::visit(config::Fields& f) {
@@ -136,6 +141,11 @@ at::Tensor EbmMethod::init_states(int64_t n, at::Generator& gen) {
 }
 
 void EbmMethod::add_callbacks(const Monitor& monitor) {
+  // At equilibrium persistent chains at the model's temperature have the data's mean energy; a
+  // colder or hotter sampler (or CD-k's short chains from the data) has no such reference.
+  if (config_.objective.gap_watch > 0 && config_.objective.kind == "pcd" && sampler_ &&
+      std::abs(sampler_->temperature() - 1.0) < 1e-6)
+    add_sampler_health(monitor, config_.objective.gap_watch);
   if (dim_ != 2) return;
   add_periodic_evaluation(
       monitor, config_.train.eval_every,
