@@ -110,3 +110,19 @@ TEST(CsvTest, WhitespaceModeSplitsOnRunsOfSpacesAndTabs) {
 }
 
 }  // namespace
+
+namespace {
+// The unquoted fast path and the quoted path agree; numbers std::from_chars refuses ("+1", hex
+// floats, overflow) still go through strtod as before; CRLF endings and padding are trimmed.
+TEST(CsvTest, QuotedAndUnquotedRowsParseAlikeWithStrtodsFallbacks) {
+  TempDir dir;
+  auto path = write(dir, "q.csv", "a,b,c\r\n 1 ,\t+2,0x1p3\r\n\"4\",\"-5e-1\" , 6\r\n7,1e-310,8 \r\n");
+  auto t = read_csv(path);
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"a", "b", "c"}));
+  ASSERT_EQ(t.features.sizes(), (std::vector<int64_t>{3, 3}));
+  EXPECT_TRUE(torch::equal(t.features, torch::tensor({{1.f, 2.f, 8.f}, {4.f, -0.5f, 6.f}, {7.f, float(1e-310), 8.f}})));
+  auto big = write(dir, "big.csv", "a\n1e999\n");
+  EXPECT_NE(error_of([&] { read_csv(big); }).find("big.csv:2: column 'a' is 1e999"), std::string::npos)
+      << error_of([&] { read_csv(big); });
+}
+}  // namespace
