@@ -10,6 +10,7 @@ namespace {
 class DefaultPresetOnEveryToy : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DefaultPresetOnEveryToy, ThreeSeeds) {
+  ASSERT_EQ(joule::testing::preset_gap_bounds().count(GetParam()), 1u) << "no gap bound for " << GetParam();
   for (int seed : {0, 1, 2}) joule::testing::expect_default_preset_fits(GetParam(), seed, 2);
 }
 
