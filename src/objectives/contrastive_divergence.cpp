@@ -48,7 +48,7 @@ ObjectiveOutput ContrastiveDivergence::compute(EnergyModel& model, const Batch& 
   // Robust summaries for a sampler-health watch: medians ignore the few freshly re-initialised
   // chains (far out, high energy) that move the means, and the data energies' interquartile
   // range / 1.349 (the sd of a normal) is the scale the gap is measured in.
-  if (n > 1) {
+  if (options.robust_metrics() && n > 1) {
     auto q = torch::quantile(e_pos.detach(), torch::tensor({0.25, 0.5, 0.75}, e_pos.options()));
     auto q_cpu = q.to(torch::kCPU, torch::kDouble);
     const double* qd = q_cpu.data_ptr<double>();

@@ -23,6 +23,9 @@ struct ContrastiveDivergenceOptions {
   TORCH_ARG(double, l2_energy) = 0.0;
   /// CD-k only: std of Gaussian noise added to the data before the chains start.
   TORCH_ARG(double, init_noise) = 0.0;
+  /// Also report e_pos_median, e_neg_median and e_pos_spread (what train::SamplerHealthWatch
+  /// reads); off by default, as they cost a quantile and a host sync per step.
+  TORCH_ARG(bool, robust_metrics) = false;
 };
 
 class ContrastiveDivergence : public EnergyObjective {

@@ -107,7 +107,7 @@ Parts EbmMethod::build_parts(torch::Device device) {
 
   sampler_ = cfg.sampler.build();
   ContrastiveDivergenceOptions cd;
-  cd.l2_energy(cfg.objective.l2_energy).init_noise(cfg.objective.init_noise);
+  cd.l2_energy(cfg.objective.l2_energy).init_noise(cfg.objective.init_noise).robust_metrics(cfg.objective.gap_watch > 0);
   const std::string& kind = cfg.objective.kind;
   if (is_score_objective(kind)) {
     // No negatives in training; the sampler serves the evaluation and pictures.
