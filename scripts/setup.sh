@@ -3,7 +3,8 @@
 # then either runs the default job or the test suite.
 #
 #   scripts/setup.sh demo    install + build + train the default model (prints the run folder)
-#   scripts/setup.sh test    install + build + run the test suite (what CI runs)
+#   scripts/setup.sh test    install + build + run the test suite, then the unit and robustness
+#                            tests again under ASan + UBSan (what CI runs)
 #   scripts/setup.sh build   install + build only
 #
 # Idempotent: a second run installs nothing and rebuilds only what changed.
@@ -58,5 +59,9 @@ case "$mode" in
   test)
     echo "== running the test suite (unit, integration, consumer; 'slow' tests are separate)"
     ctest --test-dir "$build" -L "unit|integration|robustness|consumer" --output-on-failure -j "$jobs"
+    if [ "${JOULE_SANITIZERS:-1}" != 0 ]; then
+      echo "== the unit and robustness tests again under ASan + UBSan (scripts/sanitize.sh; ~15 min cold, JOULE_SANITIZERS=0 skips)"
+      JOULE_JOBS=$jobs "$root/scripts/sanitize.sh"
+    fi
     ;;
 esac
