@@ -127,3 +127,31 @@ torch::Tensor histogram_density(const torch::Tensor& x, const Box& box, int64_t 
 }
 
 }  // namespace joule::eval
+
+namespace joule::eval {
+
+double total_variation_to_grid(const GridDensity& density, const torch::Tensor& x, int64_t cells) {
+  const int64_t r = density.resolution;
+  TORCH_CHECK(cells >= 1 && r % cells == 0, "total_variation_to_grid: cells (", cells,
+              ") must be >= 1 and divide the grid resolution (", r, ")");
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == 2 && x.size(0) > 0, "total_variation_to_grid: expected points [N, 2], got ",
+              x.sizes());
+  const Box& box = density.box;
+  // The model's mass per coarse cell: the fine cells' masses summed in blocks.
+  const int64_t b = r / cells;
+  auto model_mass = density.log_density.exp().mul(cell_area(box, r)).view({cells, b, cells, b}).sum({1, 3});
+  model_mass = model_mass / model_mass.sum();  // the box holds all of the model's mass by construction
+  // The samples' fraction per coarse cell; what falls outside (or is not finite) stays unbinned.
+  auto p = x.to(torch::kCPU, torch::kFloat64);
+  auto u = (p.select(1, 0) - box.xmin) / (box.xmax - box.xmin) * cells;
+  auto v = (box.ymax - p.select(1, 1)) / (box.ymax - box.ymin) * cells;
+  auto inside = (u >= 0) & (u < cells) & (v >= 0) & (v < cells);  // false for NaN
+  auto flat = (v.masked_select(inside).floor() * cells + u.masked_select(inside).floor()).to(torch::kLong);
+  auto counts = torch::zeros({cells * cells}, torch::kFloat64);
+  counts.index_add_(0, flat, torch::ones({flat.size(0)}, torch::kFloat64));
+  const double n = static_cast<double>(x.size(0));
+  const double outside = 1.0 - static_cast<double>(flat.size(0)) / n;
+  return 0.5 * ((counts / n - model_mass.view({-1})).abs().sum().item<double>() + outside);
+}
+
+}  // namespace joule::eval

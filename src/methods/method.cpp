@@ -148,13 +148,15 @@ void Method::add_periodic_evaluation(const Monitor& monitor, int64_t every,
     }
   }
   auto watch = watch_;
+  auto health = health_;  // add_sampler_health() comes first
   trainer().add_callback(std::make_shared<train::PeriodicCallback>(
       every,
-      [metrics, progress, watch, measure = std::move(measure), shown, label](train::Trainer& trainer, int64_t step) {
+      [metrics, progress, watch, health, measure = std::move(measure), shown, label](train::Trainer& trainer, int64_t step) {
         const auto values = measure();
         if (metrics) metrics->log(step, values);
         for (const auto& [n, v] : values) {
           if (watch && n == shown) watch->observe(trainer, step, v, metrics.get());
+          if (health) health->observe_evaluation(trainer, step, n, v);
         }
         if (!progress) return;
         for (const auto& [n, v] : values) {
@@ -164,9 +166,13 @@ void Method::add_periodic_evaluation(const Monitor& monitor, int64_t every,
       /*at_end=*/false));
 }
 
-void Method::add_sampler_health(const Monitor& monitor, double threshold) {
-  health_ = std::make_shared<train::SamplerHealthWatch>(
-      train::SamplerHealthOptions().threshold(threshold).action(monitor.degrade_action), monitor.metrics);
+void Method::add_sampler_health(const Monitor& monitor, double gap_threshold, double tv_threshold) {
+  if (gap_threshold <= 0 && tv_threshold <= 0) return;
+  health_ = std::make_shared<train::SamplerHealthWatch>(train::SamplerHealthOptions()
+                                                            .threshold(gap_threshold)
+                                                            .tv_threshold(tv_threshold)
+                                                            .action(monitor.degrade_action),
+                                                        monitor.metrics);
   trainer().add_callback(health_);
 }
 

@@ -174,7 +174,7 @@ TEST_F(RobustnessTest, DivergedEvaluationChainsAreReportedNotFatal) {
   // A flow trained by exact likelihood, evaluated with a sampler step far too large: the chains
   // leave the finite range, which the report says; the exact likelihood is still given.
   auto r = joule("train method=ebm out=flow model.kind=nice objective.kind=mle model.width=16 model.depth=2"
-                 " sampler.step_size=1e30 train.steps=5 data.n_train=500 data.n_test=200 eval.grid_resolution=32"
+                 " sampler.kind=langevin sampler.step_size=1e30 train.steps=5 data.n_train=500 data.n_test=200 eval.grid_resolution=32"
                  " eval.n_samples=50 run.progress=none");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "chains_nonfinite                1")) << r.output;

@@ -2,6 +2,7 @@
 // updates, keeps the parameters, and restarts with a smaller learning rate when asked.
 #include <gtest/gtest.h>
 #include <fstream>
+#include <limits>
 #include <torch/nn/modules/linear.h>
 
 #include "joule/core/runtime.h"
@@ -339,6 +340,46 @@ joule::train::StepResult fake_step(int64_t step, double gap, double scale) {
   r.step = step;
   r.metrics = {{"e_pos_median", -3.0 + gap}, {"e_neg_median", -3.0}, {"e_pos_spread", scale}};
   return r;
+}
+
+TEST(SamplerHealthTest, ChainTotalVariationIsFlaggedAfterItsPatienceAndOnlyWhenWatched) {
+  joule::testing::TempDir dir;
+  auto t = make_pcd_trainer(5);
+  namespace jt = joule::train;
+  auto log = std::make_shared<jt::MetricsLogger>(dir / "m.jsonl", 1);
+  jt::SamplerHealthWatch watch(jt::SamplerHealthOptions().threshold(0).tv_threshold(0.5), log);
+  // One evaluation above the threshold, then healthy again: a single bad reading is not a finding.
+  const std::vector<double> tv{0.2, 0.7, 0.3, 0.6, 0.8, 0.9};
+  for (size_t i = 0; i < tv.size(); ++i) {
+    watch.observe_evaluation(*t, 250 * static_cast<int64_t>(i + 1), "nll_test", 100.0);  // other metrics ignored
+    watch.observe_evaluation(*t, 250 * static_cast<int64_t>(i + 1), "chain_tv", tv[i]);
+    if (i < 4) EXPECT_FALSE(watch.flagged()) << "evaluation " << i;
+  }
+  // Above 0.5 at 1000 and 1250 (two in a row): flagged at 1250, counted from 1000.
+  ASSERT_TRUE(watch.tv_flagged());
+  EXPECT_FALSE(watch.gap_flagged());
+  EXPECT_EQ(watch.flagged_step(), 1250);
+  EXPECT_DOUBLE_EQ(watch.flagged_tv(), 0.8);
+  EXPECT_NE(watch.summary().find("from step 1000"), std::string::npos) << watch.summary();
+  EXPECT_NE(watch.summary().find("do not sample the model"), std::string::npos) << watch.summary();
+  EXPECT_FALSE(t->stop_requested());
+  const std::string events = joule::io::read_text_file(dir / "m.jsonl");
+  EXPECT_NE(events.find("\"event\":\"sampler_unhealthy\""), std::string::npos) << events;
+  EXPECT_NE(events.find("\"chain_tv\":0.8"), std::string::npos) << events;
+  // With the gap check off, CD-gap metrics far from zero change nothing.
+  for (int64_t s = 1; s <= 2000; ++s) watch.on_step_end(*t, fake_step(s, 5.0, 1.0));
+  EXPECT_FALSE(watch.gap_flagged());
+
+  // NaN (no chains to compare) is not health; kStop stops training; tv_threshold 0 = off.
+  jt::SamplerHealthWatch stop(jt::SamplerHealthOptions().tv_threshold(0.5).tv_patience(1).action(jt::DegradeAction::kStop));
+  stop.observe_evaluation(*t, 500, "chain_tv", std::numeric_limits<double>::quiet_NaN());
+  EXPECT_TRUE(stop.tv_flagged());
+  EXPECT_TRUE(t->stop_requested());
+  jt::SamplerHealthWatch off;
+  off.observe_evaluation(*t, 500, "chain_tv", 0.99);
+  off.observe_evaluation(*t, 750, "chain_tv", 0.99);
+  EXPECT_FALSE(off.flagged());
+  EXPECT_THROW(jt::SamplerHealthWatch(jt::SamplerHealthOptions().tv_threshold(1.0)), c10::Error);
 }
 
 TEST(SamplerHealthTest, QuietOnANoisyGapNearZeroFlagsOnePersistentlyFarFromIt) {

@@ -59,6 +59,16 @@ torch::Tensor energies(EnergyModel& model, const torch::Tensor& x, int64_t chunk
 /// so that Σ density · cell area = fraction of samples inside the box.
 torch::Tensor histogram_density(const torch::Tensor& x, const Box& box, int64_t resolution = 128);
 
+/// Total-variation distance between the distribution of samples x [N, 2] and the grid density,
+/// both binned on a coarse `cells` × `cells` partition of the box (`cells` must divide the
+/// density's resolution). Samples outside the box or not finite count as a bin of their own, to
+/// which the density gives no mass. 0: the same mass in every cell; 1: disjoint. Samples drawn
+/// from the density itself give ≈ 0.4·sqrt(occupied cells / N) from binning noise alone.
+/// Applied to persistent chains it says whether they sample the model: a model that grew mass
+/// where the chains never go (a spike) is far from them even when the chains still look like
+/// the data.
+double total_variation_to_grid(const GridDensity& density, const torch::Tensor& x, int64_t cells = 16);
+
 /// n exact samples from the grid density: a cell drawn with probability ∝ its mass, then a
 /// uniform point inside it. Shows the model's distribution independently of any MCMC.
 torch::Tensor sample_from_grid(const GridDensity& density, int64_t n, at::Generator gen);

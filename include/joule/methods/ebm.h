@@ -30,11 +30,14 @@ struct EbmConfig : MethodConfig {
     std::string base = "gaussian";
     void visit(config::Fields& f);
   } model;
-  // The defaults are the built-in default job's (configs/pcd_8gaussians.toml): a ULA step of
+  // The defaults are the built-in default job's (configs/pcd_8gaussians.toml): MALA with step
   // 0.03 and an energy penalty of 0.1 train every built-in 2-D dataset without divergence or
-  // collapse (docs/methods/contrastive_divergence.md#one-preset-for-every-2-d-dataset).
+  // collapse, and with chains that sample the trained model (ULA at the same step fits the
+  // density but its chains escape the thin wells of rings, 2spirals and pinwheel;
+  // docs/methods/contrastive_divergence.md#one-preset-for-every-2-d-dataset).
   SamplerConfig sampler = [] {
     SamplerConfig s;
+    s.kind = "mala";
     s.step_size = 0.03;
     return s;
   }();
@@ -44,6 +47,7 @@ struct EbmConfig : MethodConfig {
     double l2_energy = 0.1;
     double init_noise = 0.0;
     double gap_watch = 0.0;  ///< sampler-health threshold (data-energy spreads); 0 = off
+    double tv_watch = 0.5;   ///< 2-D pcd: threshold on chain_tv (chains vs exact model); 0 = off
     void visit(config::Fields& f);
   } objective;
   LsdConfig lsd;
@@ -90,6 +94,8 @@ class EbmMethod : public Method {
   };
   const EvalState& eval_state();
   eval::Box box() const { return eval::Box::square(extent_); }
+  /// Total variation between the persistent chains and the exact 2-D model (PCD only).
+  c10::optional<double> chain_tv(const eval::GridDensity& density) const;
   at::Tensor init_states(int64_t n, at::Generator& gen);
 
   EbmConfig config_;

@@ -136,10 +136,11 @@ class Method {
   void add_periodic_evaluation(const Monitor& monitor, int64_t every,
                                std::function<std::vector<std::pair<std::string, double>>()> measure,
                                const std::string& shown, const std::string& label);
-  /// Watches the CD gap of training that samples the model itself (train::SamplerHealthWatch):
-  /// a gap persistently far from zero is logged and reported, and stops training when the
-  /// monitor's degrade action says so.
-  void add_sampler_health(const Monitor& monitor, double threshold);
+  /// Watches the sampler of training that samples the model (train::SamplerHealthWatch): a CD gap
+  /// persistently beyond `gap_threshold` data-energy spreads (0 = off), and the periodic
+  /// evaluation's `chain_tv` beyond `tv_threshold` (0 = off), are logged and reported, and stop
+  /// training when the monitor's degrade action says so. Call before add_periodic_evaluation().
+  void add_sampler_health(const Monitor& monitor, double gap_threshold, double tv_threshold = 0);
   std::vector<std::string> notes_;
 
  private:

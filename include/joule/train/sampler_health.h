@@ -1,10 +1,14 @@
 #pragma once
-// Watches the sampler during sampling-based training (PCD/CD): at the model's equilibrium the
-// chains' mean energy matches the data's, so a contrastive-divergence gap that stays far from
-// zero, measured in units of the spread of data energies, says the chains no longer sample the
-// model — they are stuck away from the data (gap < 0: the model carves out modes the chains do not
-// reach, the start of a collapse) or sit in wells the data do not fill (gap > 0). The held-out
-// metric catches what this misses and vice versa; both feed the run's warnings.
+// Watches the sampler during sampling-based training (PCD/CD) with two signals:
+// - the CD gap: at the model's equilibrium the chains' mean energy matches the data's, so a gap
+//   that stays far from zero, measured in units of the spread of data energies, says the chains no
+//   longer sample the model — they are stuck away from the data (gap < 0: on a plateau the data
+//   do not fill, or the model carves out modes the chains do not reach) or sit in wells the data
+//   do not fill (gap > 0);
+// - where the model's exact density is known (2-D, by quadrature), the total variation between
+//   the persistent chains and the model, from each periodic evaluation: the direct test.
+// A model can fit its data (good held-out NLL) while its own sampler cannot draw from it; the
+// held-out metric catches what this misses and vice versa; both feed the run's warnings.
 
 #include <cstdint>
 #include <string>
@@ -22,10 +26,16 @@ struct SamplerHealthOptions {
   TORCH_ARG(std::string, scale_metric) = "e_pos_spread";
   /// Time constant (steps) of the moving averages of the gap and the scale.
   TORCH_ARG(int64_t, window) = 200;
-  /// Unhealthy while |average gap| / average scale exceeds this ...
+  /// Unhealthy while |average gap| / average scale exceeds this (0 = the gap is not watched) ...
   TORCH_ARG(double, threshold) = 1.0;
   /// ... for this many consecutive steps (after a warm-up of 2 windows).
   TORCH_ARG(int64_t, patience) = 400;
+  /// The periodic evaluation's total variation between chains and model (observe_evaluation()).
+  TORCH_ARG(std::string, tv_metric) = "chain_tv";
+  /// Unhealthy when it exceeds this (0 = not watched) ...
+  TORCH_ARG(double, tv_threshold) = 0.0;
+  /// ... at this many evaluations in a row.
+  TORCH_ARG(int64_t, tv_patience) = 2;
   TORCH_ARG(DegradeAction, action) = DegradeAction::kWarn;
 };
 
@@ -33,18 +43,29 @@ class SamplerHealthWatch : public Callback {
  public:
   explicit SamplerHealthWatch(SamplerHealthOptions options = {}, std::shared_ptr<MetricsLogger> log = nullptr);
   void on_step_end(Trainer& trainer, const StepResult& result) override;
+  /// A value of the periodic evaluation at `step`; only `tv_metric` is read.
+  void observe_evaluation(Trainer& trainer, int64_t step, const std::string& name, double value);
 
   /// The gap in units of the data-energy spread (moving averages); NaN before the first report.
   double z() const { return z_; }
-  /// Whether the gap stayed beyond the threshold for `patience` steps at some point.
-  bool flagged() const { return flagged_step_ >= 0; }
-  int64_t flagged_step() const { return flagged_step_; }
+  /// Whether either signal was beyond its threshold for its patience at some point.
+  bool flagged() const { return gap_flagged() || tv_flagged(); }
+  /// The first step at which a signal was flagged (−1: none).
+  int64_t flagged_step() const;
+  bool gap_flagged() const { return flagged_step_ >= 0; }
+  int64_t gap_flagged_step() const { return flagged_step_; }
   double flagged_z() const { return flagged_z_; }
+  bool tv_flagged() const { return tv_flagged_step_ >= 0; }
+  int64_t tv_flagged_step() const { return tv_flagged_step_; }
+  double flagged_tv() const { return flagged_tv_; }
   bool stopped() const { return stopped_; }
-  /// One line for the user, naming the step, the size and direction of the gap and what to try.
+  /// One line for the user per flagged signal, naming the step, the size of the signal and what
+  /// to try ("" when healthy).
   std::string summary() const;
 
  private:
+  void flag(Trainer& trainer);
+
   SamplerHealthOptions options_;
   std::shared_ptr<MetricsLogger> log_;
   double gap_avg_ = 0, scale_avg_ = 0, weight_ = 0;  // bias-corrected exponential averages
@@ -52,6 +73,8 @@ class SamplerHealthWatch : public Callback {
   int64_t seen_ = 0, run_ = 0;
   int64_t flagged_step_ = -1;
   double flagged_z_ = 0;
+  int64_t tv_run_ = 0, tv_first_step_ = -1, tv_flagged_step_ = -1;
+  double flagged_tv_ = 0;
   bool stopped_ = false;
 };
 

@@ -24,7 +24,8 @@ Density2dResult density2d_protocol(EnergyModel& model, const at::Tensor& test_x,
 Density2dNll density2d_nll(EnergyModel& model, const at::Tensor& test_x, const Density2dOptions& options) {
   TemperatureGuard at(model, options.temperature());
   auto density = grid_density(model, options.box(), options.resolution());
-  return {negative_log_likelihood(model, test_x, density.log_z), density.log_z};
+  const double nll = negative_log_likelihood(model, test_x, density.log_z);
+  return {nll, density.log_z, std::move(density)};
 }
 
 }  // namespace joule::eval

@@ -36,9 +36,11 @@ struct Density2dResult {
 Density2dResult density2d_protocol(EnergyModel& model, const at::Tensor& test_x, const at::Tensor& valid_x,
                                    const Density2dOptions& options, at::Generator gen);
 
-/// Only the test NLL and log Z (the periodic evaluation during training).
+/// Only the test NLL and log Z (the periodic evaluation during training), with the grid density
+/// they came from for further read-outs (e.g. total_variation_to_grid of the training chains).
 struct Density2dNll {
   double nll = 0, log_z = 0;
+  GridDensity density;
 };
 Density2dNll density2d_nll(EnergyModel& model, const at::Tensor& test_x, const Density2dOptions& options);
 
