@@ -12,6 +12,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${JOULE_ASAN_BUILD_DIR:-$root/build-asan}
 jobs=${JOULE_JOBS:-$(nproc)}
 
+# -g1 puts the build folder into the objects, so ccache would miss in every fresh clone (CI)
+# without this; the line tables then name the folder that first compiled a file.
+export CCACHE_NOHASHDIR=1
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DJOULE_SANITIZE=address,undefined \
   -DJOULE_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j "$jobs" --target joule_exe joule_unit_tests joule_robustness_tests

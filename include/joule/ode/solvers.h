@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <limits>
 #include <string>
 #include <vector>
@@ -83,5 +84,29 @@ std::vector<State> odeint(const VectorField& f, const State& y0, const std::vect
 
 /// The mixed RMS norm of torchdiffeq: the largest over members of sqrt(mean(x²)).
 double mixed_rms_norm(const State& x);
+
+struct AdjointOptions {
+  /// Step control of the backward solve ignores the parameters' adjoints (Kidger et al.,
+  /// arXiv:2009.09457, "seminorm"): they do not feed back into the dynamics, so their error
+  /// need not be controlled; usually far fewer backward steps.
+  TORCH_ARG(bool, seminorm) = false;
+  /// Tolerances of the backward solve (0: the forward's).
+  TORCH_ARG(double, rtol) = 0.0;
+  TORCH_ARG(double, atol) = 0.0;
+  /// When set, receives the backward solves' work (summed over output intervals) when backward runs.
+  TORCH_ARG(std::shared_ptr<SolverStats>, backward_stats) = nullptr;
+};
+
+/// As odeint(), but gradients by the adjoint method (Chen et al., arXiv:1806.07366 §2; torchdiffeq's
+/// odeint_adjoint): the forward solve keeps no graph (memory independent of the number of steps),
+/// and backward() integrates [y, a = ∂L/∂y, ∂L/∂params] from the last output time to the first,
+/// with the dynamics' vector-Jacobian products by autograd, restarting y from the saved forward
+/// solution at each output time. Gradients reach y0 and `params` (the tensors f depends on that
+/// should get gradients, e.g. a module's parameters()); the time grid gets none. The backward solve
+/// re-integrates y, so its gradients differ from back-propagation through the solver by
+/// the solve's tolerance.
+std::vector<State> odeint_adjoint(const VectorField& f, const State& y0, const std::vector<double>& times,
+                                  const std::vector<at::Tensor>& params, const SolverOptions& options = {},
+                                  const AdjointOptions& adjoint = {}, SolverStats* stats = nullptr);
 
 }  // namespace joule::ode
