@@ -161,9 +161,8 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
   if (auto health = method.sampler_health(); health && health->flagged()) {
     result.report.add("sampler_unhealthy_step", static_cast<double>(health->flagged_step()),
                       std::string("step where ") +
-                          (health->tv_flagged() && (!health->gap_flagged() || health->tv_flagged_step() <= health->gap_flagged_step())
-                               ? "the chains' total variation from the model"
-                               : "the CD gap") +
+                          (health->flagged_step() == health->tv_flagged_step() ? "the chains' total variation from the model"
+                                                                                : "the CD gap") +
                           " had stayed beyond its sampler-health threshold");
     result.warnings.push_back(health->summary() +
                               (health->stopped() ? "; stopped at step " + std::to_string(trainer.step_count()) +

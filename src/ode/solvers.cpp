@@ -111,7 +111,7 @@ class Adaptive {
  public:
   Adaptive(const VectorField& f, const State& y0, double t0, const SolverOptions& o, SolverStats& stats)
       : f_(f), o_(o), tab_(o.method() == Method::kDopri5 ? dopri5() : bosh3()), tol_(tolerances(o, y0.size())),
-        stats_(stats), y0_(y0), t0_(t0), t1_(t0) {
+        stats_(stats), y0_(y0), t0_(t0) {
     f0_ = eval(t0, y0);
     check_state(y0, f0_, "at the initial time");
     dt_ = o.first_step() > 0 ? o.first_step() : initial_step();
@@ -120,8 +120,8 @@ class Adaptive {
   /// y at t ≥ the current time, stepping past it as needed.
   State advance(double t) {
     int64_t n = 0;
-    while (t > t1_) {
-      TORCH_CHECK(n < o_.max_num_steps(), "odeint: max_num_steps (", o_.max_num_steps(), ") reached at t = ", t1_,
+    while (t > t0_) {
+      TORCH_CHECK(n < o_.max_num_steps(), "odeint: max_num_steps (", o_.max_num_steps(), ") reached at t = ", t0_,
                   " before the output time ", t, " (", stats_.accepted, " steps accepted, ", stats_.rejected,
                   " rejected; step size ", dt_, "): the problem may be stiff or the tolerances too tight");
       step();
@@ -208,7 +208,6 @@ class Adaptive {
       y0_ = y1;
       f0_ = f1;
       t0_ = t1;
-      t1_ = t1;
       ++stats_.accepted;
     } else {
       ++stats_.rejected;
@@ -246,8 +245,8 @@ class Adaptive {
   const Tableau& tab_;
   Tolerances tol_;
   SolverStats& stats_;
-  State y0_, f0_;        // the state and its derivative at the end of the last accepted step
-  double t0_, t1_;       // that time (t0_ == t1_ after each acceptance)
+  State y0_, f0_;  // the state and its derivative at the end of the last accepted step ...
+  double t0_;      // ... and its time
   double dt_ = 0;
   std::vector<State> coeff_;  // dense output of the last accepted step over [interp_t0_, interp_t1_]
   double interp_t0_ = 0, interp_t1_ = 0;
