@@ -50,46 +50,40 @@ TEST(DefaultPresetTest, TrainsWithoutDivergenceOrCollapseOnRingsAndPinwheel) {
 }
 }  // namespace
 
+namespace {
+// Trains with `args`, expects exit 0, the `warning` in the output, a `sampler_unhealthy` event in
+// metrics.jsonl and `sampler_unhealthy_step` in [min_step, 2000]; returns eval.json.
+std::string expect_sampler_flagged(const std::string& args, const std::string& warning, double min_step) {
+  joule::testing::TempDir dir("joule-health");
+  auto r = joule::testing::run_command(
+      joule::testing::joule_command("train " + args + " train.steps=2000 run.threads=1 out=run run.progress=none"),
+      dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: " + warning), std::string::npos) << r.output;
+  const auto json = joule::io::read_text_file(dir / "run/eval.json");
+  const double step = joule::testing::eval_json_number(json, "sampler_unhealthy_step");
+  EXPECT_GE(step, min_step);
+  EXPECT_LE(step, 2000);
+  EXPECT_NE(joule::io::read_text_file(dir / "run/metrics.jsonl").find("\"event\":\"sampler_unhealthy\""),
+            std::string::npos);
+  return json;
+}
+
 // objective.gap_watch: on 2spirals ULA at the default step (0.03) is too coarse for the thin arms:
 // the chains escape the wells onto the plateau around them and their median energy rises several
 // spreads above the data's by step ~1000 (docs/reliability.md); the watch must say so in the
 // run's output, eval.json and metrics.jsonl.
-namespace {
 TEST(DefaultPresetTest, GapWatchReportsChainsThatNoLongerSampleTheModel) {
-  joule::testing::TempDir dir("joule-gapwatch");
-  auto r = joule::testing::run_command(
-      joule::testing::joule_command("train data.dataset=2spirals sampler.kind=langevin train.steps=2000 "
-                                    "train.eval_every=0 objective.gap_watch=1 run.threads=1 out=run run.progress=none"),
-      dir.path());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("warning: the sampler stopped matching the model"), std::string::npos) << r.output;
-  const auto json = joule::io::read_text_file(dir / "run/eval.json");
-  const double step = joule::testing::eval_json_number(json, "sampler_unhealthy_step");
-  EXPECT_GT(step, 800);
-  EXPECT_LE(step, 2000);
-  EXPECT_NE(joule::io::read_text_file(dir / "run/metrics.jsonl").find("\"event\":\"sampler_unhealthy\""),
-            std::string::npos);
+  expect_sampler_flagged("data.dataset=2spirals sampler.kind=langevin train.eval_every=0 objective.gap_watch=1",
+                         "the sampler stopped matching the model", 801);
 }
-}  // namespace
 
 // objective.tv_watch (on by default): with ULA instead of the preset's MALA, the chains on rings
 // leave the rings by step ~750 (chain_tv 0.1 -> 0.8-0.9, docs/reliability.md) while the exact test
 // NLL keeps improving. The default run must say that its chains do not sample its model.
-namespace {
 TEST(DefaultPresetTest, TvWatchReportsChainsThatEscapeAModelThatFits) {
-  joule::testing::TempDir dir("joule-tvwatch");
-  auto r = joule::testing::run_command(
-      joule::testing::joule_command("train data.dataset=rings sampler.kind=langevin train.steps=2000 "
-                                    "train.eval_every=250 run.threads=1 out=run run.progress=none"),
-      dir.path());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("warning: the training chains do not sample the model"), std::string::npos) << r.output;
-  const auto json = joule::io::read_text_file(dir / "run/eval.json");
-  const double step = joule::testing::eval_json_number(json, "sampler_unhealthy_step");
-  EXPECT_GE(step, 500);
-  EXPECT_LE(step, 2000);
+  const auto json = expect_sampler_flagged("data.dataset=rings sampler.kind=langevin train.eval_every=250",
+                                           "the training chains do not sample the model", 500);
   EXPECT_GT(joule::testing::eval_json_number(json, "chain_tv"), 0.5);
-  EXPECT_NE(joule::io::read_text_file(dir / "run/metrics.jsonl").find("\"event\":\"sampler_unhealthy\""),
-            std::string::npos);
 }
 }  // namespace
