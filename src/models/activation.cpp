@@ -23,7 +23,8 @@ Activation parse_activation(const std::string& name) {
   if (name == "leaky_relu") return Activation::kLeakyReLU;
   if (name == "elu") return Activation::kELU;
   if (name == "softplus") return Activation::kSoftplus;
-  TORCH_CHECK(false, "unknown activation '", name, "' (allowed: silu, leaky_relu, elu, softplus)");
+  if (name == "tanh") return Activation::kTanh;
+  TORCH_CHECK(false, "unknown activation '", name, "' (allowed: silu, leaky_relu, elu, softplus, tanh)");
 }
 
 std::string to_string(Activation a) {
@@ -32,11 +33,12 @@ std::string to_string(Activation a) {
     case Activation::kLeakyReLU: return "leaky_relu";
     case Activation::kELU: return "elu";
     case Activation::kSoftplus: return "softplus";
+    case Activation::kTanh: return "tanh";
   }
   return "?";
 }
 
-std::vector<std::string> activation_names() { return {"silu", "leaky_relu", "elu", "softplus"}; }
+std::vector<std::string> activation_names() { return {"silu", "leaky_relu", "elu", "softplus", "tanh"}; }
 
 torch::Tensor apply_activation(Activation a, const torch::Tensor& z, double negative_slope) {
   switch (a) {
@@ -44,6 +46,7 @@ torch::Tensor apply_activation(Activation a, const torch::Tensor& z, double nega
     case Activation::kLeakyReLU: return at::leaky_relu(z, negative_slope);
     case Activation::kELU: return at::elu(z);
     case Activation::kSoftplus: return at::softplus(z);
+    case Activation::kTanh: return at::tanh(z);
   }
   TORCH_CHECK(false, "unreachable activation");
 }
@@ -74,6 +77,8 @@ torch::Tensor activation_derivative(Activation a, const torch::Tensor& z, const 
       return at::where(z > 0, at::ones({}, z.options()), h + 1.0);
     case Activation::kSoftplus:
       return at::sigmoid(z);
+    case Activation::kTanh:
+      return 1.0 - h * h;
   }
   TORCH_CHECK(false, "unreachable activation");
 }

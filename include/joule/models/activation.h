@@ -9,9 +9,9 @@
 
 namespace joule {
 
-enum class Activation { kSiLU, kLeakyReLU, kELU, kSoftplus };
+enum class Activation { kSiLU, kLeakyReLU, kELU, kSoftplus, kTanh };
 
-/// Parses "silu" (alias "swish"), "leaky_relu", "elu", "softplus".
+/// Parses "silu" (alias "swish"), "leaky_relu", "elu", "softplus", "tanh".
 Activation parse_activation(const std::string& name);
 std::string to_string(Activation a);
 std::vector<std::string> activation_names();

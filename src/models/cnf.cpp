@@ -1,0 +1,342 @@
+#include "joule/models/cnf.h"
+
+#include <c10/util/Exception.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <limits>
+
+#include "joule/core/layers.h"
+#include "joule/core/runtime.h"
+
+namespace joule {
+namespace {
+
+at::Tensor standard_normal_log_prob(const at::Tensor& z) {
+  return (-0.5 * z.pow(2)).sum(1) - 0.5 * static_cast<double>(z.size(1)) * std::log(2 * M_PI);
+}
+
+// Step control ignores the penalty members (they do not feed back into the dynamics; FFJORD
+// gave them a tolerance of 1e20).
+constexpr double kIgnoredTolerance = 1e20;
+
+}  // namespace
+
+OdeLayer parse_ode_layer(const std::string& name) {
+  if (name == "concatsquash") return OdeLayer::kConcatSquash;
+  if (name == "concat") return OdeLayer::kConcat;
+  if (name == "ignore") return OdeLayer::kIgnore;
+  TORCH_CHECK(false, "unknown ODE layer '", name, "' (allowed: concatsquash, concat, ignore)");
+}
+
+std::string to_string(OdeLayer layer) {
+  switch (layer) {
+    case OdeLayer::kConcatSquash: return "concatsquash";
+    case OdeLayer::kConcat: return "concat";
+    case OdeLayer::kIgnore: return "ignore";
+  }
+  return "?";
+}
+
+Divergence parse_divergence(const std::string& name) {
+  if (name == "exact") return Divergence::kExact;
+  if (name == "hutchinson") return Divergence::kHutchinson;
+  TORCH_CHECK(false, "unknown divergence '", name, "' (allowed: exact, hutchinson)");
+}
+
+std::string to_string(Divergence divergence) {
+  return divergence == Divergence::kExact ? "exact" : "hutchinson";
+}
+
+void OdeNetOptions::validate() const {
+  TORCH_CHECK(dim() >= 1, "OdeNet: dim must be at least 1, got ", dim());
+  for (auto h : hidden()) TORCH_CHECK(h >= 1, "OdeNet: every hidden width must be at least 1, got ", h);
+}
+
+OdeNetImpl::OdeNetImpl(OdeNetOptions options_) : options(std::move(options_)) {
+  options.validate();
+  std::vector<int64_t> dims{options.dim()};
+  dims.insert(dims.end(), options.hidden().begin(), options.hidden().end());
+  dims.push_back(options.dim());
+  for (size_t i = 0; i + 1 < dims.size(); ++i) {
+    const int64_t in = dims[i], out = dims[i + 1];
+    const std::string p = "layer" + std::to_string(i) + "_";
+    Layer l;
+    l.weight = register_parameter(p + "weight", torch::empty({out, in}));
+    l.bias = register_parameter(p + "bias", torch::empty({out}));
+    if (options.layer() == OdeLayer::kConcatSquash) {
+      l.gate_weight = register_parameter(p + "gate_weight", torch::empty({out}));
+      l.gate_bias = register_parameter(p + "gate_bias", torch::empty({out}));
+      l.time_bias = register_parameter(p + "time_bias", torch::empty({out}));
+    } else if (options.layer() == OdeLayer::kConcat) {
+      l.time_bias = register_parameter(p + "time_weight", torch::empty({out}));
+    }
+    layers_.push_back(l);
+  }
+  reset_parameters(make_generator(0));
+}
+
+void OdeNetImpl::reset_parameters(at::Generator gen) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto& l = layers_[i];
+    const bool concat = options.layer() == OdeLayer::kConcat;
+    const double fan_in = static_cast<double>(l.weight.size(1) + (concat ? 1 : 0));
+    const double bound = 1.0 / std::sqrt(fan_in);
+    l.weight.uniform_(-bound, bound, gen);
+    if (concat) l.time_bias.uniform_(-bound, bound, gen);
+    l.bias.uniform_(-bound, bound, gen);
+    if (options.layer() == OdeLayer::kConcatSquash) {
+      // Linear(1, out) hyper-networks: fan-in 1.
+      l.gate_weight.uniform_(-1, 1, gen);
+      l.gate_bias.uniform_(-1, 1, gen);
+      l.time_bias.uniform_(-1, 1, gen);
+    }
+    if (options.zero_last() && i + 1 == layers_.size()) l.weight.zero_();
+  }
+}
+
+at::Tensor OdeNetImpl::forward(const at::Tensor& t, const at::Tensor& z) {
+  return forward_with_tangents(t, z, at::Tensor()).first;
+}
+
+std::pair<at::Tensor, at::Tensor> OdeNetImpl::forward_with_tangents(const at::Tensor& t, const at::Tensor& z,
+                                                                    const at::Tensor& v) {
+  TORCH_CHECK(z.dim() == 2 && z.size(1) == options.dim(), "OdeNet: expected z of shape [B, ", options.dim(), "], got ",
+              z.sizes());
+  const int64_t batch = z.size(0);
+  const bool tangents = v.defined();
+  const int64_t k = tangents ? v.size(0) : 0;
+  if (tangents) {
+    TORCH_CHECK(v.dim() == 3 && v.size(1) == batch && v.size(2) == options.dim(),
+                "OdeNet: tangents must be [K, B, D] = [K, ", batch, ", ", options.dim(), "], got ", v.sizes());
+  }
+  // The value rows and the K tangent rows go through each weight matrix together: J·v is
+  // carried forward as W·v, scaled by the time gate and by act'(pre-activation).
+  at::Tensor rows = tangents ? at::cat({z, v.reshape({k * batch, options.dim()})}) : z;
+  at::Tensor value, tangent;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto& l = layers_[i];
+    const int64_t out = l.weight.size(0);
+    at::Tensor pre = linear(rows, l.weight, at::Tensor());
+    at::Tensor shift;
+    switch (options.layer()) {
+      case OdeLayer::kIgnore:
+        shift = l.bias;
+        break;
+      case OdeLayer::kConcat:
+        shift = l.bias + l.time_bias * t;
+        break;
+      case OdeLayer::kConcatSquash: {
+        auto gate = at::sigmoid(l.gate_weight * t + l.gate_bias);
+        pre = pre * gate;
+        shift = l.bias * gate + l.time_bias * t;
+        break;
+      }
+    }
+    value = pre.narrow(0, 0, batch) + shift;
+    if (tangents) tangent = pre.narrow(0, batch, k * batch);
+    if (i + 1 == layers_.size()) break;
+    auto act = apply_activation_with_derivative(options.activation(), value);
+    if (tangents) {
+      tangent = (tangent.view({k, batch, out}) * act.derivative).view({k * batch, out});
+      rows = at::cat({act.value, tangent});
+    } else {
+      rows = act.value;
+    }
+  }
+  return {value, tangents ? tangent.reshape({k, batch, options.dim()}) : at::Tensor()};
+}
+
+CnfSolution integrate_cnf(const CnfField& field, const at::Tensor& x, const at::Tensor& end_time,
+                          const std::vector<at::Tensor>& params, const CnfSolveOptions& options, at::Generator& gen) {
+  TORCH_CHECK(x.dim() == 2 && x.size(0) >= 1, "integrate_cnf: expected x of shape [B, D], got ", x.sizes());
+  TORCH_CHECK(end_time.dim() == 0, "integrate_cnf: end_time must be a 0-dim tensor, got ", end_time.sizes());
+  TORCH_CHECK(x.isfinite().all().item<bool>(), "integrate_cnf: the input holds NaN or infinite values");
+  const int64_t batch = x.size(0), dim = x.size(1);
+  const bool log_det = options.log_det(), penalties = options.penalties();
+  at::Tensor v;
+  if (log_det || penalties) {
+    if (options.divergence() == Divergence::kExact) {
+      v = at::eye(dim, x.options()).unsqueeze(1).expand({dim, batch, dim}).contiguous();
+    } else {
+      v = draw_probe(x, options.probe(), gen).unsqueeze(0);  // drawn once per solve, held fixed
+    }
+  }
+  // Time u = t/T ∈ [0, 1]: dz/du = T·f(uT, z); the integrals scale the same way.
+  ode::VectorField f = [field, end_time, v, log_det, penalties, dim](double u, const ode::State& y) {
+    const at::Tensor t = end_time * u;
+    auto [fz, jv] = field(t, y[0], v);
+    ode::State dy{end_time * fz};
+    if (log_det) dy.push_back(end_time * (jv * v).sum(at::IntArrayRef{0, 2}));
+    if (penalties) {
+      dy.push_back(end_time * (0.5 / dim) * fz.pow(2).sum(1));
+      dy.push_back(end_time * (1.0 / dim) * jv.pow(2).sum(at::IntArrayRef{0, 2}));
+    }
+    return dy;
+  };
+  ode::State y0{x};
+  auto zeros = at::zeros({batch}, x.options());
+  if (log_det) y0.push_back(zeros);
+  if (penalties) {
+    y0.push_back(zeros);
+    y0.push_back(zeros);
+  }
+  ode::SolverOptions solver = options.solver();
+  if (penalties) {
+    std::vector<double> rtol(y0.size(), solver.rtol()), atol(y0.size(), solver.atol());
+    if (!solver.member_rtol().empty()) std::copy(solver.member_rtol().begin(), solver.member_rtol().end(), rtol.begin());
+    if (!solver.member_atol().empty()) std::copy(solver.member_atol().begin(), solver.member_atol().end(), atol.begin());
+    rtol[y0.size() - 2] = rtol[y0.size() - 1] = kIgnoredTolerance;
+    atol[y0.size() - 2] = atol[y0.size() - 1] = kIgnoredTolerance;
+    solver.member_rtol(rtol).member_atol(atol);
+  }
+  const std::vector<double> times = options.reverse() ? std::vector<double>{1.0, 0.0} : std::vector<double>{0.0, 1.0};
+  CnfSolution out;
+  std::vector<ode::State> ys;
+  if (options.adjoint()) {
+    std::vector<at::Tensor> grads_to;
+    for (const auto& p : params)
+      if (p.requires_grad()) grads_to.push_back(p);
+    if (end_time.requires_grad()) grads_to.push_back(end_time);
+    out.backward_stats = std::make_shared<ode::SolverStats>();
+    ys = ode::odeint_adjoint(f, y0, times, grads_to, solver,
+                             ode::AdjointOptions().seminorm(options.seminorm()).backward_stats(out.backward_stats),
+                             &out.stats);
+  } else {
+    ys = ode::odeint(f, y0, times, solver, &out.stats);
+  }
+  const auto& y1 = ys.back();
+  size_t m = 0;
+  out.z = y1[m++];
+  if (log_det) out.log_det = y1[m++];
+  if (penalties) {
+    out.kinetic = y1[m++];
+    out.jacobian = y1[m++];
+  }
+  return out;
+}
+
+void ContinuousFlowOptions::validate() const {
+  net().validate();
+  TORCH_CHECK(blocks() >= 1, "ContinuousFlow: blocks must be at least 1, got ", blocks());
+  TORCH_CHECK(end_time() > 0 && std::isfinite(end_time()), "ContinuousFlow: end_time must be positive, got ", end_time());
+  TORCH_CHECK(kinetic() >= 0 && jacobian() >= 0, "ContinuousFlow: penalty weights must be non-negative");
+}
+
+ContinuousFlowImpl::ContinuousFlowImpl(ContinuousFlowOptions options_) : options(std::move(options_)) {
+  options.validate();
+  for (int64_t b = 0; b < options.blocks(); ++b) {
+    nets.push_back(register_module("net" + std::to_string(b), OdeNet(options.net())));
+    auto s = torch::full({}, std::sqrt(options.end_time()));
+    const std::string name = "sqrt_end_time" + std::to_string(b);
+    sqrt_end_times.push_back(options.train_end_time() ? register_parameter(name, s) : register_buffer(name, s));
+  }
+  backward_stats_.resize(nets.size());
+}
+
+void ContinuousFlowImpl::reset_parameters(at::Generator gen) {
+  torch::NoGradGuard no_grad;
+  for (size_t b = 0; b < nets.size(); ++b) {
+    nets[b]->reset_parameters(gen);
+    sqrt_end_times[b].fill_(std::sqrt(options.end_time()));
+  }
+}
+
+CnfField ContinuousFlowImpl::field(size_t block) {
+  OdeNet net = nets[block];
+  return [net](const at::Tensor& t, const at::Tensor& z, const at::Tensor& v) mutable {
+    return net->forward_with_tangents(t, z, v);
+  };
+}
+
+std::vector<at::Tensor> ContinuousFlowImpl::block_params(size_t block) { return nets[block]->parameters(); }
+
+std::vector<double> ContinuousFlowImpl::end_times() const {
+  std::vector<double> out;
+  for (const auto& s : sqrt_end_times) out.push_back(s.item<double>() * s.item<double>());
+  return out;
+}
+
+int64_t ContinuousFlowImpl::last_backward_nfe() const {
+  int64_t n = 0;
+  for (const auto& s : backward_stats_)
+    if (s) n += s->nfe;
+  return n;
+}
+
+at::Tensor ContinuousFlowImpl::log_prob(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == options.net().dim(), "ContinuousFlow: expected x of shape [B, ",
+              options.net().dim(), "], got ", x.sizes());
+  auto gen = make_generator(0);  // unused: the exact trace draws nothing
+  const auto solve = CnfSolveOptions().divergence(Divergence::kExact).solver(options.eval_solver());
+  at::Tensor z = x, log_det = at::zeros({x.size(0)}, x.options());
+  last_nfe_ = 0;
+  for (size_t b = 0; b < nets.size(); ++b) {
+    auto sol = integrate_cnf(field(b), z, sqrt_end_times[b].pow(2), block_params(b), solve, gen);
+    z = sol.z;
+    log_det = log_det + sol.log_det;
+    last_nfe_ += sol.stats.nfe;
+  }
+  return standard_normal_log_prob(z) + log_det;
+}
+
+DensityTerms ContinuousFlowImpl::training_terms(const at::Tensor& x, at::Generator& gen) {
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == options.net().dim(), "ContinuousFlow: expected x of shape [B, ",
+              options.net().dim(), "], got ", x.sizes());
+  const bool penalties = options.kinetic() > 0 || options.jacobian() > 0;
+  const auto solve = CnfSolveOptions()
+                         .divergence(options.divergence())
+                         .probe(options.probe())
+                         .penalties(penalties)
+                         .adjoint(options.adjoint())
+                         .seminorm(options.seminorm())
+                         .solver(options.solver());
+  at::Tensor z = x, log_det = at::zeros({x.size(0)}, x.options());
+  at::Tensor kinetic, jacobian;
+  last_nfe_ = 0;
+  for (size_t b = 0; b < nets.size(); ++b) {
+    auto sol = integrate_cnf(field(b), z, sqrt_end_times[b].pow(2), block_params(b), solve, gen);
+    z = sol.z;
+    log_det = log_det + sol.log_det;
+    if (penalties) {
+      kinetic = kinetic.defined() ? kinetic + sol.kinetic : sol.kinetic;
+      jacobian = jacobian.defined() ? jacobian + sol.jacobian : sol.jacobian;
+    }
+    last_nfe_ += sol.stats.nfe;
+    backward_stats_[b] = sol.backward_stats;
+  }
+  DensityTerms terms;
+  terms.log_prob = standard_normal_log_prob(z) + log_det;
+  if (options.kinetic() > 0) terms.penalties.emplace_back("kinetic", options.kinetic() * kinetic.mean());
+  if (options.jacobian() > 0) terms.penalties.emplace_back("jacobian", options.jacobian() * jacobian.mean());
+  terms.metrics.emplace_back("nfe", static_cast<double>(last_nfe_));
+  double t_sum = 0;
+  for (double t : end_times()) t_sum += t;
+  terms.metrics.emplace_back("end_time", t_sum);
+  return terms;
+}
+
+at::Tensor ContinuousFlowImpl::inverse(const at::Tensor& z) {
+  TORCH_CHECK(z.dim() == 2 && z.size(1) == options.net().dim(), "ContinuousFlow: expected z of shape [B, ",
+              options.net().dim(), "], got ", z.sizes());
+  auto gen = make_generator(0);  // unused without the log-determinant
+  const auto solve = CnfSolveOptions().log_det(false).reverse(true).solver(options.eval_solver());
+  at::Tensor x = z;
+  last_nfe_ = 0;
+  for (size_t b = nets.size(); b-- > 0;) {
+    auto sol = integrate_cnf(field(b), x, sqrt_end_times[b].pow(2), block_params(b), solve, gen);
+    x = sol.z;
+    last_nfe_ += sol.stats.nfe;
+  }
+  return x;
+}
+
+at::Tensor ContinuousFlowImpl::sample(int64_t n, at::Generator gen) {
+  torch::NoGradGuard no_grad;
+  const auto& ref = sqrt_end_times.front();
+  auto z = at::randn({n, options.net().dim()}, gen, ref.options());
+  return inverse(z);
+}
+
+}  // namespace joule
