@@ -1,6 +1,7 @@
 // Every method Joule knows: one line each. A new method is a folder under src/methods/, its
 // header in include/joule/methods/, a preset in configs/ and a line here.
 #include "joule/methods/ebm.h"
+#include "joule/methods/ffjord.h"
 #include "joule/methods/ica.h"
 #include "joule/methods/jem.h"
 #include "joule/methods/method.h"
@@ -21,6 +22,8 @@ const std::vector<MethodInfo>& registry() {
        [] { return std::unique_ptr<Method>(new JemMethod()); }},
       {"vera", "energies and JEM classifiers trained against a generator instead of MCMC (VERA)",
        [] { return std::unique_ptr<Method>(new VeraMethod()); }},
+      {"ffjord", "continuous normalising flows (FFJORD) by exact maximum likelihood on Joule's ODE solvers",
+       [] { return std::unique_ptr<Method>(new FfjordMethod()); }},
   };
   return methods;
 }

@@ -163,15 +163,15 @@ CnfSolution integrate_cnf(const CnfField& field, const at::Tensor& x, const at::
       v = draw_probe(x, options.probe(), gen).unsqueeze(0);  // drawn once per solve, held fixed
     }
   }
-  // Time u = t/T ∈ [0, 1]: dz/du = T·f(uT, z); the integrals scale the same way.
-  ode::VectorField f = [field, end_time, v, log_det, penalties, dim](double u, const ode::State& y) {
-    const at::Tensor t = end_time * u;
-    auto [fz, jv] = field(t, y[0], v);
-    ode::State dy{end_time * fz};
-    if (log_det) dy.push_back(end_time * (jv * v).sum(at::IntArrayRef{0, 2}));
+  // Integrated over t ∈ [0, T] as FFJORD does, so the steps (and NFE) are torchdiffeq's; T's
+  // gradient is attached afterwards.
+  ode::VectorField f = [field, v, log_det, penalties, dim](double t, const ode::State& y) {
+    auto [fz, jv] = field(at::full({}, t, y[0].options()), y[0], v);
+    ode::State dy{fz};
+    if (log_det) dy.push_back((jv * v).sum(at::IntArrayRef{0, 2}));
     if (penalties) {
-      dy.push_back(end_time * (0.5 / dim) * fz.pow(2).sum(1));
-      dy.push_back(end_time * (1.0 / dim) * jv.pow(2).sum(at::IntArrayRef{0, 2}));
+      dy.push_back((0.5 / dim) * fz.pow(2).sum(1));
+      dy.push_back((1.0 / dim) * jv.pow(2).sum(at::IntArrayRef{0, 2}));
     }
     return dy;
   };
@@ -191,14 +191,18 @@ CnfSolution integrate_cnf(const CnfField& field, const at::Tensor& x, const at::
     atol[y0.size() - 2] = atol[y0.size() - 1] = kIgnoredTolerance;
     solver.member_rtol(rtol).member_atol(atol);
   }
-  const std::vector<double> times = options.reverse() ? std::vector<double>{1.0, 0.0} : std::vector<double>{0.0, 1.0};
+  const double T = end_time.item<double>();
+  TORCH_CHECK(T > 0 && std::isfinite(T), "integrate_cnf: the end time must be positive and finite, got ", T);
+  const bool grad_to_t = end_time.requires_grad() && at::GradMode::is_enabled();
+  TORCH_CHECK(!(grad_to_t && options.reverse()),
+              "integrate_cnf: a reverse solve does not differentiate its end time (detach it or disable gradients)");
+  const std::vector<double> times = options.reverse() ? std::vector<double>{T, 0.0} : std::vector<double>{0.0, T};
   CnfSolution out;
   std::vector<ode::State> ys;
   if (options.adjoint()) {
     std::vector<at::Tensor> grads_to;
     for (const auto& p : params)
       if (p.requires_grad()) grads_to.push_back(p);
-    if (end_time.requires_grad()) grads_to.push_back(end_time);
     out.backward_stats = std::make_shared<ode::SolverStats>();
     ys = ode::odeint_adjoint(f, y0, times, grads_to, solver,
                              ode::AdjointOptions().seminorm(options.seminorm()).backward_stats(out.backward_stats),
@@ -206,7 +210,19 @@ CnfSolution integrate_cnf(const CnfField& field, const at::Tensor& x, const at::
   } else {
     ys = ode::odeint(f, y0, times, solver, &out.stats);
   }
-  const auto& y1 = ys.back();
+  ode::State y1 = ys.back();
+  if (grad_to_t) {
+    // d y(T)/dT = F(T, y(T)) for every member: y(T) + (T − stop_grad(T))·stop_grad(F) has y(T)'s
+    // value and the end time's gradient (the time term of torchdiffeq's adjoint). One more evaluation.
+    ode::State end_rate;
+    {
+      at::NoGradGuard no_grad;
+      end_rate = f(T, y1);
+    }
+    out.stats.nfe += 1;
+    auto dt = end_time - end_time.detach();
+    for (size_t i = 0; i < y1.size(); ++i) y1[i] = y1[i] + dt * end_rate[i];
+  }
   size_t m = 0;
   out.z = y1[m++];
   if (log_det) out.log_det = y1[m++];

@@ -9,9 +9,9 @@
 //
 // The solver integrates the augmented state (z, ∫tr, and optionally RNODE's penalties
 // ∫½‖f‖²/D dt and ∫‖∂f/∂z‖²_F/D dt; Finlay et al., arXiv:2002.02798 §3), with the penalties
-// kept out of step control. The end time T = s² is a parameter when learnable: time is rescaled
-// to u = t/T ∈ [0, 1] (dz/du = T·f(uT, z)), which leaves the solver's steps unchanged and lets the
-// gradient reach T through back-propagation or the adjoint.
+// kept out of step control. The solve runs over t ∈ [0, T] as FFJORD's does (so the steps, and
+// the NFE, are torchdiffeq's); the end time T = s² is a parameter when learnable, its gradient
+// from d y(T)/dT = F(T, y(T)) (one more evaluation at the end, as torchdiffeq's adjoint makes).
 //
 // The divergence. FFJORD takes tr ∂f/∂z by D vector-Jacobian products with create_graph (exact)
 // or by one (Hutchinson's εᵀ(∂f/∂z)ε), so that training back-propagates through a backward

@@ -1,0 +1,90 @@
+// One FFJORD training iteration on a 2-D toy (FFJORD's train_toy.py model: three 64-unit
+// ConcatSquash layers, tanh, learnable T₀ = 0.5, exact divergence, dopri5 at 1e-5, batch 100,
+// Adam lr 1e-3 with weight decay 1e-5): the loss, its gradients and the Adam step.
+//
+// The initial weights and the batch are written to --share (raw float32, in the order
+// bench/ffjord_peer.py reads them) so that the peer starts from the same flow on the same batch
+// and takes the same solver steps: the comparison is at equal NFE, which both sides report.
+// Prints one JSON line per gradient mode; bench/run_ffjord.sh runs both sides.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "bench/bench_util.h"
+#include "joule/core/runtime.h"
+#include "joule/data/toy2d.h"
+#include "joule/models/cnf.h"
+
+namespace {
+
+void write_floats(std::ofstream& out, const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat32).contiguous();
+  out.write(reinterpret_cast<const char*>(c.data_ptr<float>()), static_cast<std::streamsize>(c.numel() * sizeof(float)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, iters = 20;
+  std::string dataset = "checkerboard", share;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--iters") == 0) iters = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--dataset") == 0) dataset = argv[i + 1];
+    if (std::strcmp(argv[i], "--share") == 0) share = argv[i + 1];
+  }
+  if (iters < 2) iters = 2;
+  joule::set_num_threads(threads);
+  auto batch = joule::data::sample_toy(dataset, 100, joule::make_generator(0)).to(torch::kFloat32);
+  auto make_flow = [] {
+    joule::ContinuousFlow flow(joule::ContinuousFlowOptions(2));  // FFJORD's toy defaults
+    flow->reset_parameters(joule::make_generator(1));
+    return flow;
+  };
+  if (!share.empty()) {
+    // Batch, then per layer: weight, bias, gate weight, gate bias, time bias; then s (T = s²).
+    std::ofstream out(share, std::ios::binary);
+    auto flow = make_flow();
+    write_floats(out, batch);
+    for (auto& p : flow->nets[0]->parameters()) write_floats(out, p);
+    write_floats(out, flow->sqrt_end_times[0]);
+  }
+  for (const bool adjoint : {false, true}) {
+    auto flow = make_flow();
+    flow->options.adjoint(adjoint);
+    torch::optim::Adam opt(flow->parameters(), torch::optim::AdamOptions(1e-3).weight_decay(1e-5));
+    auto gen = joule::make_generator(2);
+    int64_t nfe_f = 0, nfe_b = 0;
+    auto iteration = [&] {
+      opt.zero_grad();
+      auto terms = flow->training_terms(batch, gen);
+      auto loss = -terms.log_prob.mean();
+      loss.backward();
+      opt.step();
+      nfe_f += flow->last_nfe();
+      nfe_b += flow->last_backward_nfe();
+      return loss.item<double>();
+    };
+    // The timed iterations follow the same trajectory as the peer's (same start, same batch).
+    std::vector<double> times;
+    double first_loss = 0, last_loss = 0;
+    for (int i = 0; i < iters; ++i) {
+      const auto t0 = joule::bench::Clock::now();
+      const double l = iteration();
+      times.push_back(joule::bench::since(t0));
+      if (i == 0) first_loss = l;
+      last_loss = l;
+    }
+    double total = 0;  // the first iteration is a warm-up on both sides
+    for (size_t i = 1; i < times.size(); ++i) total += times[i];
+    std::printf(
+        "{\"impl\": \"joule\", \"gradient\": \"%s\", \"threads\": %d, \"iters\": %d, \"ms_per_iter\": %.3f, "
+        "\"nfe_forward\": %ld, \"nfe_backward\": %ld, \"first_loss\": %.6f, \"last_loss\": %.6f}\n",
+        adjoint ? "adjoint" : "backprop", threads, iters, 1e3 * total / (iters - 1), static_cast<long>(nfe_f),
+        static_cast<long>(nfe_b), first_loss, last_loss);
+  }
+  return 0;
+}
