@@ -83,4 +83,24 @@ torch::Tensor activation_derivative(Activation a, const torch::Tensor& z, const 
   TORCH_CHECK(false, "unreachable activation");
 }
 
+torch::Tensor activation_second_derivative(Activation a, const torch::Tensor& z, const torch::Tensor& h,
+                                           const torch::Tensor& d, double negative_slope) {
+  switch (a) {
+    case Activation::kSiLU: {
+      // silu''(z) = s(1 − s)(2 + z(1 − 2s)).
+      auto s = at::sigmoid(z);
+      return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s));
+    }
+    case Activation::kLeakyReLU:
+      return at::zeros_like(z);
+    case Activation::kELU:
+      return at::where(z > 0, at::zeros({}, z.options()), h + 1.0);
+    case Activation::kSoftplus:
+      return d * (1.0 - d);  // d = sigmoid(z)
+    case Activation::kTanh:
+      return -2.0 * h * d;   // d = 1 − h²
+  }
+  TORCH_CHECK(false, "unreachable activation");
+}
+
 }  // namespace joule

@@ -1,5 +1,6 @@
 #include "joule/models/cnf.h"
 
+#include <ATen/core/ivalue.h>
 #include <c10/util/Exception.h>
 #include <torch/autograd.h>
 
@@ -19,6 +20,153 @@ at::Tensor standard_normal_log_prob(const at::Tensor& z) {
 // Step control ignores the penalty members (they do not feed back into the dynamics; FFJORD
 // gave them a tolerance of 1e20).
 constexpr double kIgnoredTolerance = 1e20;
+
+// ---------------------------------------------------------------- the fused evaluation
+//
+// One autograd node per evaluation of (f, J·v) instead of ~10 recorded operations per layer:
+// the forward saves each layer's input rows, products, gate and activation values, and the
+// backward below is the chain rule through the value and tangent rows written out (with act''
+// for the tangents' act' factor). Checked against the operation-by-operation path in
+// CnfTest.FusedEvaluationMatchesAutograd. First-order gradients only (the CNF's training
+// and its adjoint need no more); a graph through the backward takes the reference path.
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct FusedNetContext : torch::CustomClassHolder {
+  OdeLayer layer = OdeLayer::kConcatSquash;
+  Activation activation = Activation::kTanh;
+  double t = 0;
+  int64_t batch = 0, k = 0;
+  size_t n_layers = 0, params_per_layer = 0;
+  std::vector<at::Tensor> rows, pre, gate, value, act_value, act_deriv;
+  std::vector<at::Tensor> params;
+};
+
+size_t params_per_layer(OdeLayer layer) {
+  switch (layer) {
+    case OdeLayer::kConcatSquash: return 5;  // weight, bias, gate weight, gate bias, time bias
+    case OdeLayer::kConcat: return 3;        // weight, bias, time weight
+    case OdeLayer::kIgnore: return 2;        // weight, bias
+  }
+  return 0;
+}
+
+class FusedOdeNetFunction : public torch::autograd::Function<FusedOdeNetFunction> {
+ public:
+  // inputs: z, v (may be empty [0, B, D]), then every layer's parameters. outputs: f, J·v.
+  static variable_list forward(AutogradContext* ctx, at::TensorList inputs, c10::intrusive_ptr<FusedNetContext> c) {
+    const at::Tensor& z = inputs[0];
+    const at::Tensor& v = inputs[1];
+    const int64_t b = c->batch, k = c->k;
+    const size_t P = c->params_per_layer;
+    at::Tensor rows = k > 0 ? at::cat({z, v.reshape({k * b, z.size(1)})}) : z;
+    at::Tensor value, tangent;
+    for (size_t l = 0; l < c->n_layers; ++l) {
+      const at::Tensor* p = &inputs[2 + l * P];
+      const int64_t out = p[0].size(0);
+      at::Tensor pre = linear(rows, p[0], at::Tensor());
+      at::Tensor scaled = pre, shift, gate;
+      switch (c->layer) {
+        case OdeLayer::kConcatSquash:
+          gate = at::sigmoid(p[2] * c->t + p[3]);
+          scaled = pre * gate;
+          shift = p[1] * gate + p[4] * c->t;
+          break;
+        case OdeLayer::kConcat: shift = p[1] + p[2] * c->t; break;
+        case OdeLayer::kIgnore: shift = p[1]; break;
+      }
+      value = scaled.narrow(0, 0, b) + shift;
+      if (k > 0) tangent = scaled.narrow(0, b, k * b);
+      c->rows.push_back(rows);
+      c->pre.push_back(pre);
+      c->gate.push_back(gate);
+      c->value.push_back(value);
+      if (l + 1 == c->n_layers) break;
+      auto act = apply_activation_with_derivative(c->activation, value);
+      c->act_value.push_back(act.value);
+      c->act_deriv.push_back(act.derivative);
+      if (k > 0) {
+        tangent = (tangent.view({k, b, out}) * act.derivative).view({k * b, out});
+        rows = at::cat({act.value, tangent});
+      } else {
+        rows = act.value;
+      }
+    }
+    ctx->saved_data["context"] = c10::IValue::make_capsule(c);
+    const int64_t d = z.size(1);
+    return {value, k > 0 ? tangent.reshape({k, b, d}) : at::zeros({0, b, d}, z.options())};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "OdeNet: the fused evaluation has first-order gradients only; for higher orders build the net with "
+                "OdeNetOptions().fused(false)");
+    auto c = c10::static_intrusive_pointer_cast<FusedNetContext>(ctx->saved_data["context"].toCapsule());
+    const int64_t b = c->batch, k = c->k;
+    const size_t P = c->params_per_layer, L = c->n_layers;
+    const double t = c->t;
+    const at::Tensor& last = c->value.back();
+    at::Tensor abar = grads[0].defined() ? grads[0] : at::zeros_like(last);           // ∂/∂(value rows)
+    at::Tensor tbar;                                                                     // ∂/∂(scaled tangent rows)
+    if (k > 0) tbar = grads[1].defined() ? grads[1].reshape({k * b, last.size(1)}) : at::zeros({k * b, last.size(1)}, last.options());
+    std::vector<at::Tensor> param_grads(L * P);
+    at::Tensor zbar;
+    for (size_t l = L; l-- > 0;) {
+      const at::Tensor* p = &c->params[l * P];
+      at::Tensor* g = &param_grads[l * P];
+      at::Tensor scaled_bar = k > 0 ? at::cat({abar, tbar}) : abar;
+      at::Tensor pre_bar = scaled_bar;
+      switch (c->layer) {
+        case OdeLayer::kConcatSquash: {
+          const at::Tensor& gate = c->gate[l];
+          g[1] = (abar * gate).sum(0);
+          g[4] = abar.sum(0) * t;
+          // value = pre·gate + bias·gate + time_bias·t: the gate's adjoint from every row.
+          auto gate_bar = (abar * p[1]).sum(0) + (scaled_bar * c->pre[l]).sum(0);
+          auto s_bar = gate_bar * gate * (1.0 - gate);
+          g[2] = s_bar * t;
+          g[3] = s_bar;
+          pre_bar = scaled_bar * gate;
+          break;
+        }
+        case OdeLayer::kConcat:
+          g[1] = abar.sum(0);
+          g[2] = abar.sum(0) * t;
+          break;
+        case OdeLayer::kIgnore:
+          g[1] = abar.sum(0);
+          break;
+      }
+      g[0] = at::mm(pre_bar.t(), c->rows[l]);
+      at::Tensor rows_bar = at::mm(pre_bar, p[0]);
+      if (l == 0) {
+        zbar = rows_bar.narrow(0, 0, b);
+        break;
+      }
+      // rows[l] = [act(a) ; (scaled tangents of l−1)·act'(a)] with a the value of layer l − 1.
+      const at::Tensor& a = c->value[l - 1];
+      const at::Tensor& h = c->act_value[l - 1];
+      const at::Tensor& d = c->act_deriv[l - 1];
+      at::Tensor hbar = rows_bar.narrow(0, 0, b);
+      if (k > 0) {
+        const int64_t in = rows_bar.size(1);
+        auto ubar = rows_bar.narrow(0, b, k * b).view({k, b, in});
+        at::Tensor scaled_prev = c->pre[l - 1].narrow(0, b, k * b).view({k, b, in});
+        if (c->layer == OdeLayer::kConcatSquash) scaled_prev = scaled_prev * c->gate[l - 1];
+        auto dbar = (ubar * scaled_prev).sum(0);
+        abar = hbar * d + dbar * activation_second_derivative(c->activation, a, h, d);
+        tbar = (ubar * d).view({k * b, in});
+      } else {
+        abar = hbar * d;
+      }
+    }
+    variable_list result{zbar, at::Tensor()};
+    for (auto& g : param_grads) result.push_back(g);
+    result.push_back(at::Tensor());  // the context capsule
+    return result;
+  }
+};
 
 }  // namespace
 
@@ -102,6 +250,43 @@ at::Tensor OdeNetImpl::forward(const at::Tensor& t, const at::Tensor& z) {
 
 std::pair<at::Tensor, at::Tensor> OdeNetImpl::forward_with_tangents(const at::Tensor& t, const at::Tensor& z,
                                                                     const at::Tensor& v) {
+  if (!options.fused() || t.dim() != 0 || (t.requires_grad() && at::GradMode::is_enabled())) {
+    return forward_reference(t, z, v);
+  }
+  TORCH_CHECK(z.dim() == 2 && z.size(1) == options.dim(), "OdeNet: expected z of shape [B, ", options.dim(), "], got ",
+              z.sizes());
+  const int64_t batch = z.size(0);
+  if (v.defined()) {
+    TORCH_CHECK(v.dim() == 3 && v.size(1) == batch && v.size(2) == options.dim(),
+                "OdeNet: tangents must be [K, B, D] = [K, ", batch, ", ", options.dim(), "], got ", v.sizes());
+  }
+  auto c = c10::make_intrusive<FusedNetContext>();
+  c->layer = options.layer();
+  c->activation = options.activation();
+  c->t = t.item<double>();
+  c->batch = batch;
+  c->k = v.defined() ? v.size(0) : 0;
+  c->n_layers = layers_.size();
+  c->params_per_layer = params_per_layer(options.layer());
+  std::vector<at::Tensor> inputs{z, v.defined() ? v : at::zeros({0, batch, options.dim()}, z.options())};
+  for (const auto& l : layers_) {
+    inputs.push_back(l.weight);
+    inputs.push_back(l.bias);
+    if (options.layer() == OdeLayer::kConcatSquash) {
+      inputs.push_back(l.gate_weight);
+      inputs.push_back(l.gate_bias);
+      inputs.push_back(l.time_bias);
+    } else if (options.layer() == OdeLayer::kConcat) {
+      inputs.push_back(l.time_bias);
+    }
+  }
+  c->params.assign(inputs.begin() + 2, inputs.end());
+  auto out = FusedOdeNetFunction::apply(at::TensorList(inputs), c);
+  return {out[0], v.defined() ? out[1] : at::Tensor()};
+}
+
+std::pair<at::Tensor, at::Tensor> OdeNetImpl::forward_reference(const at::Tensor& t, const at::Tensor& z,
+                                                                const at::Tensor& v) {
   TORCH_CHECK(z.dim() == 2 && z.size(1) == options.dim(), "OdeNet: expected z of shape [B, ", options.dim(), "], got ",
               z.sizes());
   const int64_t batch = z.size(0);
@@ -114,6 +299,12 @@ std::pair<at::Tensor, at::Tensor> OdeNetImpl::forward_with_tangents(const at::Te
   // The value rows and the K tangent rows go through each weight matrix together: J·v is
   // carried forward as W·v, scaled by the time gate and by act'(pre-activation).
   at::Tensor rows = tangents ? at::cat({z, v.reshape({k * batch, options.dim()})}) : z;
+  // A time per row ([B], per-sample step control) acts on the value rows and, repeated, on the
+  // tangent rows.
+  TORCH_CHECK(t.dim() == 0 || (t.dim() == 1 && t.size(0) == batch), "OdeNet: t must be a scalar or one time per row [",
+              batch, "], got ", t.sizes());
+  const bool per_row = t.dim() == 1;
+  const at::Tensor tt = per_row ? t.to(z.scalar_type()).unsqueeze(1) : t;
   at::Tensor value, tangent;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
@@ -125,12 +316,12 @@ std::pair<at::Tensor, at::Tensor> OdeNetImpl::forward_with_tangents(const at::Te
         shift = l.bias;
         break;
       case OdeLayer::kConcat:
-        shift = l.bias + l.time_bias * t;
+        shift = l.bias + l.time_bias * tt;
         break;
       case OdeLayer::kConcatSquash: {
-        auto gate = at::sigmoid(l.gate_weight * t + l.gate_bias);
-        pre = pre * gate;
-        shift = l.bias * gate + l.time_bias * t;
+        auto gate = at::sigmoid(l.gate_weight * tt + l.gate_bias);
+        pre = pre * (per_row && tangents ? gate.repeat({k + 1, 1}) : gate);
+        shift = l.bias * gate + l.time_bias * tt;
         break;
       }
     }
@@ -196,8 +387,45 @@ CnfSolution integrate_cnf(const CnfField& field, const at::Tensor& x, const at::
   const bool grad_to_t = end_time.requires_grad() && at::GradMode::is_enabled();
   TORCH_CHECK(!(grad_to_t && options.reverse()),
               "integrate_cnf: a reverse solve does not differentiate its end time (detach it or disable gradients)");
-  const std::vector<double> times = options.reverse() ? std::vector<double>{T, 0.0} : std::vector<double>{0.0, T};
   CnfSolution out;
+  if (options.per_sample()) {
+    TORCH_CHECK(!at::GradMode::is_enabled() || (!x.requires_grad() && !end_time.requires_grad()),
+                "integrate_cnf: per-sample step control takes no gradients; run it under torch::NoGradGuard");
+    TORCH_CHECK(!options.penalties() && !options.adjoint(),
+                "integrate_cnf: per-sample step control is for evaluation and sampling (no penalties, no adjoint)");
+    // The rows f sees are the unfinished ones, so row-specific inputs travel in the state: the
+    // Hutchinson probe as a member with zero derivative; the exact trace's tangents are e_1..e_D.
+    const bool probe_member = log_det && options.divergence() == Divergence::kHutchinson;
+    ode::BatchVectorField g = [field, log_det, probe_member, dim](const at::Tensor& t, const ode::State& y) {
+      const int64_t n = y[0].size(0);
+      at::Tensor w;
+      if (log_det) {
+        w = probe_member ? y[2].unsqueeze(0) : at::eye(dim, y[0].options()).unsqueeze(1).expand({dim, n, dim}).contiguous();
+      }
+      auto [fz, jv] = field(t, y[0], w);
+      ode::State dy{fz};
+      if (log_det) dy.push_back((jv * w).sum(at::IntArrayRef{0, 2}));
+      if (probe_member) dy.push_back(at::zeros_like(y[2]));
+      return dy;
+    };
+    ode::State s0{x};
+    if (log_det) s0.push_back(at::zeros({batch}, x.options()));
+    if (probe_member) s0.push_back(v.squeeze(0));
+    ode::SolverOptions solver = options.solver();
+    if (probe_member) {
+      solver.member_rtol({solver.rtol(), solver.rtol(), kIgnoredTolerance});
+      solver.member_atol({solver.atol(), solver.atol(), kIgnoredTolerance});
+    }
+    auto y1 = ode::odeint_per_sample(g, s0, options.reverse() ? T : 0.0, options.reverse() ? 0.0 : T, solver,
+                                     &out.per_sample);
+    out.stats.nfe = out.per_sample.nfe;
+    out.stats.accepted = out.per_sample.accepted.sum().item<int64_t>();
+    out.stats.rejected = out.per_sample.rejected.sum().item<int64_t>();
+    out.z = y1[0];
+    if (log_det) out.log_det = y1[1];
+    return out;
+  }
+  const std::vector<double> times = options.reverse() ? std::vector<double>{T, 0.0} : std::vector<double>{0.0, T};
   std::vector<ode::State> ys;
   if (options.adjoint()) {
     std::vector<at::Tensor> grads_to;
@@ -285,14 +513,19 @@ at::Tensor ContinuousFlowImpl::log_prob(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options.net().dim(), "ContinuousFlow: expected x of shape [B, ",
               options.net().dim(), "], got ", x.sizes());
   auto gen = make_generator(0);  // unused: the exact trace draws nothing
-  const auto solve = CnfSolveOptions().divergence(Divergence::kExact).solver(options.eval_solver());
+  const auto solve = CnfSolveOptions()
+                         .divergence(Divergence::kExact)
+                         .solver(options.eval_solver())
+                         .per_sample(options.per_sample() && !at::GradMode::is_enabled());
   at::Tensor z = x, log_det = at::zeros({x.size(0)}, x.options());
   last_nfe_ = 0;
+  last_row_evaluations_ = 0;
   for (size_t b = 0; b < nets.size(); ++b) {
     auto sol = integrate_cnf(field(b), z, sqrt_end_times[b].pow(2), block_params(b), solve, gen);
     z = sol.z;
     log_det = log_det + sol.log_det;
     last_nfe_ += sol.stats.nfe;
+    last_row_evaluations_ += solve.per_sample() ? sol.per_sample.row_evaluations : sol.stats.nfe * x.size(0);
   }
   return standard_normal_log_prob(z) + log_det;
 }
@@ -337,13 +570,19 @@ at::Tensor ContinuousFlowImpl::inverse(const at::Tensor& z) {
   TORCH_CHECK(z.dim() == 2 && z.size(1) == options.net().dim(), "ContinuousFlow: expected z of shape [B, ",
               options.net().dim(), "], got ", z.sizes());
   auto gen = make_generator(0);  // unused without the log-determinant
-  const auto solve = CnfSolveOptions().log_det(false).reverse(true).solver(options.eval_solver());
+  const auto solve = CnfSolveOptions()
+                         .log_det(false)
+                         .reverse(true)
+                         .solver(options.eval_solver())
+                         .per_sample(options.per_sample() && !at::GradMode::is_enabled());
   at::Tensor x = z;
   last_nfe_ = 0;
+  last_row_evaluations_ = 0;
   for (size_t b = nets.size(); b-- > 0;) {
     auto sol = integrate_cnf(field(b), x, sqrt_end_times[b].pow(2), block_params(b), solve, gen);
     x = sol.z;
     last_nfe_ += sol.stats.nfe;
+    last_row_evaluations_ += solve.per_sample() ? sol.per_sample.row_evaluations : sol.stats.nfe * z.size(0);
   }
   return x;
 }

@@ -390,4 +390,143 @@ std::vector<State> odeint(const VectorField& f, const State& y0, const std::vect
   return out;
 }
 
+// ------------------------------------------------------------------ per-sample step control
+namespace {
+
+// Per-sample RMS over every dimension but the first: [B] float64.
+at::Tensor rms_rows(const at::Tensor& x) {
+  return x.to(at::kDouble).pow(2).reshape({x.size(0), -1}).mean(1).sqrt();
+}
+
+at::Tensor scaled_norm_rows(const State& x, const State& y, const Tolerances& tol) {
+  at::Tensor n;
+  for (size_t m = 0; m < x.size(); ++m) {
+    auto r = rms_rows(x[m] / (y[m].abs() * tol.rtol[m] + tol.atol[m]));
+    n = n.defined() ? at::maximum(n, r) : r;
+  }
+  return n;
+}
+
+// A [B] vector shaped to broadcast against a member [B, ...] in the member's dtype.
+at::Tensor per_row(const at::Tensor& v, const at::Tensor& like) {
+  std::vector<int64_t> shape(static_cast<size_t>(like.dim()), 1);
+  shape[0] = v.size(0);
+  return v.to(like.scalar_type()).view(shape);
+}
+
+State rows_of(const State& y, const at::Tensor& idx) {
+  State out;
+  for (const auto& m : y) out.push_back(m.index_select(0, idx));
+  return out;
+}
+
+}  // namespace
+
+State odeint_per_sample(const BatchVectorField& f, const State& y0, double t0, double t1, const SolverOptions& o,
+                        PerSampleStats* stats) {
+  TORCH_CHECK(!y0.empty(), "odeint_per_sample: the state has no members");
+  TORCH_CHECK(is_adaptive(o.method()), "odeint_per_sample: step control needs an adaptive method (dopri5, bosh3), got ",
+              to_string(o.method()));
+  TORCH_CHECK(std::isfinite(t0) && std::isfinite(t1) && t0 != t1, "odeint_per_sample: need finite t0 != t1");
+  const int64_t B = y0[0].size(0);
+  for (const auto& m : y0) {
+    TORCH_CHECK(m.dim() >= 1 && m.size(0) == B, "odeint_per_sample: every member needs the batch (", B,
+                ") as its first dimension, got ", m.sizes());
+  }
+  const Tableau& tab = o.method() == Method::kDopri5 ? dopri5() : bosh3();
+  const Tolerances tol = tolerances(o, y0.size());
+  const double dir = t1 > t0 ? 1.0 : -1.0;
+  PerSampleStats local;
+  PerSampleStats& st = stats ? *stats : local;
+  const auto i64 = at::TensorOptions().dtype(at::kLong).device(y0[0].device());
+  st = PerSampleStats{0, 0, at::zeros({B}, i64), at::zeros({B}, i64), 0};
+  auto eval = [&](const at::Tensor& t, const State& y) {
+    ++st.nfe;
+    st.row_evaluations += t.size(0);
+    return f(t, y);
+  };
+  auto axpy_rows = [](const State& y, const std::vector<std::pair<at::Tensor, const State*>>& terms) {
+    State out = y;
+    for (size_t m = 0; m < y.size(); ++m)
+      for (const auto& [h, k] : terms) out[m] = out[m] + per_row(h, y[m]) * (*k)[m];
+    return out;
+  };
+
+  at::NoGradGuard no_grad;  // per-sample control is for solves without gradients (sampling, evaluation)
+  State y;
+  for (const auto& m : y0) y.push_back(m.clone());  // updated in place below
+  at::Tensor t = at::full({B}, t0, y0[0].options().dtype(at::kDouble));
+  State f0 = eval(t, y);
+  // Hairer's initial step, per sample.
+  at::Tensor dt;
+  {
+    auto d0 = scaled_norm_rows(y, y, tol), d1 = scaled_norm_rows(f0, y, tol);
+    auto h0 = at::where((d0 < 1e-5).logical_or(d1 < 1e-5), at::full_like(d0, 1e-6), 0.01 * d0 / d1);
+    State y1 = axpy_rows(y, {{dir * h0, &f0}});
+    State f1 = eval(t + dir * h0, y1);
+    State diff(f1.size());
+    for (size_t m = 0; m < f1.size(); ++m) diff[m] = f1[m] - f0[m];
+    auto d2 = scaled_norm_rows(diff, y, tol) / h0;
+    auto dmax = at::maximum(d1, d2);
+    auto h1 = at::where(dmax <= 1e-15, at::clamp_min(h0 * 1e-3, 1e-6), at::pow(0.01 / dmax, 1.0 / tab.order));
+    dt = at::minimum(100 * h0, h1);
+  }
+  at::Tensor attempts = at::zeros({B}, i64);
+  while (true) {
+    at::Tensor remaining = (t1 - t) * dir;
+    at::Tensor idx = (remaining > 0).nonzero().squeeze(1);
+    const int64_t n = idx.size(0);
+    if (n == 0) break;
+    ++st.iterations;
+    // The unfinished samples only: each takes its own step, the last one clipped to land on t1.
+    State ys = rows_of(y, idx), fs = rows_of(f0, idx);
+    at::Tensor ts = t.index_select(0, idx), rem = remaining.index_select(0, idx);
+    at::Tensor h = at::minimum(dt.index_select(0, idx), rem);
+    TORCH_CHECK(((ts + dir * h) != ts).all().item<bool>(), "odeint_per_sample: the step size underflowed for a sample "
+                "(the solution may blow up there, or the tolerances are too tight)");
+    std::vector<State> k{fs};
+    State yi;
+    for (size_t i = 0; i < tab.c.size(); ++i) {
+      std::vector<std::pair<at::Tensor, const State*>> terms;
+      for (size_t j = 0; j < tab.a[i].size(); ++j) terms.emplace_back(dir * tab.a[i][j] * h, &k[j]);
+      yi = axpy_rows(ys, terms);
+      k.push_back(eval(ts + dir * tab.c[i] * h, yi));
+    }
+    at::Tensor ratio;
+    for (size_t m = 0; m < ys.size(); ++m) {
+      at::Tensor err = at::zeros_like(ys[m], at::kDouble);
+      for (size_t j = 0; j < k.size(); ++j)
+        if (tab.error[j] != 0.0) err = err + k[j][m].to(at::kDouble) * per_row(dir * tab.error[j] * h, err);
+      auto scale = at::maximum(ys[m].abs(), yi[m].abs()).to(at::kDouble) * tol.rtol[m] + tol.atol[m];
+      auto r = rms_rows(err / scale);
+      ratio = ratio.defined() ? at::maximum(ratio, r) : r;
+    }
+    for (size_t m = 0; m < yi.size(); ++m) {
+      TORCH_CHECK(at::isfinite(yi[m]).all().item<bool>(), "odeint_per_sample: the state became non-finite (member ", m, ")");
+    }
+    at::Tensor accept = ratio <= 1.0;
+    // Accepted samples move to the step's end (exactly t1 when the step was clipped) with FSAL.
+    at::Tensor landed = at::where(h == rem, at::full_like(ts, t1), ts + dir * h);
+    for (size_t m = 0; m < y.size(); ++m) {
+      auto a = per_row(accept, yi[m]).to(at::kBool);
+      y[m].index_copy_(0, idx, at::where(a, yi[m], ys[m]));
+      f0[m].index_copy_(0, idx, at::where(a, k.back()[m], fs[m]));
+    }
+    t.index_copy_(0, idx, at::where(accept, landed, ts));
+    st.accepted.index_add_(0, idx, accept.to(at::kLong));
+    st.rejected.index_add_(0, idx, accept.logical_not().to(at::kLong));
+    attempts.index_add_(0, idx, at::ones({n}, i64));
+    TORCH_CHECK(attempts.max().item<int64_t>() <= o.max_num_steps(), "odeint_per_sample: max_num_steps (",
+                o.max_num_steps(), ") reached for a sample: the problem may be stiff or the tolerances too tight");
+    // The next step from the attempted one, as odeint's controller.
+    auto factor = at::clamp_max(at::maximum(o.safety() * at::pow(ratio, -1.0 / tab.order),
+                                            at::where(ratio < 1.0, at::ones_like(ratio), at::full_like(ratio, o.dfactor()))),
+                                o.ifactor());
+    factor = at::where(ratio == 0.0, at::full_like(ratio, o.ifactor()), factor);
+    dt.index_copy_(0, idx, at::clamp(h * factor, o.min_step(), o.max_step()));
+  }
+  return y;
+}
+
 }  // namespace joule::ode
+

@@ -54,6 +54,7 @@ struct FfjordConfig : MethodConfig {
     double eval_atol = 1e-5;
     std::string gradient = "backprop";
     bool seminorm = false;
+    bool per_sample = false;
     int64_t max_num_steps = 10000;
     void visit(config::Fields& f);
   } solver;

@@ -31,4 +31,8 @@ ActivationAndDerivative apply_activation_with_derivative(Activation a, const tor
 torch::Tensor activation_derivative(Activation a, const torch::Tensor& z, const torch::Tensor& h,
                                     double negative_slope = 0.2);
 
+/// act''(z) given z, h = act(z) and d = act'(z) (forward-mode Jacobians need it in their backward).
+torch::Tensor activation_second_derivative(Activation a, const torch::Tensor& z, const torch::Tensor& h,
+                                           const torch::Tensor& d, double negative_slope = 0.2);
+
 }  // namespace joule

@@ -67,6 +67,9 @@ struct OdeNetOptions {
   TORCH_ARG(Activation, activation) = Activation::kTanh;
   /// Zero the last layer's weights so the flow starts at the identity (RNODE's initialisation).
   TORCH_ARG(bool, zero_last) = false;
+  /// Evaluate (f, J·v) as one autograd node with a hand-written backward (first-order gradients);
+  /// off: operation by operation (any order of gradients).
+  TORCH_ARG(bool, fused) = true;
 };
 
 /// The vector field f(t, z): an MLP of time-aware layers, with forward-mode Jacobian-vector products.
@@ -82,6 +85,8 @@ class OdeNetImpl : public torch::nn::Module {
   /// f(t, z) [B, D] and J·v for each tangent: v [K, B, D] → [K, B, D], with J = ∂f/∂z per sample.
   std::pair<at::Tensor, at::Tensor> forward_with_tangents(const at::Tensor& t, const at::Tensor& z,
                                                           const at::Tensor& v);
+  /// The same operation by operation (what the fused evaluation is checked against).
+  std::pair<at::Tensor, at::Tensor> forward_reference(const at::Tensor& t, const at::Tensor& z, const at::Tensor& v);
 
   OdeNetOptions options;
 
@@ -116,6 +121,8 @@ struct CnfSolveOptions {
   /// Gradients by the adjoint method instead of back-propagation through the solver.
   TORCH_ARG(bool, adjoint) = false;
   TORCH_ARG(bool, seminorm) = false;
+  /// Every row its own step size (ode::odeint_per_sample): evaluation and sampling only.
+  TORCH_ARG(bool, per_sample) = false;
   TORCH_ARG(ode::SolverOptions, solver) = ode::SolverOptions().atol(1e-5).rtol(1e-5);
 };
 
@@ -124,7 +131,8 @@ struct CnfSolution {
   at::Tensor log_det;   ///< ∫ tr ∂f/∂z dt over the solve, [B] (forward: log p(x) = log N(z) + log_det); undefined if not asked
   at::Tensor kinetic;   ///< ∫ ½‖f‖²/D dt, [B] (penalties only)
   at::Tensor jacobian;  ///< ∫ ‖∂f/∂z‖²_F/D dt (estimated by ‖Jε‖²/D under Hutchinson), [B] (penalties only)
-  ode::SolverStats stats;
+  ode::SolverStats stats;     ///< per-sample control: nfe, and steps summed over rows
+  ode::PerSampleStats per_sample;  ///< per-sample control only
   /// The adjoint's backward solve (filled when backward runs); null without the adjoint.
   std::shared_ptr<ode::SolverStats> backward_stats;
 };
@@ -158,6 +166,8 @@ struct ContinuousFlowOptions {
   /// Training gradients by the adjoint (memory independent of the steps) instead of back-propagation.
   TORCH_ARG(bool, adjoint) = false;
   TORCH_ARG(bool, seminorm) = false;
+  /// Evaluation and sampling solves (without gradients) give every row its own step size.
+  TORCH_ARG(bool, per_sample) = false;
 };
 
 /// A stack of CNF blocks with a standard normal base: an exact density model (and the energy
@@ -183,6 +193,8 @@ class ContinuousFlowImpl : public EnergyModel, public DensityModel {
   std::vector<double> end_times() const;
   /// Function evaluations of the last log_prob / training_terms / sample call (all blocks).
   int64_t last_nfe() const { return last_nfe_; }
+  /// Rows evaluated by the last log_prob / sample call (joint solves: NFE × rows): the work.
+  int64_t last_row_evaluations() const { return last_row_evaluations_; }
   /// Backward evaluations of the adjoint of the last training step whose backward has run.
   int64_t last_backward_nfe() const;
 
@@ -193,7 +205,7 @@ class ContinuousFlowImpl : public EnergyModel, public DensityModel {
  private:
   CnfField field(size_t block);
   std::vector<at::Tensor> block_params(size_t block);
-  int64_t last_nfe_ = 0;
+  int64_t last_nfe_ = 0, last_row_evaluations_ = 0;
   std::vector<std::shared_ptr<ode::SolverStats>> backward_stats_;
 };
 TORCH_MODULE(ContinuousFlow);

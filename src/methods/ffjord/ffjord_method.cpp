@@ -45,6 +45,8 @@ void FfjordConfig::Solver::visit(config::Fields& f) {
     Doc("backprop: through the solver's operations (fast on CPU); adjoint: a backward solve (memory independent of the steps)")
         .choices({"backprop", "adjoint"}));
   f("seminorm", seminorm, "adjoint: step control of the backward solve ignores the parameters' adjoints");
+  f("per_sample", per_sample,
+    "evaluation and sampling solves give every point its own step size (fewer evaluations than one step for the batch)");
   f("max_num_steps", max_num_steps, Doc("steps a solve may take before it stops with an error (stiff dynamics)").min(1));
 }
 
@@ -104,7 +106,8 @@ ContinuousFlowOptions FfjordConfig::flow_options(int64_t dim) const {
       .solver(ode::SolverOptions(base).rtol(solver.rtol).atol(solver.atol))
       .eval_solver(ode::SolverOptions(base).rtol(solver.eval_rtol).atol(solver.eval_atol))
       .adjoint(solver.gradient == "adjoint")
-      .seminorm(solver.seminorm);
+      .seminorm(solver.seminorm)
+      .per_sample(solver.per_sample);
 }
 
 FfjordMethod::FfjordMethod(FfjordConfig config) : config_(std::move(config)) {}
@@ -161,6 +164,9 @@ eval::Report FfjordMethod::evaluate() {
     r.add("nll_gap", nll - *points_.entropy, "nll_test - entropy (0 is perfect)");
   }
   r.add("nfe_test", static_cast<double>(nfe), "function evaluations of the test solve (all blocks)");
+  r.add("evals_per_point", static_cast<double>(flow_->last_row_evaluations()) / static_cast<double>(points_.test.size(0)),
+        config_.solver.per_sample ? "evaluations per test point (each point its own steps)"
+                                  : "evaluations per test point (= nfe_test: one step size for the batch)");
   const auto times = flow_->end_times();
   double t_sum = 0;
   for (double t : times) t_sum += t;
