@@ -16,6 +16,8 @@
 #include "bench/bench_util.h"
 #include "joule/core/runtime.h"
 #include "joule/data/toy2d.h"
+#include "joule/methods/ffjord.h"
+#include "joule/methods/run.h"
 #include "joule/models/cnf.h"
 
 namespace {
@@ -29,12 +31,39 @@ void write_floats(std::ofstream& out, const torch::Tensor& t) {
 
 int main(int argc, char** argv) {
   int threads = 1, iters = 20;
-  std::string dataset = "checkerboard", share;
+  std::string dataset = "checkerboard", share, trained;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--iters") == 0) iters = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--dataset") == 0) dataset = argv[i + 1];
     if (std::strcmp(argv[i], "--share") == 0) share = argv[i + 1];
+    if (std::strcmp(argv[i], "--trained") == 0) trained = argv[i + 1];
+  }
+  if (!trained.empty()) {
+    // Evaluation of a trained flow: the exact test NLL and 2 000 samples, with one step size for
+    // the batch (torchdiffeq's way) and with every point its own (per-sample step control).
+    joule::set_num_threads(threads);
+    auto method = joule::methods::load(trained);
+    auto& ffjord = dynamic_cast<joule::methods::FfjordMethod&>(*method);
+    auto& flow = ffjord.flow();
+    const auto test = ffjord.data().test;
+    torch::NoGradGuard no_grad;
+    for (const bool per_sample : {false, true}) {
+      flow.options.per_sample(per_sample);
+      double nll = 0;
+      const double s_lp = joule::bench::seconds_per_call([&] { nll = -flow.log_prob(test).mean().item<double>(); }, 2.0);
+      const int64_t nfe_lp = flow.last_nfe(), rows_lp = flow.last_row_evaluations();
+      auto z = torch::randn({2000, test.size(1)}, joule::make_generator(3));
+      const double s_smp = joule::bench::seconds_per_call([&] { flow.inverse(z); }, 2.0);
+      std::printf(
+          "{\"run\": \"%s\", \"per_sample\": %s, \"threads\": %d, \"test_points\": %ld, \"nll_test\": %.5f, "
+          "\"log_prob_ms\": %.1f, \"log_prob_nfe\": %ld, \"log_prob_evals_per_point\": %.2f, \"sample_ms\": %.1f, "
+          "\"sample_nfe\": %ld, \"sample_evals_per_point\": %.2f}\n",
+          trained.c_str(), per_sample ? "true" : "false", threads, static_cast<long>(test.size(0)), nll, 1e3 * s_lp,
+          static_cast<long>(nfe_lp), static_cast<double>(rows_lp) / static_cast<double>(test.size(0)), 1e3 * s_smp,
+          static_cast<long>(flow.last_nfe()), static_cast<double>(flow.last_row_evaluations()) / 2000.0);
+    }
+    return 0;
   }
   if (iters < 2) iters = 2;
   joule::set_num_threads(threads);

@@ -12,6 +12,14 @@
 namespace joule::ode {
 namespace {
 
+// Throws SolverError with the parts of the message concatenated (as TORCH_CHECK does).
+#define JOULE_SOLVER_CHECK(cond, ...)                                                                \
+  do {                                                                                               \
+    if (!(cond)) {                                                                                   \
+      throw SolverError(__func__, __FILE__, static_cast<uint32_t>(__LINE__), c10::str(__VA_ARGS__)); \
+    }                                                                                                \
+  } while (0)
+
 // ------------------------------------------------------------------ state arithmetic
 // y + Σ c_j x_j over members; terms with c_j = 0 are skipped (they add exact zeros).
 State axpy(const State& y, const std::vector<std::pair<double, const State*>>& terms) {
@@ -121,7 +129,7 @@ class Adaptive {
   State advance(double t) {
     int64_t n = 0;
     while (t > t0_) {
-      TORCH_CHECK(n < o_.max_num_steps(), "odeint: max_num_steps (", o_.max_num_steps(), ") reached at t = ", t0_,
+      JOULE_SOLVER_CHECK(n < o_.max_num_steps(), "odeint: max_num_steps (", o_.max_num_steps(), ") reached at t = ", t0_,
                   " before the output time ", t, " (", stats_.accepted, " steps accepted, ", stats_.rejected,
                   " rejected; step size ", dt_, "): the problem may be stiff or the tolerances too tight");
       step();
@@ -154,10 +162,10 @@ class Adaptive {
   void step() {
     const double t0 = t0_;
     const double dt = dt_;
-    TORCH_CHECK(t0 + dt > t0, "odeint: the step size underflowed (dt = ", dt, " at t = ", t0,
+    JOULE_SOLVER_CHECK(t0 + dt > t0, "odeint: the step size underflowed (dt = ", dt, " at t = ", t0,
                 "): the solution may blow up there, or the tolerances are too tight for the state's precision");
     for (size_t m = 0; m < y0_.size(); ++m) {
-      TORCH_CHECK(at::isfinite(y0_[m]).all().item<bool>(), "odeint: the state became non-finite at t = ", t0,
+      JOULE_SOLVER_CHECK(at::isfinite(y0_[m]).all().item<bool>(), "odeint: the state became non-finite at t = ", t0,
                   " (member ", m, ")");
     }
     const double t1 = t0 + dt;
@@ -482,7 +490,7 @@ State odeint_per_sample(const BatchVectorField& f, const State& y0, double t0, d
     State ys = rows_of(y, idx), fs = rows_of(f0, idx);
     at::Tensor ts = t.index_select(0, idx), rem = remaining.index_select(0, idx);
     at::Tensor h = at::minimum(dt.index_select(0, idx), rem);
-    TORCH_CHECK(((ts + dir * h) != ts).all().item<bool>(), "odeint_per_sample: the step size underflowed for a sample "
+    JOULE_SOLVER_CHECK(((ts + dir * h) != ts).all().item<bool>(), "odeint_per_sample: the step size underflowed for a sample "
                 "(the solution may blow up there, or the tolerances are too tight)");
     std::vector<State> k{fs};
     State yi;
@@ -502,7 +510,7 @@ State odeint_per_sample(const BatchVectorField& f, const State& y0, double t0, d
       ratio = ratio.defined() ? at::maximum(ratio, r) : r;
     }
     for (size_t m = 0; m < yi.size(); ++m) {
-      TORCH_CHECK(at::isfinite(yi[m]).all().item<bool>(), "odeint_per_sample: the state became non-finite (member ", m, ")");
+      JOULE_SOLVER_CHECK(at::isfinite(yi[m]).all().item<bool>(), "odeint_per_sample: the state became non-finite (member ", m, ")");
     }
     at::Tensor accept = ratio <= 1.0;
     // Accepted samples move to the step's end (exactly t1 when the step was clipped) with FSAL.
@@ -516,7 +524,7 @@ State odeint_per_sample(const BatchVectorField& f, const State& y0, double t0, d
     st.accepted.index_add_(0, idx, accept.to(at::kLong));
     st.rejected.index_add_(0, idx, accept.logical_not().to(at::kLong));
     attempts.index_add_(0, idx, at::ones({n}, i64));
-    TORCH_CHECK(attempts.max().item<int64_t>() <= o.max_num_steps(), "odeint_per_sample: max_num_steps (",
+    JOULE_SOLVER_CHECK(attempts.max().item<int64_t>() <= o.max_num_steps(), "odeint_per_sample: max_num_steps (",
                 o.max_num_steps(), ") reached for a sample: the problem may be stiff or the tolerances too tight");
     // The next step from the attempted one, as odeint's controller.
     auto factor = at::clamp_max(at::maximum(o.safety() * at::pow(ratio, -1.0 / tab.order),

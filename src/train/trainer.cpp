@@ -15,6 +15,7 @@
 
 #include "joule/core/runtime.h"
 #include "joule/io/checkpoint.h"
+#include "joule/ode/solvers.h"
 
 namespace joule::train {
 namespace {
@@ -265,7 +266,13 @@ GroupStep Trainer::update(size_t g, int64_t index, const Batch& batch, std::vect
   upd.group = group.name;
   upd.index = index;
   upd.step = step_;
-  ObjectiveOutput out = objective_->compute(modules_, batch, gen_, upd);
+  ObjectiveOutput out;
+  try {
+    out = objective_->compute(modules_, batch, gen_, upd);
+  } catch (const ode::SolverError& e) {
+    // An ODE model's dynamics became too stiff or blew up: divergence, not a bad call.
+    throw DivergenceError(step_ + 1, "the ODE solver failed in group '" + group.name + "': " + e.what_without_backtrace());
+  }
   check_update(out.loss, out.metrics);
 
   set_lr(g, scheduled_lr(group.name, step_));
@@ -276,7 +283,12 @@ GroupStep Trainer::update(size_t g, int64_t index, const Batch& batch, std::vect
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = out.gradients[i];
   } else {
     st.optimizer->zero_grad();
-    out.loss.backward();
+    try {
+      out.loss.backward();
+    } catch (const ode::SolverError& e) {  // an adjoint's backward solve
+      throw DivergenceError(step_ + 1, "the ODE solver failed in the backward pass of group '" + group.name +
+                                           "': " + e.what_without_backtrace());
+    }
   }
   double grad_norm = 0;
   if (group.optimizer.grad_clip_norm() > 0) {

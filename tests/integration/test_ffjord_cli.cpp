@@ -125,6 +125,10 @@ TEST_F(FfjordCliTest, BadOptionsAreClearErrors) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(contains(r.output, "objective.divergence")) << r.output;
   EXPECT_FALSE(fs::exists(path("bad/checkpoint.pt")));
+  // Dynamics the solver cannot follow within its step budget: divergence (exit 3), said so.
+  r = joule("train out=stiff" + kTiny + " solver.max_num_steps=1 train.steps=5");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_TRUE(contains(r.output, "the ODE solver failed")) << r.output;
   // A fixed grid with its step trains.
   r = joule("train out=rk4" + kTiny + " solver.method=rk4 solver.step_size=0.1 train.steps=5");
   EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -19,6 +19,7 @@
 //   ys[1][0]  // ≈ exp(−1)
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 #include <torch/arg.h>
 
 #include <cstdint>
@@ -29,6 +30,15 @@
 #include <vector>
 
 namespace joule::ode {
+
+/// A solve that failed numerically — the step size underflowed, the state became non-finite, or
+/// max_num_steps was reached: the dynamics are at fault, not the call. Training treats it as
+/// divergence (train::DivergenceError: the last good state is restored when restarts are left).
+class SolverError : public c10::Error {
+ public:
+  SolverError(const char* function, const char* file, uint32_t line, const std::string& message)
+      : c10::Error(c10::SourceLocation{function, file, line}, message) {}
+};
 
 /// The state: one tensor or several (e.g. FFJORD's (z, Δlog p, regularisers)), each with its own
 /// tolerances and its own term in the error norm.
