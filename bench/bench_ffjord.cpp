@@ -31,13 +31,14 @@ void write_floats(std::ofstream& out, const torch::Tensor& t) {
 
 int main(int argc, char** argv) {
   int threads = 1, iters = 20;
-  std::string dataset = "checkerboard", share, trained;
+  std::string dataset = "checkerboard", share, trained, from;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--iters") == 0) iters = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--dataset") == 0) dataset = argv[i + 1];
     if (std::strcmp(argv[i], "--share") == 0) share = argv[i + 1];
     if (std::strcmp(argv[i], "--trained") == 0) trained = argv[i + 1];
+    if (std::strcmp(argv[i], "--from") == 0) from = argv[i + 1];  // start from a trained run's flow
   }
   if (!trained.empty()) {
     // Evaluation of a trained flow: the exact test NLL and 2 000 samples, with one step size for
@@ -68,9 +69,21 @@ int main(int argc, char** argv) {
   if (iters < 2) iters = 2;
   joule::set_num_threads(threads);
   auto batch = joule::data::sample_toy(dataset, 100, joule::make_generator(0)).to(torch::kFloat32);
-  auto make_flow = [] {
+  std::unique_ptr<joule::methods::Method> run;
+  if (!from.empty()) {
+    run = joule::methods::load(from);
+    auto& f = dynamic_cast<joule::methods::FfjordMethod&>(*run);
+    batch = f.data().test.slice(0, 0, 100).to(torch::kFloat32);
+  }
+  auto make_flow = [&] {
     joule::ContinuousFlow flow(joule::ContinuousFlowOptions(2));  // FFJORD's toy defaults
     flow->reset_parameters(joule::make_generator(1));
+    if (run) {
+      torch::NoGradGuard no_grad;
+      auto& trained_flow = dynamic_cast<joule::methods::FfjordMethod&>(*run).flow();
+      auto src = trained_flow.parameters(), dst = flow->parameters();
+      for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+    }
     return flow;
   };
   if (!share.empty()) {

@@ -2,11 +2,15 @@
 # One FFJORD toy training iteration: Joule vs the same model in PyTorch + torchdiffeq (Debian's
 # torch 1.13 and pip's torch 2.x), from the same initial weights on the same batch (equal NFE),
 # with gradients by back-propagation through the solver and by the adjoint (FFJORD's choice), at
-# 1 and 2 threads, in one run. Usage: bench/run_ffjord.sh [build-dir]
+# 1 and 2 threads, in one run. Usage: bench/run_ffjord.sh [build-dir] [trained-run]
+# With a trained run (a 2-D ffjord run folder), both sides start from its flow on 100 of its test
+# points: the NFE of a trained model instead of a fresh one.
 # Env: VENV_PY, DEBIAN_PY as for bench/run_ode.sh (each needs torchdiffeq importable).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
+from=()
+[ -n "${2:-}" ] && from=(--from "$2")
 out=$(mktemp)
 share=$(mktemp)
 pys=()
@@ -15,7 +19,7 @@ deb=${DEBIAN_PY:-/usr/bin/python3}
 venv=${VENV_PY:-/work/venv-torch/bin/python}
 [ -x "$venv" ] && "$venv" -c "import torchdiffeq" 2>/dev/null && pys+=("$venv")
 for t in 1 2; do
-  OMP_NUM_THREADS=$t "$build/bench/bench_ffjord" --threads $t --share "$share" >> "$out"
+  OMP_NUM_THREADS=$t "$build/bench/bench_ffjord" --threads $t --share "$share" "${from[@]}" >> "$out"
   for py in "${pys[@]}"; do OMP_NUM_THREADS=$t "$py" "$root/bench/ffjord_peer.py" --threads $t --share "$share" >> "$out"; done
 done
 /usr/bin/python3 - "$out" <<'PY'

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "joule/core/gemm.h"
 #include "joule/core/layers.h"
 #include "joule/core/runtime.h"
 
@@ -138,8 +139,9 @@ class FusedOdeNetFunction : public torch::autograd::Function<FusedOdeNetFunction
           g[1] = abar.sum(0);
           break;
       }
-      g[0] = at::mm(pre_bar.t(), c->rows[l]);
-      at::Tensor rows_bar = at::mm(pre_bar, p[0]);
+      // joule's gemm (oneDNN's sgemm), not at::mm: the system BLAS is slower at these shapes.
+      g[0] = fast_matmul(pre_bar.contiguous(), c->rows[l].contiguous(), /*trans_a=*/true);
+      at::Tensor rows_bar = fast_matmul(pre_bar.contiguous(), p[0].contiguous());
       if (l == 0) {
         zbar = rows_bar.narrow(0, 0, b);
         break;

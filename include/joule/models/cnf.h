@@ -67,9 +67,10 @@ struct OdeNetOptions {
   TORCH_ARG(Activation, activation) = Activation::kTanh;
   /// Zero the last layer's weights so the flow starts at the identity (RNODE's initialisation).
   TORCH_ARG(bool, zero_last) = false;
-  /// Evaluate (f, J·v) as one autograd node with a hand-written backward (first-order gradients);
-  /// off: operation by operation (any order of gradients).
-  TORCH_ARG(bool, fused) = true;
+  /// Evaluate (f, J·v) as one autograd node with a hand-written backward (first-order gradients)
+  /// instead of operation by operation (any order). Off by default: at FFJORD's toy size it was
+  /// not faster (docs/methods/ffjord.md).
+  TORCH_ARG(bool, fused) = false;
 };
 
 /// The vector field f(t, z): an MLP of time-aware layers, with forward-mode Jacobian-vector products.

@@ -56,10 +56,10 @@ void FfjordConfig::Eval::visit(config::Fields& f) {
 }
 
 FfjordConfig::FfjordConfig() {
-  // FFJORD's toy settings (train_toy.py): batch 100, Adam lr 1e-3, weight decay 1e-5; fewer steps.
-  train.steps = 2000;
+  // FFJORD's toy settings (train_toy.py): batch 100, Adam lr 1e-3, weight decay 1e-5, 10 000 steps.
+  train.steps = 10000;
   train.batch_size = 100;
-  train.eval_every = 500;
+  train.eval_every = 1000;
   train.log_every = 20;
   train.checkpoint_every = 500;
   train.optimizer.lr = 1e-3;
