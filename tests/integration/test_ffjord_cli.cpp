@@ -13,6 +13,7 @@
 #include "joule/core/runtime.h"
 #include "joule/io/checkpoint.h"
 #include "joule/train/callbacks.h"
+#include "support/preset_runs.h"
 #include "support/test_support.h"
 
 namespace {
@@ -24,12 +25,6 @@ const std::string kTiny =
     " train.eval_every=10 train.checkpoint_every=10 eval.n_samples=200 eval.grid_resolution=48 run.progress=none";
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
-
-double json_number(const std::string& json, const std::string& key) {
-  const auto pos = json.find("\"" + key + "\": ");
-  if (pos == std::string::npos) return std::nan("");
-  return std::stod(json.substr(pos + key.size() + 4));
-}
 
 std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
   std::map<int64_t, std::map<std::string, double>> out;
@@ -52,12 +47,12 @@ TEST_F(FfjordCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
   }
   const std::string json = joule::io::read_text_file(path("run/eval.json"));
   for (const char* k : {"nll_test", "nll_gap", "nfe_test", "nfe_sample", "end_time", "mmd2_model", "grid_mass"}) {
-    EXPECT_TRUE(std::isfinite(json_number(json, k))) << k << " in " << json;
+    EXPECT_TRUE(std::isfinite(joule::testing::eval_json_number(json, k))) << k << " in " << json;
   }
   // A normalised density: the grid holds almost all of it (a 48² midpoint rule on the data's box).
-  EXPECT_NEAR(json_number(json, "grid_mass"), 1.0, 0.05) << json;
+  EXPECT_NEAR(joule::testing::eval_json_number(json, "grid_mass"), 1.0, 0.05) << json;
   // dopri5: NFE = 2 + 6·steps (+1 at the end for T's gradient in training, not in evaluation).
-  EXPECT_EQ(static_cast<int64_t>(json_number(json, "nfe_test") - 2) % 6, 0) << json;
+  EXPECT_EQ(static_cast<int64_t>(joule::testing::eval_json_number(json, "nfe_test") - 2) % 6, 0) << json;
   auto m = metrics(path("run/metrics.jsonl"));
   ASSERT_TRUE(m.count(30));
   EXPECT_GT(m[30]["nfe"], 0);
@@ -89,8 +84,8 @@ TEST_F(FfjordCliTest, PresetsLearnEightGaussians) {
     auto r = joule("train " + preset + " out=" + preset + " train.steps=400 train.eval_every=0 data.n_test=1000 run.progress=none");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const std::string json = joule::io::read_text_file(path(preset + "/eval.json"));
-    EXPECT_LT(json_number(json, "nll_gap"), 0.45) << preset << ": " << json;
-    EXPECT_GT(json_number(json, "nll_gap"), -0.1) << preset << ": " << json;  // the entropy is a floor (up to test noise)
+    EXPECT_LT(joule::testing::eval_json_number(json, "nll_gap"), 0.45) << preset << ": " << json;
+    EXPECT_GT(joule::testing::eval_json_number(json, "nll_gap"), -0.1) << preset << ": " << json;  // the entropy is a floor (up to test noise)
   }
 }
 
@@ -111,7 +106,7 @@ TEST_F(FfjordCliTest, LearnsACorrelatedGaussianTable) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string json = joule::io::read_text_file(path("tab/eval.json"));
   // The test split (1 200 rows) has sampling noise of ~0.03 nats around the entropy.
-  EXPECT_NEAR(json_number(json, "nll_test"), entropy, 0.12) << json << " entropy " << entropy;
+  EXPECT_NEAR(joule::testing::eval_json_number(json, "nll_test"), entropy, 0.12) << json << " entropy " << entropy;
 }
 
 TEST_F(FfjordCliTest, BadOptionsAreClearErrors) {
