@@ -22,6 +22,7 @@ packages=(
   libtorch-dev                          # LibTorch 1.13 (CPU) with its CMake package
   libopenblas0-pthread                  # fast BLAS: the reference BLAS is ~14x slower
   zlib1g-dev libpng-dev                 # PNG writing (libpng) and gzip'd IDX files
+  libhdf5-dev                           # HDF5 datasets (BSDS300 and other published arrays)
   libtomlplusplus-dev                   # TOML configs (toml++)
   nlohmann-json3-dev                    # every JSON file Joule writes
   libgtest-dev                          # tests

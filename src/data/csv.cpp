@@ -122,6 +122,7 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
     }
     return false;
   };
+  for (int64_t i = 0; i < options.skip_lines() && std::getline(f, line); ++i) ++lineno;
   TORCH_CHECK(next_row(), "CSV file '", path, "' is empty");
 
   bool has_header = options.header() == CsvHeader::kYes;

@@ -52,25 +52,6 @@ const std::vector<std::string>& uci_table_names() {
   return names;
 }
 
-at::Tensor numpy_legacy_shuffle(int64_t n, uint32_t seed) {
-  TORCH_CHECK(n >= 0 && n < (int64_t(1) << 32), "numpy_legacy_shuffle: n = ", n, " is out of range");
-  std::mt19937 mt(seed);  // init_genrand(seed), as np.random.seed(int) does
-  auto perm = at::arange(n, at::kLong);
-  auto* p = perm.data_ptr<int64_t>();
-  for (int64_t i = n - 1; i > 0; --i) {
-    // numpy's random_interval(i): draw 32-bit words masked to the next power of two minus one
-    // until the value is at most i.
-    uint64_t mask = uint64_t(i);
-    for (int s = 1; s <= 16; s *= 2) mask |= mask >> s;
-    uint64_t j;
-    do {
-      j = uint64_t(mt()) & mask;
-    } while (j > uint64_t(i));
-    std::swap(p[i], p[j]);
-  }
-  return perm;
-}
-
 UciTable load_uci_table(const std::string& name, const std::string& dir, const UciTableOptions& o) {
   TORCH_CHECK(fs::is_directory(dir), name, ": data.path must be the folder holding its files, got '", dir, "'");
   UciTable t;

@@ -27,6 +27,9 @@ struct CsvOptions {
   /// "-1" = the last column). Numeric labels must be integers; text labels are mapped to
   /// 0..C−1 in sorted order.
   TORCH_ARG(std::string, label_column) = "";
+  /// Lines skipped before the header or the first row (a free-text title line, as UCI's
+  /// ethylene_CO.txt has).
+  TORCH_ARG(int64_t, skip_lines) = 0;
   /// NaN/inf in a feature is an error unless allowed.
   TORCH_ARG(bool, allow_nan) = false;
 };

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "joule/data/numpy_random.h"  // numpy_legacy_shuffle
 #include "joule/data/split.h"
 
 namespace joule::data {
@@ -58,9 +59,5 @@ UciTable load_uci_table(const std::string& name, const std::string& dir, const U
 /// whose smallest value occurs at most `max_count` times (a minimum that repeats is mostly a fill
 /// value). max_count <= 0 keeps every column.
 at::Tensor columns_without_repeated_minimum(const at::Tensor& x, int64_t max_count);
-
-/// The permutation numpy's legacy generator applies to arange(n) after np.random.seed(seed)
-/// (MT19937 seeded by init_genrand, Fisher–Yates from the end with masked rejection sampling).
-at::Tensor numpy_legacy_shuffle(int64_t n, uint32_t seed);
 
 }  // namespace joule::data
