@@ -1,5 +1,6 @@
 #include "joule/methods/data_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -7,6 +8,7 @@
 #include "joule/data/cifar.h"
 #include "joule/data/csv.h"
 #include "joule/data/idx.h"
+#include "joule/data/maf_tabular.h"
 #include "joule/data/toy2d.h"
 #include "joule/data/uci_tabular.h"
 
@@ -18,13 +20,21 @@ using config::Doc;
 void PointDataConfig::visit(config::Fields& f) {
   auto datasets = data::toy_names();
   for (const char* d : {"csv", "fashion-mnist", "mnist"}) datasets.push_back(d);
+  for (const auto& d : data::maf_table_names()) datasets.push_back(d);
   f("dataset", dataset,
-    Doc("training data: a built-in 2-D toy set, csv (data.path), or fashion-mnist / mnist as flattened 784-d "
-        "vectors, uniformly dequantised into [-1, 1] (for flows)")
+    Doc("training data: a built-in 2-D toy set, csv (data.path), fashion-mnist / mnist as flattened 784-d "
+        "vectors uniformly dequantised into [-1, 1] (for flows), or MAF's density-estimation tables power, gas, "
+        "hepmass, miniboone, bsds300 (data.path: the file or its folder; docs/methods/ffjord.md)")
         .choices(datasets));
-  f("path", path, "data file for data.dataset = csv (numeric columns, optional header); the IDX folder for mnist");
+  f("path", path, "data file for data.dataset = csv (numeric columns, optional header) or a MAF table; the IDX folder "
+    "for mnist");
   f("n_train", n_train, Doc("training points drawn once from the generator").min(1));
-  f("n_test", n_test, Doc("held-out points (fresh seed) for test NLL and MMD; csv: at most a fifth of the rows").min(1));
+  f("n_test", n_test, Doc("held-out points (fresh seed) for test NLL and MMD; csv: at most a fifth of the rows; MAF "
+    "tables: the first n_test rows of the test split").min(1));
+  f("preprocess", preprocess,
+    Doc("csv: none = a random split, raw values; maf = MAF's pre-processing (last 10% of the rows test, last 10% of "
+        "the rest validation, z-scored with the training and validation mean and std)")
+        .choices({"none", "maf"}));
 }
 
 PointData load_points(const PointDataConfig& cfg, uint64_t seed) {
@@ -33,12 +43,42 @@ PointData load_points(const PointDataConfig& cfg, uint64_t seed) {
   auto gen_test = make_generator(derive_seed(seed, 2));
   if (cfg.dataset == "csv") {
     if (cfg.path.empty()) throw ConfigError("data.dataset = \"csv\" needs data.path = \"<file.csv>\"");
+    if (cfg.preprocess == "maf") {
+      auto x = data::read_csv(cfg.path).features.to(at::kDouble);
+      auto parts = data::maf_tail_split(x);
+      auto seen = at::cat({parts[0], parts[1]});
+      auto mean = seen.mean(0, true);
+      auto sd = seen.std(0, /*unbiased=*/false, /*keepdim=*/true);
+      sd = at::where(sd > 0, sd, at::ones_like(sd));
+      d.train = ((parts[0] - mean) / sd).to(at::kFloat);
+      d.valid = ((parts[1] - mean) / sd).to(at::kFloat);
+      d.test = ((parts[2] - mean) / sd).to(at::kFloat);
+      TORCH_CHECK(d.test.size(0) > 0 && d.valid.size(0) > 0, cfg.path, ": ", x.size(0),
+                  " rows are too few for MAF's 10%/10% test and validation splits (at least 20)");
+      d.extent = 1.2 * d.test.abs().max().item<double>();
+      return d;
+    }
     data::Rows all{data::read_csv(cfg.path).features, {}};
     const int64_t n_test = std::min<int64_t>(cfg.n_test, all.size() / 5);
     auto split = data::split_rows(all, /*n_valid=*/n_test, n_test, gen_test, /*min_train=*/2);
     d.train = split.train.x;
     d.valid = split.valid.x;
     d.test = split.test.x;
+    d.extent = 1.2 * d.test.abs().max().item<double>();
+    return d;
+  }
+  const auto& tables = data::maf_table_names();
+  if (std::find(tables.begin(), tables.end(), cfg.dataset) != tables.end()) {
+    if (cfg.path.empty())
+      throw ConfigError("data.dataset = \"" + cfg.dataset + "\" needs data.path = <its file or folder> (docs/methods/ffjord.md)");
+    auto t = data::load_maf_table(cfg.dataset, cfg.path);
+    d.train = t.train;
+    d.valid = t.valid;
+    d.test = t.test.slice(0, 0, std::min<int64_t>(cfg.n_test, t.test.size(0)));
+    d.notes = t.notes;
+    if (d.test.size(0) < t.test.size(0))
+      d.notes.push_back(cfg.dataset + ": test NLL on the first " + std::to_string(d.test.size(0)) + " of " +
+                        std::to_string(t.test.size(0)) + " test rows (data.n_test)");
     d.extent = 1.2 * d.test.abs().max().item<double>();
     return d;
   }

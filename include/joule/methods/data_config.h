@@ -20,6 +20,7 @@ struct PointDataConfig {
   std::string path;
   int64_t n_train = 50000;
   int64_t n_test = 5000;
+  std::string preprocess = "none";  ///< csv: "none" (random split, raw values) or "maf"
   void visit(config::Fields& f);
 };
 
@@ -28,11 +29,14 @@ struct PointData {
   c10::optional<double> entropy;  ///< the data's differential entropy, when known
   bool entropy_exact = false;
   double extent = 4.0;  ///< half-width of a square holding the data (grids, plots)
+  std::vector<std::string> notes;  ///< what loading decided (Method::notes)
 };
 
 /// A toy set drawn from the streams derive_seed(seed, 1) (train), 2 (test) and 6 (validation);
-/// or a CSV table split by data::split_rows with stream 2: n_test = min(data.n_test, N/5) test
-/// rows and as many validation rows.
+/// a CSV table split by data::split_rows with stream 2 (n_test = min(data.n_test, N/5) test rows
+/// and as many validation rows) or, with preprocess = "maf", by MAF's tails and standardised; or
+/// one of MAF's tables (data::load_maf_table) with its own splits, the test split cut to the
+/// first n_test rows.
 PointData load_points(const PointDataConfig& config, uint64_t seed);
 
 /// [data] of the classifier methods.

@@ -20,6 +20,7 @@
 #include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
 #include "joule/models/cnf.h"
+#include "joule/models/cnf_multiscale.h"
 
 namespace joule::methods {
 
@@ -27,14 +28,20 @@ struct FfjordConfig : MethodConfig {
   PointDataConfig data;
   /// [cnf]: the flow.
   struct Cnf {
+    std::string architecture = "mlp";  ///< "mlp" or "multiscale" (images)
     std::vector<int64_t> hidden{64, 64, 64};
+    int64_t width_per_dim = 0;  ///< > 0: every hidden layer is width_per_dim·D wide
     std::string layer = "concatsquash";
     std::string activation = "tanh";
     int64_t blocks = 1;
     double end_time = 0.5;
     bool train_end_time = true;
     bool zero_last = false;
+    double logit_alpha = 1e-6;  ///< multiscale: the logit transform's α (0: x − ½)
+    int64_t max_scales = 0;     ///< multiscale: at most this many scales (0: as many as fit)
     void visit(config::Fields& f);
+    /// The hidden widths for data of dimension `dim`.
+    std::vector<int64_t> widths(int64_t dim) const;
   } cnf;
   /// [objective]: the training estimate and penalties.
   struct Objective {
@@ -68,6 +75,7 @@ struct FfjordConfig : MethodConfig {
   void visit(config::Fields& f) override;
   /// The flow these options describe for data of dimension `dim`.
   ContinuousFlowOptions flow_options(int64_t dim) const;
+  MultiscaleFlowOptions multiscale_options(int64_t channels, int64_t height, int64_t width) const;
 };
 
 class FfjordMethod : public Method {
@@ -81,17 +89,27 @@ class FfjordMethod : public Method {
   torch::Tensor sample() override;
   void add_callbacks(const Monitor& monitor) override;
 
-  ContinuousFlowImpl& flow() { return *flow_; }
+  /// The flow of cnf.architecture = "mlp" (an error for "multiscale": see image_flow()).
+  ContinuousFlowImpl& flow();
+  MultiscaleFlowImpl& image_flow();
+  /// The trained density, whichever the architecture.
+  DensityModel& density();
+  bool images() const { return !image_flow_.is_empty(); }
   const PointData& data() const { return points_; }
   /// Exact mean NLL (nats) of the test points and the function evaluations it took.
   std::pair<double, int64_t> test_nll();
+  /// Exact NLL (nats per row) and mean NFE of the evaluation solves, in row chunks.
+  std::pair<double, int64_t> nll_of(const at::Tensor& x);
 
  protected:
   Parts build_parts(torch::Device device) override;
 
  private:
+  int64_t eval_row_evaluations_ = 0;  ///< row evaluations of the last nll_of
   FfjordConfig config_;
   ContinuousFlow flow_{nullptr};
+  MultiscaleFlow image_flow_{nullptr};
+  std::vector<int64_t> image_shape_;  ///< [C, H, W] of image data
   PointData points_;
 };
 
