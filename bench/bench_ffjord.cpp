@@ -6,6 +6,8 @@
 // bench/ffjord_peer.py reads them) so that the peer starts from the same flow on the same batch
 // and takes the same solver steps: the comparison is at equal NFE, which both sides report.
 // Prints one JSON line per gradient mode; bench/run_ffjord.sh runs both sides.
+// --trained RUN: evaluation with and without per-sample step control; --grad-variance RUN: the
+// training gradient's variance under Rademacher and Gaussian Hutchinson probes.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -31,7 +33,7 @@ void write_floats(std::ofstream& out, const torch::Tensor& t) {
 
 int main(int argc, char** argv) {
   int threads = 1, iters = 20;
-  std::string dataset = "checkerboard", share, trained, from;
+  std::string dataset = "checkerboard", share, trained, from, grad_variance;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--iters") == 0) iters = std::atoi(argv[i + 1]);
@@ -39,6 +41,40 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--share") == 0) share = argv[i + 1];
     if (std::strcmp(argv[i], "--trained") == 0) trained = argv[i + 1];
     if (std::strcmp(argv[i], "--from") == 0) from = argv[i + 1];  // start from a trained run's flow
+    if (std::strcmp(argv[i], "--grad-variance") == 0) grad_variance = argv[i + 1];
+  }
+  if (!grad_variance.empty()) {
+    // The reference's V7: the variance of the training gradient under Hutchinson's estimator with
+    // Rademacher and Gaussian probes, at a trained flow on a fixed batch of 100 test points,
+    // against the exact trace's gradient (which has none). --iters draws per estimator.
+    joule::set_num_threads(threads);
+    auto method = joule::methods::load(grad_variance);
+    auto& ffjord = dynamic_cast<joule::methods::FfjordMethod&>(*method);
+    auto& flow = ffjord.flow();
+    const auto x = ffjord.data().test.slice(0, 0, 100);
+    auto gradient = [&](joule::Divergence divergence, joule::ProbeKind probe, at::Generator& gen) {
+      flow.options.divergence(divergence).probe(probe).kinetic(0).jacobian(0);
+      flow.zero_grad();
+      (-flow.training_terms(x, gen).log_prob.mean()).backward();
+      std::vector<torch::Tensor> g;
+      for (auto& p : flow.parameters()) g.push_back(p.grad().detach().flatten().clone());
+      return torch::cat(g);
+    };
+    auto gen = joule::make_generator(11);
+    const auto exact = gradient(joule::Divergence::kExact, joule::ProbeKind::kRademacher, gen);
+    for (auto probe : {joule::ProbeKind::kRademacher, joule::ProbeKind::kGaussian}) {
+      std::vector<torch::Tensor> draws;
+      for (int i = 0; i < iters; ++i) draws.push_back(gradient(joule::Divergence::kHutchinson, probe, gen));
+      auto g = torch::stack(draws);
+      const double total_variance = g.var(0).sum().item<double>();
+      const double bias = (g.mean(0) - exact).norm().item<double>();
+      std::printf(
+          "{\"run\": \"%s\", \"probe\": \"%s\", \"draws\": %d, \"total_gradient_variance\": %.6g, "
+          "\"exact_gradient_norm_sq\": %.6g, \"mean_minus_exact_norm\": %.4g, \"its_standard_error\": %.4g}\n",
+          grad_variance.c_str(), probe == joule::ProbeKind::kRademacher ? "rademacher" : "gaussian", iters,
+          total_variance, exact.pow(2).sum().item<double>(), bias, std::sqrt(total_variance / iters));
+    }
+    return 0;
   }
   if (!trained.empty()) {
     // Evaluation of a trained flow: the exact test NLL and 2 000 samples, with one step size for
