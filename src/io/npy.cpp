@@ -3,9 +3,10 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -22,6 +23,17 @@ struct NpyType {
 };
 constexpr NpyType kTypes[] = {{"b1", at::kBool},  {"i1", at::kChar}, {"u1", at::kByte},   {"i2", at::kShort},
                               {"i4", at::kInt},   {"i8", at::kLong}, {"f4", at::kFloat},  {"f8", at::kDouble}};
+
+// The text after `'key':` (spaces skipped) in the header dict, or npos.
+size_t value_of(const std::string& header, const std::string& key) {
+  const size_t k = header.find("'" + key + "'");
+  if (k == std::string::npos) return k;
+  size_t i = header.find(':', k);
+  if (i == std::string::npos) return i;
+  for (++i; i < header.size() && header[i] == ' '; ++i) {
+  }
+  return i;
+}
 
 std::string descr_of(at::ScalarType t) {
   for (const auto& k : kTypes)
@@ -45,15 +57,18 @@ at::Tensor read_npy(const std::string& path) {
   in.read(reinterpret_cast<char*>(len_bytes), major == 1 ? 2 : 4);
   TORCH_CHECK(in, path, ": truncated .npy header");
   header_len = len_bytes[0] | (len_bytes[1] << 8) | (major == 1 ? 0u : (uint32_t(len_bytes[2]) << 16) | (uint32_t(len_bytes[3]) << 24));
-  TORCH_CHECK(header_len < (1u << 20), path, ": implausible .npy header length ", header_len);
+  TORCH_CHECK(header_len < (1u << 16), path, ": implausible .npy header length ", header_len);
   std::string header(header_len, '\0');
   in.read(header.data(), header_len);
   TORCH_CHECK(in, path, ": truncated .npy header");
 
-  std::smatch m;
-  TORCH_CHECK(std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'")), path,
+  // The header is a Python dict literal; only three keys matter.
+  size_t at = value_of(header, "descr");
+  TORCH_CHECK(at != std::string::npos && at < header.size() && header[at] == '\'', path,
               ": the .npy header has no 'descr' (", header, ")");
-  const std::string descr = m[1];
+  const size_t close = header.find('\'', at + 1);
+  TORCH_CHECK(close != std::string::npos, path, ": unterminated 'descr' in the .npy header");
+  const std::string descr = header.substr(at + 1, close - at - 1);
   TORCH_CHECK(descr.find('O') == std::string::npos && descr.size() >= 2, path, ": the array holds '", descr,
               "' values (Python objects need pickle); save a numeric array");
   const char order = descr[0];
@@ -67,22 +82,27 @@ at::Tensor read_npy(const std::string& path) {
   TORCH_CHECK(byte_sized || order == '<' || order == '|' || order == '=', path, ": the array is big-endian ('", descr,
               "'); convert it with a.astype(a.dtype.newbyteorder('<'))");
 
-  TORCH_CHECK(std::regex_search(header, m, std::regex("'fortran_order'\\s*:\\s*(True|False)")), path,
-              ": the .npy header has no 'fortran_order'");
-  const bool fortran = m[1] == "True";
-  TORCH_CHECK(std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)")), path,
-              ": the .npy header has no 'shape'");
+  at = value_of(header, "fortran_order");
+  TORCH_CHECK(at != std::string::npos && (header.compare(at, 4, "True") == 0 || header.compare(at, 5, "False") == 0),
+              path, ": the .npy header has no 'fortran_order'");
+  const bool fortran = header.compare(at, 4, "True") == 0;
+  at = value_of(header, "shape");
+  TORCH_CHECK(at != std::string::npos && at < header.size() && header[at] == '(', path, ": the .npy header has no 'shape'");
+  const size_t shape_end = header.find(')', at);
+  TORCH_CHECK(shape_end != std::string::npos, path, ": unterminated 'shape' in the .npy header");
   std::vector<int64_t> shape;
   {
-    std::string dims = m[1];
+    std::string dims = header.substr(at + 1, shape_end - at - 1);
     for (char& c : dims)
       if (c == ',') c = ' ';
     std::istringstream ss(dims);
     std::string tok;
     while (ss >> tok) {
       char* end = nullptr;
+      errno = 0;
       const long long v = std::strtoll(tok.c_str(), &end, 10);
-      TORCH_CHECK(*end == '\0' && v >= 0, path, ": bad dimension '", tok, "' in the .npy shape");
+      TORCH_CHECK(*end == '\0' && v >= 0 && errno == 0, path, ": bad dimension '", tok, "' in the .npy shape");
+      TORCH_CHECK(shape.size() < 16, path, ": more than 16 dimensions in the .npy shape");
       shape.push_back(v);
     }
   }
