@@ -23,6 +23,13 @@ std::pair<at::Tensor, at::Tensor> logit_forward(const at::Tensor& x, double alph
   return {y, log_det};
 }
 
+// The CNF field of one convolutional net, as integrate_cnf takes it.
+CnfField field_of(ConvOdeNet net) {
+  return [net](const at::Tensor& t, const at::Tensor& z, const at::Tensor& v) mutable {
+    return net->forward_with_tangents(t, z, v);
+  };
+}
+
 at::Tensor logit_inverse(const at::Tensor& y, double alpha) {
   if (alpha <= 0) return y + 0.5;
   return (at::sigmoid(y) - alpha) / (1 - 2 * alpha);
@@ -195,11 +202,8 @@ MultiscaleFlowImpl::Pass MultiscaleFlowImpl::forward_pass(const at::Tensor& x_in
   std::vector<at::Tensor> factored;
   auto solve_block = [&](size_t net, at::Tensor state) {
     const auto& s = nets[net]->options;
-    auto field = [n = nets[net]](const at::Tensor& t, const at::Tensor& z, const at::Tensor& v) mutable {
-      return n->forward_with_tangents(t, z, v);
-    };
-    auto sol = integrate_cnf(field, state.reshape({b, s.dim()}), sqrt_end_times[net].pow(2), nets[net]->parameters(),
-                             solve, gen);
+    auto sol = integrate_cnf(field_of(nets[net]), state.reshape({b, s.dim()}), sqrt_end_times[net].pow(2),
+                             nets[net]->parameters(), solve, gen);
     out.log_det = out.log_det + sol.log_det;
     if (solve.penalties()) {
       out.kinetic = out.kinetic.defined() ? out.kinetic + sol.kinetic : sol.kinetic;
@@ -272,11 +276,8 @@ at::Tensor MultiscaleFlowImpl::inverse(const at::Tensor& z) {
   last_nfe_ = 0;
   auto unsolve = [&](size_t net, at::Tensor state) {
     const auto& s = nets[net]->options;
-    auto field = [n = nets[net]](const at::Tensor& t, const at::Tensor& zz, const at::Tensor& v) mutable {
-      return n->forward_with_tangents(t, zz, v);
-    };
-    auto sol = integrate_cnf(field, state.reshape({b, s.dim()}), sqrt_end_times[net].pow(2), nets[net]->parameters(),
-                             solve, gen);
+    auto sol = integrate_cnf(field_of(nets[net]), state.reshape({b, s.dim()}), sqrt_end_times[net].pow(2),
+                             nets[net]->parameters(), solve, gen);
     last_nfe_ += sol.stats.nfe;
     return sol.z.reshape({b, s.channels(), s.height(), s.width()});
   };

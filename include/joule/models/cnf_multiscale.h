@@ -121,7 +121,6 @@ class MultiscaleFlowImpl : public EnergyModel, public DensityModel {
   // CNF indices per scale: [pre-squeeze blocks..., post-squeeze blocks...].
   std::vector<std::vector<size_t>> scale_nets_;
   int64_t last_nfe_ = 0;
-  at::Tensor penalty_kinetic_, penalty_jacobian_;
 
   struct Pass {
     at::Tensor z, log_det, kinetic, jacobian;
