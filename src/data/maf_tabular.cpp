@@ -167,6 +167,15 @@ std::vector<int64_t> columns_without_correlated(const at::Tensor& x_in, double t
   return kept;
 }
 
+MafTable maf_split_and_standardise(const at::Tensor& x_in) {
+  auto parts = maf_tail_split(x_in.to(at::kDouble));
+  TORCH_CHECK(parts[1].size(0) > 0 && parts[2].size(0) > 0, x_in.size(0),
+              " rows are too few for MAF's 10%/10% test and validation splits (at least 20)");
+  auto stats = at::cat({parts[0], parts[1]});
+  standardise({&parts[0], &parts[1], &parts[2]}, stats, /*sample_std=*/false);
+  return finish(parts[0], parts[1], parts[2], x_in.size(1));
+}
+
 MafTable maf_power(const at::Tensor& raw_in) {
   auto raw = finite_2d(raw_in, "POWER", 8);
   NumpyLegacyRandom rng(42);
@@ -196,11 +205,7 @@ MafTable load_maf_table(const std::string& name, const std::string& path) {
   if (name == "hepmass") return load_hepmass(path);
   if (name == "miniboone") {
     const auto file = resolve(path, "data.npy", "MINIBOONE");
-    auto x = finite_2d(io::read_npy(file), file);
-    auto parts = maf_tail_split(x);
-    auto stats = at::cat({parts[0], parts[1]});
-    standardise({&parts[0], &parts[1], &parts[2]}, stats, /*sample_std=*/false);
-    return finish(parts[0], parts[1], parts[2], x.size(1));
+    return maf_split_and_standardise(finite_2d(io::read_npy(file), file));
   }
   if (name == "bsds300") {
     const auto file = resolve(path, "BSDS300.hdf5", "BSDS300");

@@ -44,17 +44,10 @@ PointData load_points(const PointDataConfig& cfg, uint64_t seed) {
   if (cfg.dataset == "csv") {
     if (cfg.path.empty()) throw ConfigError("data.dataset = \"csv\" needs data.path = \"<file.csv>\"");
     if (cfg.preprocess == "maf") {
-      auto x = data::read_csv(cfg.path).features.to(at::kDouble);
-      auto parts = data::maf_tail_split(x);
-      auto seen = at::cat({parts[0], parts[1]});
-      auto mean = seen.mean(0, true);
-      auto sd = seen.std(0, /*unbiased=*/false, /*keepdim=*/true);
-      sd = at::where(sd > 0, sd, at::ones_like(sd));
-      d.train = ((parts[0] - mean) / sd).to(at::kFloat);
-      d.valid = ((parts[1] - mean) / sd).to(at::kFloat);
-      d.test = ((parts[2] - mean) / sd).to(at::kFloat);
-      TORCH_CHECK(d.test.size(0) > 0 && d.valid.size(0) > 0, cfg.path, ": ", x.size(0),
-                  " rows are too few for MAF's 10%/10% test and validation splits (at least 20)");
+      auto t = data::maf_split_and_standardise(data::read_csv(cfg.path).features);
+      d.train = t.train;
+      d.valid = t.valid;
+      d.test = t.test;
       d.extent = 1.2 * d.test.abs().max().item<double>();
       return d;
     }

@@ -12,11 +12,12 @@
 #include "joule/core/runtime.h"
 
 namespace joule {
-namespace {
 
 at::Tensor standard_normal_log_prob(const at::Tensor& z) {
   return (-0.5 * z.pow(2)).sum(1) - 0.5 * static_cast<double>(z.size(1)) * std::log(2 * M_PI);
 }
+
+namespace {
 
 // Step control ignores the penalty members (they do not feed back into the dynamics; FFJORD
 // gave them a tolerance of 1e20).

@@ -10,10 +10,6 @@
 namespace joule {
 namespace {
 
-at::Tensor standard_normal_log_prob_rows(const at::Tensor& z) {
-  return -0.5 * (z.pow(2).sum(1) + double(z.size(1)) * std::log(2.0 * M_PI));
-}
-
 // y = logit(α + (1−2α)x) and Σ log|dy/dx| per row (FFJORD's LogitTransform; α = 0: y = x − ½).
 std::pair<at::Tensor, at::Tensor> logit_forward(const at::Tensor& x, double alpha) {
   if (alpha <= 0) return {x - 0.5, at::zeros({x.size(0)}, x.options())};
@@ -243,7 +239,7 @@ std::pair<at::Tensor, at::Tensor> MultiscaleFlowImpl::transform(const at::Tensor
 at::Tensor MultiscaleFlowImpl::log_prob(const at::Tensor& x) {
   auto gen = make_generator(0x5eed);  // the evaluation probes: fixed, so repeated evaluations agree
   auto [z, log_det] = transform(x, options.eval_divergence(), gen);
-  return standard_normal_log_prob_rows(z) + log_det;
+  return standard_normal_log_prob(z) + log_det;
 }
 
 DensityTerms MultiscaleFlowImpl::training_terms(const at::Tensor& x, at::Generator& gen) {
@@ -258,7 +254,7 @@ DensityTerms MultiscaleFlowImpl::training_terms(const at::Tensor& x, at::Generat
                                .solver(options.solver()),
                            gen);
   DensityTerms terms;
-  terms.log_prob = standard_normal_log_prob_rows(pass.z) + pass.log_det;
+  terms.log_prob = standard_normal_log_prob(pass.z) + pass.log_det;
   if (options.kinetic() > 0) terms.penalties.emplace_back("kinetic", options.kinetic() * pass.kinetic.mean());
   if (options.jacobian() > 0) terms.penalties.emplace_back("jacobian", options.jacobian() * pass.jacobian.mean());
   terms.metrics.emplace_back("nfe", static_cast<double>(last_nfe_));

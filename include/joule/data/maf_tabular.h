@@ -58,4 +58,8 @@ std::vector<int64_t> columns_without_correlated(const at::Tensor& x, double thre
 /// MAF's tail split of rows [N, D]: {train, valid, test}.
 std::vector<at::Tensor> maf_tail_split(const at::Tensor& x);
 
+/// MINIBOONE's pre-processing, for any table x [N, D]: the tail split, then z-scores with the
+/// training + validation mean and population std (data.preprocess = "maf" for a user's CSV).
+MafTable maf_split_and_standardise(const at::Tensor& x);
+
 }  // namespace joule::data

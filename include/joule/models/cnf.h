@@ -101,6 +101,9 @@ class OdeNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(OdeNet);
 
+/// log N(z; 0, I) per row of z [B, D]: the base density of every flow here.
+at::Tensor standard_normal_log_prob(const at::Tensor& z);
+
 /// How the divergence tr ∂f/∂z is taken.
 enum class Divergence { kExact, kHutchinson };
 Divergence parse_divergence(const std::string& name);
