@@ -139,12 +139,23 @@ void BufferConfig::visit(config::Fields& f) {
   f("init_high", init_high, "uniform init upper bound");
   f("init_std", init_std, Doc("gaussian init std").min(1e-12));
   f("data_noise", data_noise, Doc("std of noise added to data-initialised chains").min(0.0));
+  f("policy", policy,
+    Doc("in_place: fixed chains written back where drawn (PCD, JEM); fifo / reservoir: a growing store of finished "
+        "chains, the oldest or a uniform random one replaced when full (IGEBM, improved CD)")
+        .choices({"in_place", "fifo", "reservoir"}));
+  f("storage_bits", storage_bits,
+    Doc("32: float states; 8: one byte per value in [quantize_low, quantize_high], dequantised with uniform noise on "
+        "read (improved CD's uint8 buffer)")
+        .min(8)
+        .max(32));
+  f("quantize_low", quantize_low, "8-bit storage: the lowest value stored (values are clamped into the range)");
+  f("quantize_high", quantize_high, "8-bit storage: the highest value stored");
 }
 
 std::shared_ptr<ReplayBuffer> BufferConfig::build(std::vector<int64_t> event_shape, torch::Device device) const {
   if (!(init_low < init_high)) throw ConfigError("buffer.init_low must be < buffer.init_high");
   // The buffer is allocated at once: refuse a size beyond the machine before allocating it.
-  double bytes = 4.0 * static_cast<double>(capacity);
+  double bytes = (storage_bits == 8 ? 1.0 : 4.0) * static_cast<double>(capacity);
   for (int64_t d : event_shape) bytes *= static_cast<double>(d);
   const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
   if (device.is_cpu() && physical > 0 && bytes > 0.8 * physical) {
@@ -159,7 +170,15 @@ std::shared_ptr<ReplayBuffer> BufferConfig::build(std::vector<int64_t> event_sha
                   .init_low(init_low)
                   .init_high(init_high)
                   .init_std(init_std)
-                  .data_noise(data_noise);
+                  .data_noise(data_noise)
+                  .policy(parse_buffer_policy(policy))
+                  .storage_bits(storage_bits)
+                  .quantize_low(quantize_low)
+                  .quantize_high(quantize_high);
+  if (storage_bits != 8 && storage_bits != 32) {
+    throw ConfigError("buffer.storage_bits must be 8 or 32, got " + std::to_string(storage_bits));
+  }
+  if (storage_bits == 8 && !(quantize_low < quantize_high)) throw ConfigError("buffer.quantize_low must be < buffer.quantize_high");
   return std::make_shared<ReplayBuffer>(opts, std::move(event_shape), device);
 }
 

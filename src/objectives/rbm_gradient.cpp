@@ -188,9 +188,8 @@ void RbmGradient::make_chains(int64_t n, int64_t num_visible, torch::Device devi
       sampler, std::make_shared<ReplayBuffer>(ReplayBufferOptions(n).reinit_prob(0.0), std::vector<int64_t>{num_visible}, device));
 }
 
-const torch::Tensor& RbmGradient::chains() const {
-  static const torch::Tensor none;
-  return chains_ && options.kind() == RbmGradientKind::kPCD ? chains_->states() : none;
+torch::Tensor RbmGradient::chains() const {
+  return chains_ && options.kind() == RbmGradientKind::kPCD ? chains_->states() : torch::Tensor();
 }
 
 ParallelTempering* RbmGradient::tempering() {

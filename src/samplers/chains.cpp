@@ -41,6 +41,9 @@ PersistentChains::PersistentChains(std::shared_ptr<Sampler> sampler, std::shared
   TORCH_CHECK(buffer_, "PersistentChains needs a replay buffer");
   TORCH_CHECK(options_.num_classes() >= 0, "PersistentChains: num_classes must be >= 0, got ", options_.num_classes());
   if (options_.num_classes() > 0) {
+    TORCH_CHECK(buffer_->options().policy() == BufferPolicy::kInPlace,
+                "PersistentChains: class buckets need an in-place buffer (buffer.policy = \"in_place\"): a FIFO or "
+                "reservoir buffer moves states between slots");
     TORCH_CHECK(buffer_->capacity() % options_.num_classes() == 0, "PersistentChains: class buckets need a buffer capacity (",
                 buffer_->capacity(), ") that is a multiple of the ", options_.num_classes(), " classes");
   }
@@ -57,7 +60,7 @@ torch::Tensor PersistentChains::transformed(torch::Tensor x, at::Generator& gen)
 torch::Tensor PersistentChains::advance(EnergyModel& model, int64_t n, at::Generator& gen) {
   auto draw = buffer_->sample(n, gen);
   auto x = sampler_->sample(model, transformed(draw.x, gen), gen);
-  buffer_->update(draw.indices, x);
+  buffer_->update(draw.indices, x, gen);
   return x;
 }
 
@@ -69,7 +72,7 @@ PersistentChains::Step PersistentChains::advance(EnergyModel& model, int64_t n, 
   out.x = result.x.detach();
   out.indices = draw.indices;
   if (run.keep_graph_last() > 0) out.x_graph = result.x;
-  buffer_->update(draw.indices, out.x);
+  buffer_->update(draw.indices, out.x, gen);
   return out;
 }
 
@@ -78,13 +81,13 @@ torch::Tensor PersistentChains::advance_conditional(EnergyModel& conditional, co
   auto slots = class_bucket_slots(y, buffer_->capacity(), options_.num_classes(), gen);
   auto draw = buffer_->sample_at(slots, gen);
   auto x = sampler_->sample(conditional, transformed(draw.x, gen), gen);
-  buffer_->update(slots, x);
+  buffer_->update(slots, x, gen);
   return x;
 }
 
 torch::Tensor PersistentChains::advance_all(EnergyModel& model, at::Generator& gen) {
   TORCH_CHECK(initialized(), "PersistentChains::advance_all: no chains yet (call initialize() first)");
-  auto x = sampler_->sample(model, transformed(buffer_->storage(), gen), gen);
+  auto x = sampler_->sample(model, transformed(buffer_->states(), gen), gen);
   buffer_->set_storage(x);
   return x;
 }

@@ -2,7 +2,31 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+
 namespace joule {
+namespace {
+
+// Checkpoint codes of the policies (part of the format: append, never renumber).
+int64_t policy_code(BufferPolicy p) {
+  switch (p) {
+    case BufferPolicy::kInPlace: return 0;
+    case BufferPolicy::kFifo: return 1;
+    case BufferPolicy::kReservoir: return 2;
+  }
+  return -1;
+}
+
+BufferPolicy policy_from_code(int64_t code) {
+  TORCH_CHECK(code >= 0 && code <= 2, "ReplayBuffer::load: unknown buffer policy code ", code, " in the checkpoint");
+  return code == 0 ? BufferPolicy::kInPlace : code == 1 ? BufferPolicy::kFifo : BufferPolicy::kReservoir;
+}
+
+constexpr double kLevels = 256.0;  // 8-bit bins
+
+}  // namespace
 
 BufferInit parse_buffer_init(const std::string& name) {
   if (name == "uniform") return BufferInit::kUniform;
@@ -20,6 +44,22 @@ std::string to_string(BufferInit init) {
   return "?";
 }
 
+BufferPolicy parse_buffer_policy(const std::string& name) {
+  if (name == "in_place") return BufferPolicy::kInPlace;
+  if (name == "fifo") return BufferPolicy::kFifo;
+  if (name == "reservoir") return BufferPolicy::kReservoir;
+  TORCH_CHECK(false, "unknown buffer policy '", name, "' (allowed: in_place, fifo, reservoir)");
+}
+
+std::string to_string(BufferPolicy policy) {
+  switch (policy) {
+    case BufferPolicy::kInPlace: return "in_place";
+    case BufferPolicy::kFifo: return "fifo";
+    case BufferPolicy::kReservoir: return "reservoir";
+  }
+  return "?";
+}
+
 void ReplayBufferOptions::validate() const {
   TORCH_CHECK(capacity_ > 0, "ReplayBuffer: capacity must be > 0, got ", capacity_);
   TORCH_CHECK(reinit_prob_ >= 0 && reinit_prob_ <= 1, "ReplayBuffer: reinit_prob must be in [0, 1], got ",
@@ -28,6 +68,11 @@ void ReplayBufferOptions::validate() const {
               init_high_);
   TORCH_CHECK(init_std_ > 0, "ReplayBuffer: init_std must be > 0, got ", init_std_);
   TORCH_CHECK(data_noise_ >= 0, "ReplayBuffer: data_noise must be >= 0, got ", data_noise_);
+  TORCH_CHECK(storage_bits_ == 8 || storage_bits_ == 32, "ReplayBuffer: storage_bits must be 8 or 32, got ",
+              storage_bits_);
+  TORCH_CHECK(std::isfinite(quantize_low_) && std::isfinite(quantize_high_) && quantize_low_ < quantize_high_,
+              "ReplayBuffer: quantize_low must be < quantize_high (both finite), got ", quantize_low_, " and ",
+              quantize_high_);
 }
 
 ReplayBuffer::ReplayBuffer(ReplayBufferOptions options, std::vector<int64_t> event_shape, torch::Device device)
@@ -64,18 +109,61 @@ torch::Tensor ReplayBuffer::init_samples(int64_t n, c10::optional<at::Generator>
   TORCH_CHECK(false, "unreachable buffer init");
 }
 
-void ReplayBuffer::ensure_filled(c10::optional<at::Generator> gen) {
-  if (!storage_.defined()) storage_ = init_samples(options_.capacity(), gen);
+void ReplayBuffer::check_states(const torch::Tensor& x, const char* fn) const {
+  TORCH_CHECK(x.defined() && x.dim() == static_cast<int64_t>(event_shape_.size()) + 1 &&
+                  x.sizes().slice(1) == c10::IntArrayRef(event_shape_),
+              "ReplayBuffer::", fn, ": expected states [n, ", c10::IntArrayRef(event_shape_), "], got ",
+              x.defined() ? x.sizes() : c10::IntArrayRef{});
 }
 
-ReplayBuffer::Draw ReplayBuffer::sample(int64_t n, c10::optional<at::Generator> gen) {
-  TORCH_CHECK(n > 0 && n <= options_.capacity(), "ReplayBuffer::sample: n must be in [1, capacity=",
-              options_.capacity(), "], got ", n);
-  ensure_filled(gen);
-  // Distinct slots, so that write-back never has two chains racing for one slot.
-  auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device_);
-  auto indices = torch::randperm(options_.capacity(), gen, idx_opts).slice(0, 0, n);
-  auto x = storage_.index_select(0, indices);
+torch::Tensor ReplayBuffer::encode(const torch::Tensor& x) const {
+  if (options_.storage_bits() == 32) {
+    auto opts = storage_.defined() ? storage_.options() : torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+    return x.detach().to(opts);
+  }
+  // Float64, so that the bin of every float32 input is decided without rounding across a bin edge.
+  const double lo = options_.quantize_low(), hi = options_.quantize_high();
+  auto xd = x.detach().to(device_, torch::kFloat64);
+  return xd.clamp(lo, hi).sub_(lo).mul_(kLevels / (hi - lo)).floor_().clamp_max_(kLevels - 1).to(torch::kUInt8);
+}
+
+torch::Tensor ReplayBuffer::read(const torch::Tensor& indices, c10::optional<at::Generator> gen) const {
+  auto raw = storage_.index_select(0, indices);
+  if (options_.storage_bits() == 32) return raw;
+  const double lo = options_.quantize_low(), width = (options_.quantize_high() - lo) / kLevels;
+  auto u = torch::empty(raw.sizes(), torch::TensorOptions().dtype(torch::kFloat32).device(device_)).uniform_(0.0, 1.0, gen);
+  return u.add_(raw.to(torch::kFloat32)).mul_(width).add_(lo);
+}
+
+torch::Tensor ReplayBuffer::states() const {
+  const auto& raw = storage();
+  if (!raw.defined() || options_.storage_bits() == 32) return raw;
+  const double lo = options_.quantize_low(), width = (options_.quantize_high() - lo) / kLevels;
+  return raw.to(torch::kFloat32).add_(0.5).mul_(width).add_(lo);
+}
+
+void ReplayBuffer::refresh_view() {
+  view_ = (storage_.defined() && size_ > 0) ? storage_.slice(0, 0, size_) : torch::Tensor();
+}
+
+void ReplayBuffer::ensure_filled(c10::optional<at::Generator> gen) {
+  if (storage_.defined()) return;
+  storage_ = init_samples(options_.capacity(), gen);
+  if (options_.storage_bits() == 8) storage_ = encode(storage_);
+  size_ = options_.capacity();
+}
+
+void ReplayBuffer::ensure_allocated() {
+  if (storage_.defined()) return;
+  std::vector<int64_t> shape{options_.capacity()};
+  shape.insert(shape.end(), event_shape_.begin(), event_shape_.end());
+  auto dtype = options_.storage_bits() == 8 ? torch::kUInt8 : torch::kFloat32;
+  storage_ = torch::zeros(shape, torch::TensorOptions().dtype(dtype).device(device_));
+}
+
+ReplayBuffer::Draw ReplayBuffer::reinitialise(torch::Tensor x, torch::Tensor indices,
+                                              c10::optional<at::Generator> gen) const {
+  const int64_t n = x.size(0);
   auto reinit = torch::empty({n}, torch::TensorOptions().dtype(torch::kFloat32).device(device_))
                     .uniform_(0.0, 1.0, gen)
                     .lt(options_.reinit_prob());
@@ -88,45 +176,142 @@ ReplayBuffer::Draw ReplayBuffer::sample(int64_t n, c10::optional<at::Generator> 
   return {x, indices, reinit};
 }
 
+ReplayBuffer::Draw ReplayBuffer::sample(int64_t n, c10::optional<at::Generator> gen) {
+  TORCH_CHECK(n > 0 && n <= options_.capacity(), "ReplayBuffer::sample: n must be in [1, capacity=",
+              options_.capacity(), "], got ", n);
+  auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device_);
+  if (options_.policy() == BufferPolicy::kInPlace) {
+    ensure_filled(gen);
+  } else if (size_ < n) {
+    // Not enough stored states yet (upstream ICD: the buffer is used once it holds a batch).
+    return {init_samples(n, gen), torch::full({n}, -1, idx_opts),
+            torch::ones({n}, torch::TensorOptions().dtype(torch::kBool).device(device_))};
+  }
+  // Distinct slots, so that write-back never has two chains racing for one slot.
+  const int64_t pool = options_.policy() == BufferPolicy::kInPlace ? options_.capacity() : size_;
+  auto indices = torch::randperm(pool, gen, idx_opts).slice(0, 0, n);
+  return reinitialise(read(indices, gen), indices, gen);
+}
+
 ReplayBuffer::Draw ReplayBuffer::sample_at(const torch::Tensor& indices, c10::optional<at::Generator> gen) {
   TORCH_CHECK(indices.dim() == 1 && indices.size(0) > 0, "ReplayBuffer::sample_at: expected a non-empty 1-D index tensor, got ",
               indices.sizes());
-  ensure_filled(gen);
+  if (options_.policy() == BufferPolicy::kInPlace) ensure_filled(gen);
+  TORCH_CHECK(size_ > 0, "ReplayBuffer::sample_at: the ", to_string(options_.policy()), " buffer holds no states yet");
   auto idx = indices.to(torch::TensorOptions().dtype(torch::kLong).device(device_));
-  TORCH_CHECK(idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < options_.capacity(),
-              "ReplayBuffer::sample_at: slots must be in [0, ", options_.capacity(), ")");
-  const int64_t n = idx.size(0);
-  auto x = storage_.index_select(0, idx);
-  auto reinit = torch::empty({n}, torch::TensorOptions().dtype(torch::kFloat32).device(device_))
-                    .uniform_(0.0, 1.0, gen)
-                    .lt(options_.reinit_prob());
-  if (options_.reinit_prob() > 0) {
-    std::vector<int64_t> shape(x.dim(), 1);
-    shape[0] = n;
-    x = torch::where(reinit.view(shape), init_samples(n, gen), x);
-  }
-  return {x, idx, reinit};
+  TORCH_CHECK(idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < size_,
+              "ReplayBuffer::sample_at: slots must be in [0, ", size_, ")");
+  return reinitialise(read(idx, gen), idx, gen);
 }
 
-void ReplayBuffer::update(const torch::Tensor& indices, const torch::Tensor& x) {
-  TORCH_CHECK(storage_.defined(), "ReplayBuffer::update called before sample()");
-  TORCH_CHECK(indices.dim() == 1 && x.size(0) == indices.size(0), "ReplayBuffer::update: ", indices.size(0),
-              " indices for ", x.size(0), " states");
-  storage_.index_copy_(0, indices.to(device_), x.detach().to(storage_.options()));
+torch::Tensor ReplayBuffer::stored(int64_t n, at::Generator& gen) const {
+  TORCH_CHECK(n >= 1 && n <= size_, "ReplayBuffer::stored: n must be in [1, size()=", size_, "], got ", n);
+  auto indices = torch::randperm(size_, gen, torch::TensorOptions().dtype(torch::kLong).device(device_)).slice(0, 0, n);
+  return read(indices, gen);
+}
+
+void ReplayBuffer::update(const torch::Tensor& indices, const torch::Tensor& x, c10::optional<at::Generator> gen) {
+  if (options_.policy() == BufferPolicy::kInPlace) {
+    TORCH_CHECK(storage_.defined(), "ReplayBuffer::update called before sample()");
+    TORCH_CHECK(indices.dim() == 1 && x.size(0) == indices.size(0), "ReplayBuffer::update: ", indices.size(0),
+                " indices for ", x.size(0), " states");
+    storage_.index_copy_(0, indices.to(device_), encode(x));
+    return;
+  }
+  check_states(x, "update");
+  if (x.size(0) == 0) return;
+  ensure_allocated();
+  if (options_.policy() == BufferPolicy::kFifo) {
+    append_fifo(encode(x));
+  } else {
+    append_reservoir(encode(x), gen);
+  }
+  refresh_view();
+}
+
+void ReplayBuffer::append_fifo(const torch::Tensor& enc) {
+  const int64_t cap = options_.capacity(), b = enc.size(0);
+  // Of more than capacity rows only the last capacity survive; skipping the others keeps the
+  // target slots distinct (index_copy_ with repeated slots is unordered).
+  const int64_t first = std::max<int64_t>(0, b - cap);
+  auto slots = torch::arange(first, b, torch::TensorOptions().dtype(torch::kLong).device(device_)).add_(next_).remainder_(cap);
+  storage_.index_copy_(0, slots, enc.slice(0, first));
+  next_ = (next_ + b) % cap;
+  size_ = std::min(cap, size_ + b);
+  seen_ += b;
+}
+
+void ReplayBuffer::append_reservoir(const torch::Tensor& enc, c10::optional<at::Generator> gen) {
+  const int64_t cap = options_.capacity(), b = enc.size(0);
+  const int64_t fill = std::min(b, cap - size_);
+  if (fill > 0) {
+    storage_.slice(0, size_, size_ + fill).copy_(enc.slice(0, 0, fill));
+    size_ += fill;
+    seen_ += fill;
+  }
+  const int64_t rest = b - fill;
+  if (rest == 0) return;
+  // Algorithm R: the i-th state offered (i > capacity) draws j uniform on {0, …, i − 1} and
+  // replaces slot j if j < capacity. One float64 uniform per state (53 random bits), drawn on the
+  // buffer's device so a CUDA generator works too; later rows of the batch win a shared slot.
+  auto u = torch::empty({rest}, torch::TensorOptions().dtype(torch::kFloat64).device(device_)).uniform_(0.0, 1.0, gen).cpu();
+  const double* up = u.data_ptr<double>();
+  std::map<int64_t, int64_t> row_of_slot;
+  for (int64_t r = 0; r < rest; ++r) {
+    const int64_t i = seen_ + r + 1;
+    const int64_t j = std::min(i - 1, static_cast<int64_t>(std::floor(up[r] * static_cast<double>(i))));
+    if (j < cap) row_of_slot[j] = fill + r;
+  }
+  seen_ += rest;
+  if (row_of_slot.empty()) return;
+  std::vector<int64_t> slots, rows;
+  for (const auto& [slot, row] : row_of_slot) {
+    slots.push_back(slot);
+    rows.push_back(row);
+  }
+  auto long_opts = torch::TensorOptions().dtype(torch::kLong);
+  auto slot_t = torch::tensor(slots, long_opts).to(device_), row_t = torch::tensor(rows, long_opts).to(device_);
+  storage_.index_copy_(0, slot_t, enc.index_select(0, row_t));
 }
 
 void ReplayBuffer::set_storage(const torch::Tensor& states) {
-  TORCH_CHECK(states.dim() == static_cast<int64_t>(event_shape_.size()) + 1 && states.size(0) == options_.capacity() &&
-                  states.sizes().slice(1) == c10::IntArrayRef(event_shape_),
-              "ReplayBuffer::set_storage: expected states [", options_.capacity(), ", ", c10::IntArrayRef(event_shape_),
-              "], got ", states.sizes());
-  storage_ = states.device() == device_ ? states : states.to(device_);
+  if (options_.policy() == BufferPolicy::kInPlace) {
+    TORCH_CHECK(states.dim() == static_cast<int64_t>(event_shape_.size()) + 1 && states.size(0) == options_.capacity() &&
+                    states.sizes().slice(1) == c10::IntArrayRef(event_shape_),
+                "ReplayBuffer::set_storage: expected states [", options_.capacity(), ", ", c10::IntArrayRef(event_shape_),
+                "], got ", states.sizes());
+    if (options_.storage_bits() == 32) {
+      storage_ = states.device() == device_ ? states : states.to(device_);
+    } else {
+      storage_ = encode(states);
+    }
+    size_ = options_.capacity();
+    return;
+  }
+  check_states(states, "set_storage");
+  const int64_t m = states.size(0), cap = options_.capacity();
+  TORCH_CHECK(m >= 1 && m <= cap, "ReplayBuffer::set_storage: expected 1 to ", cap, " states, got ", m);
+  ensure_allocated();
+  storage_.slice(0, 0, m).copy_(encode(states));
+  if (m != size_) {
+    size_ = m;
+    next_ = m % cap;
+    seen_ = m;
+  }
+  refresh_view();
 }
 
 void ReplayBuffer::save(torch::serialize::OutputArchive& archive) const {
   archive.write("capacity", torch::tensor(options_.capacity()));
-  archive.write("filled", torch::tensor(storage_.defined() ? 1 : 0));
-  if (storage_.defined()) archive.write("storage", storage_.cpu());
+  const auto& raw = storage();
+  archive.write("filled", torch::tensor(raw.defined() ? 1 : 0));
+  if (raw.defined()) archive.write("storage", raw.cpu());
+  archive.write("policy", torch::tensor(policy_code(options_.policy())));
+  archive.write("storage_bits", torch::tensor(options_.storage_bits()));
+  archive.write("quantize_range", torch::tensor({options_.quantize_low(), options_.quantize_high()}, torch::kFloat64));
+  archive.write("size", torch::tensor(size_));
+  archive.write("next", torch::tensor(next_));
+  archive.write("seen", torch::tensor(seen_));
 }
 
 void ReplayBuffer::load(torch::serialize::InputArchive& archive) {
@@ -134,17 +319,70 @@ void ReplayBuffer::load(torch::serialize::InputArchive& archive) {
   archive.read("capacity", capacity);
   TORCH_CHECK(capacity.item<int64_t>() == options_.capacity(), "ReplayBuffer::load: checkpoint has capacity ",
               capacity.item<int64_t>(), " but this buffer has ", options_.capacity());
+  // InputArchive::read into a defined tensor reuses it (set_, keeping its dtype), so every key
+  // gets a fresh tensor.
+  auto read_key = [&archive](const char* key) {
+    torch::Tensor t;
+    archive.read(key, t);
+    return t;
+  };
+  // Checkpoints from before policies and 8-bit storage hold only capacity, filled and storage:
+  // they are in-place 32-bit buffers.
+  torch::Tensor policy_t;
+  const bool old_format = !archive.try_read("policy", policy_t);
+  const BufferPolicy policy = old_format ? BufferPolicy::kInPlace : policy_from_code(policy_t.item<int64_t>());
+  const int64_t bits = old_format ? 32 : read_key("storage_bits").item<int64_t>();
+  TORCH_CHECK(policy == options_.policy(), "ReplayBuffer::load: the checkpoint holds a '", to_string(policy), "' buffer",
+              old_format ? " (saved before buffer policies existed)" : "", " but this buffer's policy is '",
+              to_string(options_.policy()), "'");
+  TORCH_CHECK(bits == options_.storage_bits(), "ReplayBuffer::load: the checkpoint stores ", bits,
+              "-bit states but this buffer has storage_bits = ", options_.storage_bits());
+  if (bits == 8) {
+    auto r = read_key("quantize_range").to(torch::kCPU, torch::kFloat64).contiguous();
+    TORCH_CHECK(r.numel() == 2, "ReplayBuffer::load: quantize_range must hold 2 values, got ", r.numel());
+    const double lo = r[0].item<double>(), hi = r[1].item<double>();
+    TORCH_CHECK(lo == options_.quantize_low() && hi == options_.quantize_high(),
+                "ReplayBuffer::load: the checkpoint's 8-bit states cover [", lo, ", ", hi,
+                "] but this buffer quantizes [", options_.quantize_low(), ", ", options_.quantize_high(), "]");
+  }
+  const int64_t cap = options_.capacity();
+  int64_t size = 0, next = 0, seen = 0;
+  if (policy != BufferPolicy::kInPlace) {
+    size = read_key("size").item<int64_t>();
+    next = read_key("next").item<int64_t>();
+    seen = read_key("seen").item<int64_t>();
+    TORCH_CHECK(size >= 0 && size <= cap && next >= 0 && next < cap && seen >= size,
+                "ReplayBuffer::load: inconsistent buffer state in the checkpoint (size ", size, ", next ", next, ", seen ",
+                seen, ", capacity ", cap, ")");
+  }
   archive.read("filled", filled);
+  torch::Tensor s;
   if (filled.item<int64_t>()) {
-    torch::Tensor s;
     archive.read("storage", s);
-    TORCH_CHECK(s.dim() == static_cast<int64_t>(event_shape_.size()) + 1 && s.sizes().slice(1) == c10::IntArrayRef(event_shape_),
-                "ReplayBuffer::load: stored chains have shape ", s.sizes(), ", expected [", options_.capacity(), ", ",
+    const int64_t rows = policy == BufferPolicy::kInPlace ? cap : size;
+    TORCH_CHECK(s.dim() == static_cast<int64_t>(event_shape_.size()) + 1 && s.size(0) == rows &&
+                    s.sizes().slice(1) == c10::IntArrayRef(event_shape_),
+                "ReplayBuffer::load: stored chains have shape ", s.sizes(), ", expected [", rows, ", ",
                 c10::IntArrayRef(event_shape_), "]");
-    storage_ = s.to(device_);
+    TORCH_CHECK(bits == 8 ? s.scalar_type() == torch::kUInt8 : s.is_floating_point(), "ReplayBuffer::load: stored chains have dtype ",
+                s.scalar_type(), ", expected ", bits == 8 ? "uint8" : "a floating type");
+  } else {
+    TORCH_CHECK(size == 0, "ReplayBuffer::load: the checkpoint has size ", size, " but no stored states");
+  }
+  if (policy == BufferPolicy::kInPlace) {
+    storage_ = s.defined() ? s.to(device_) : torch::Tensor();
+    size_ = s.defined() ? cap : 0;
   } else {
     storage_ = torch::Tensor();
+    if (size > 0) {
+      ensure_allocated();
+      storage_.slice(0, 0, size).copy_(s);
+    }
+    size_ = size;
   }
+  next_ = next;
+  seen_ = seen;
+  refresh_view();
 }
 
 }  // namespace joule

@@ -1,6 +1,14 @@
 // ReplayBuffer: reinitialisation rate, distinct draws, in-place write-back, init kinds,
-// checkpoint round trip and clear errors.
+// checkpoint round trip and clear errors; FIFO and reservoir policies, 8-bit storage, the
+// old checkpoint format and the unchanged random draws of the default policy.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "joule/core/runtime.h"
 #include "joule/samplers/replay_buffer.h"
@@ -8,6 +16,7 @@
 namespace {
 
 using joule::BufferInit;
+using joule::BufferPolicy;
 using joule::ReplayBuffer;
 using joule::ReplayBufferOptions;
 
@@ -92,6 +101,360 @@ TEST(ReplayBufferTest, BadArgumentsAreRejected) {
   ReplayBuffer b(ReplayBufferOptions(10), {2});
   EXPECT_THROW(b.sample(11), c10::Error);
   EXPECT_THROW(b.set_data(torch::zeros({5, 3})), c10::Error);
+}
+
+// ---------------------------------------------------------------- policies and 8-bit storage
+
+// Serialises a buffer and loads it into another (or returns the archive bytes).
+std::string saved(const ReplayBuffer& b) {
+  torch::serialize::OutputArchive out;
+  b.save(out);
+  std::ostringstream os;
+  out.save_to(os);
+  return os.str();
+}
+
+void load_into(ReplayBuffer& b, const std::string& bytes) {
+  torch::serialize::InputArchive in;
+  std::istringstream is(bytes);
+  in.load_from(is);
+  b.load(in);
+}
+
+// The stored values of a [n, 1] buffer, sorted.
+std::vector<float> stored_values(const ReplayBuffer& b) {
+  auto v = b.states().reshape({-1}).contiguous();
+  std::vector<float> out(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+torch::Tensor column(float from, int64_t n) { return torch::arange(from, from + n, torch::kFloat32).view({n, 1}); }
+
+TEST(ReplayBufferTest, PolicyNamesRoundTrip) {
+  for (auto p : {BufferPolicy::kInPlace, BufferPolicy::kFifo, BufferPolicy::kReservoir}) {
+    EXPECT_EQ(joule::parse_buffer_policy(joule::to_string(p)), p);
+  }
+  EXPECT_EQ(joule::to_string(BufferPolicy::kInPlace), "in_place");
+  EXPECT_EQ(joule::to_string(BufferPolicy::kFifo), "fifo");
+  EXPECT_EQ(joule::to_string(BufferPolicy::kReservoir), "reservoir");
+  EXPECT_THROW(joule::parse_buffer_policy("lifo"), c10::Error);
+  EXPECT_EQ(ReplayBufferOptions().policy(), BufferPolicy::kInPlace);
+  EXPECT_EQ(ReplayBufferOptions().storage_bits(), 32);
+}
+
+TEST(ReplayBufferTest, DefaultPolicyDrawsAreUnchanged) {
+  // The in-place 32-bit buffer must draw exactly what it drew before policies existed (resumed
+  // runs continue bit for bit): fill U(−1, 1) [capacity, 2], randperm(capacity), one uniform per
+  // draw for reinit, then n fresh states, in that order.
+  ReplayBuffer buffer(ReplayBufferOptions(50).reinit_prob(0.3), {2});
+  auto g1 = joule::make_generator(7), g2 = joule::make_generator(7);
+  auto d = buffer.sample(20, g1);
+  auto fill = torch::empty({50, 2}).uniform_(-1.0, 1.0, g2);
+  auto idx = torch::randperm(50, g2, torch::TensorOptions().dtype(torch::kLong)).slice(0, 0, 20);
+  auto reinit = torch::empty({20}).uniform_(0.0, 1.0, g2).lt(0.3);
+  auto fresh = torch::empty({20, 2}).uniform_(-1.0, 1.0, g2);
+  EXPECT_TRUE(torch::equal(buffer.storage(), fill));
+  EXPECT_TRUE(torch::equal(d.indices, idx));
+  EXPECT_TRUE(torch::equal(d.reinit, reinit));
+  EXPECT_TRUE(torch::equal(d.x, torch::where(reinit.view({20, 1}), fresh, fill.index_select(0, idx))));
+  EXPECT_EQ(buffer.storage().scalar_type(), torch::kFloat32);
+  EXPECT_EQ(buffer.size(), 50);
+  // The next draw continues the same stream.
+  auto d2 = buffer.sample(5, g1);
+  EXPECT_TRUE(torch::equal(d2.indices, torch::randperm(50, g2, torch::TensorOptions().dtype(torch::kLong)).slice(0, 0, 5)));
+}
+
+TEST(ReplayBufferTest, FifoOverwritesTheOldestFirst) {
+  ReplayBuffer buffer(ReplayBufferOptions(5).policy(BufferPolicy::kFifo).reinit_prob(0.0), {1});
+  EXPECT_EQ(buffer.size(), 0);
+  EXPECT_FALSE(buffer.storage().defined());
+  buffer.update(torch::Tensor(), column(1, 3));  // indices are ignored
+  EXPECT_EQ(buffer.size(), 3);
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{1, 2, 3}));
+  buffer.update(torch::Tensor(), column(4, 4));  // 4, 5 fill up; 6, 7 replace 1, 2
+  EXPECT_EQ(buffer.size(), 5);
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{3, 4, 5, 6, 7}));
+  buffer.update(torch::Tensor(), column(8, 1));  // replaces 3, the oldest
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{4, 5, 6, 7, 8}));
+  buffer.update(torch::Tensor(), column(10, 12));  // more rows than capacity: the last 5 stay
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{17, 18, 19, 20, 21}));
+  EXPECT_EQ(buffer.size(), 5);
+  EXPECT_EQ(buffer.seen(), 20);
+  // The ring keeps its order: after 20 offers to 5 slots the next write goes to slot 0 (value 17).
+  buffer.update(torch::Tensor(), column(30, 1));
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{18, 19, 20, 21, 30}));
+}
+
+TEST(ReplayBufferTest, ReservoirInclusionProbabilitiesAreUniform) {
+  // Algorithm R keeps each of the N items offered with probability capacity/N = 10/40 = 0.25.
+  // Per item, the count over 4000 repetitions is Binomial(4000, 0.25): sd 27.4, i.e. 0.0068 in
+  // the frequency; 0.031 is 4.5 sd (chance that any of the 40 items exceeds it: ~3e-4).
+  // Groups: the first and the last 10 items' mean frequency has sd 0.0019 (per repetition the
+  // group's count is hypergeometric, variance 10·¼·¾·30/39 = 1.44); 0.01 is ~5 sd. An off-by-one
+  // in the acceptance probability (capacity/(i + 1)) keeps the first items with 11/41 = 0.268.
+  constexpr int64_t kCapacity = 10, kItems = 40, kReps = 4000;
+  auto gen = joule::make_generator(11);
+  std::vector<int64_t> count(kItems + 1, 0);
+  for (int64_t rep = 0; rep < kReps; ++rep) {
+    ReplayBuffer buffer(ReplayBufferOptions(kCapacity).policy(BufferPolicy::kReservoir), {1});
+    for (int64_t i = 1; i <= kItems; ++i) buffer.update(torch::Tensor(), torch::full({1, 1}, float(i)), gen);
+    ASSERT_EQ(buffer.size(), kCapacity);
+    ASSERT_EQ(buffer.seen(), kItems);
+    auto v = stored_values(buffer);
+    ASSERT_EQ(std::set<float>(v.begin(), v.end()).size(), static_cast<size_t>(kCapacity));
+    for (float f : v) ++count[static_cast<int64_t>(f)];
+  }
+  double first = 0, last = 0;
+  for (int64_t i = 1; i <= kItems; ++i) {
+    const double freq = double(count[i]) / kReps;
+    EXPECT_NEAR(freq, 0.25, 0.031) << "item " << i;
+    if (i <= 10) first += freq / 10;
+    if (i > kItems - 10) last += freq / 10;
+  }
+  EXPECT_NEAR(first, 0.25, 0.01);
+  EXPECT_NEAR(last, 0.25, 0.01);
+}
+
+TEST(ReplayBufferTest, ReservoirBatchesFillThenSample) {
+  // A batch that crosses the fill boundary: its first rows fill the buffer, the rest go through
+  // algorithm R; the count of offers is kept exactly.
+  ReplayBuffer buffer(ReplayBufferOptions(8).policy(BufferPolicy::kReservoir), {1});
+  auto gen = joule::make_generator(12);
+  buffer.update(torch::Tensor(), column(0, 5), gen);
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{0, 1, 2, 3, 4}));
+  buffer.update(torch::Tensor(), column(5, 10), gen);
+  EXPECT_EQ(buffer.size(), 8);
+  EXPECT_EQ(buffer.seen(), 15);
+  auto v = stored_values(buffer);
+  EXPECT_EQ(std::set<float>(v.begin(), v.end()).size(), 8u);
+  EXPECT_LE(v.back(), 14.0f);
+  // Without a generator the default one is used.
+  buffer.update(torch::Tensor(), column(100, 3));
+  EXPECT_EQ(buffer.seen(), 18);
+}
+
+TEST(ReplayBufferTest, FifoAndReservoirSampleFreshStatesUntilABatchIsStored) {
+  for (auto policy : {BufferPolicy::kFifo, BufferPolicy::kReservoir}) {
+    ReplayBuffer buffer(ReplayBufferOptions(100).policy(policy).reinit_prob(0.0).init_low(5).init_high(6), {3});
+    auto g1 = joule::make_generator(13), g2 = joule::make_generator(13);
+    auto d = buffer.sample(20, g1);
+    // Only the init distribution is drawn from.
+    EXPECT_TRUE(torch::equal(d.x, buffer.init_samples(20, g2)));
+    EXPECT_TRUE(d.reinit.all().item<bool>());
+    EXPECT_TRUE(d.indices.eq(-1).all().item<bool>());
+    buffer.update(d.indices, torch::full({10, 3}, -7.0), g1);
+    EXPECT_EQ(buffer.size(), 10);
+    auto again = buffer.sample(20, g1);  // 10 < 20 stored: still all fresh
+    EXPECT_TRUE(again.reinit.all().item<bool>());
+    EXPECT_GE(again.x.min().item<double>(), 5.0);
+    auto stored = buffer.sample(10, g1);  // now from the buffer, reinit_prob = 0
+    EXPECT_FALSE(stored.reinit.any().item<bool>());
+    EXPECT_TRUE(stored.x.eq(-7.0).all().item<bool>());
+    EXPECT_EQ(std::get<0>(at::_unique(stored.indices)).size(0), 10);
+    auto picked = buffer.sample_at(torch::tensor({3, 9}), g1);
+    EXPECT_TRUE(picked.x.eq(-7.0).all().item<bool>());
+    EXPECT_THROW(buffer.sample_at(torch::tensor({10}), g1), c10::Error);  // beyond size()
+  }
+}
+
+TEST(ReplayBufferTest, StoredReturnsDistinctStatesWithoutReinitialisation) {
+  auto gen = joule::make_generator(14);
+  ReplayBuffer fifo(ReplayBufferOptions(50).policy(BufferPolicy::kFifo).reinit_prob(1.0), {1});
+  EXPECT_THROW(fifo.stored(1, gen), c10::Error);  // empty
+  fifo.update(torch::Tensor(), column(0, 30));
+  auto s = fifo.stored(30, gen);
+  EXPECT_TRUE(torch::equal(std::get<0>(s.reshape({-1}).sort()), torch::arange(30, torch::kFloat32)));
+  EXPECT_EQ(fifo.stored(7, gen).size(0), 7);
+  EXPECT_THROW(fifo.stored(31, gen), c10::Error);
+  ReplayBuffer in_place(ReplayBufferOptions(20), {2});
+  EXPECT_EQ(in_place.size(), 0);
+  EXPECT_THROW(in_place.stored(1, gen), c10::Error);  // not filled before the first sample()
+  in_place.sample(4, gen);
+  EXPECT_EQ(in_place.size(), 20);
+  EXPECT_EQ(in_place.stored(20, gen).size(0), 20);
+}
+
+// Writes x [rows, 4] into a fresh 8-bit buffer (slots 0..rows−1 in order) and returns it.
+ReplayBuffer eight_bit_buffer(BufferPolicy policy, double lo, double hi, const torch::Tensor& x, at::Generator& gen) {
+  ReplayBuffer b(ReplayBufferOptions(x.size(0)).policy(policy).storage_bits(8).quantize_low(lo).quantize_high(hi)
+                     .reinit_prob(0.0).init_low(lo).init_high(hi),
+                 {4});
+  if (policy == BufferPolicy::kInPlace) {
+    b.sample(1, gen);
+    b.update(torch::arange(x.size(0)), x);
+  } else {
+    b.update(torch::Tensor(), x, gen);
+  }
+  return b;
+}
+
+TEST(ReplayBufferTest, EightBitReadsStayInTheWrittenBinAndAreUnbiased) {
+  auto gen = joule::make_generator(15);
+  for (auto policy : {BufferPolicy::kInPlace, BufferPolicy::kFifo}) {
+    for (auto range : {std::pair<double, double>{0.0, 1.0}, {-1.0, 1.0}}) {
+      const double lo = range.first, hi = range.second, width = (hi - lo) / 256;
+      auto x = torch::empty({1000, 4}).uniform_(lo, hi, gen);
+      auto b = eight_bit_buffer(policy, lo, hi, x, gen);
+      EXPECT_EQ(b.storage().scalar_type(), torch::kUInt8);
+      EXPECT_EQ(b.storage().size(0), 1000);
+      auto slots = torch::arange(1000);
+      // Every read lands in the written value's bin.
+      double err_sum = 0;
+      int64_t err_count = 0;
+      for (int r = 0; r < 25; ++r) {
+        auto read = b.sample_at(slots, gen).x;
+        EXPECT_EQ(read.scalar_type(), torch::kFloat32);
+        EXPECT_LT((read - x).abs().max().item<double>(), width);
+        err_sum += (read - x).sum().item<double>();
+        err_count += read.numel();
+      }
+      // Unbiased: read − x = w(u − v), u the dequantisation noise and v x's place in its bin, both
+      // ~U(0, 1) here. With 4000 values read 25 times, the mean error's sd is
+      // w·sqrt((1/12)(1/4000 + 1/100000)) = 0.0047 w; 0.025 w is ~5 sd. Reading bin floors (no
+      // noise) would give −w/2.
+      EXPECT_NEAR(err_sum / err_count / width, 0.0, 0.025) << joule::to_string(policy) << " [" << lo << ", " << hi << "]";
+      // states(): bin centres, within half a bin, no noise.
+      auto centres = b.states();
+      EXPECT_EQ(centres.scalar_type(), torch::kFloat32);
+      EXPECT_LE((centres - x).abs().max().item<double>(), 0.5 * width + 1e-6);  // + float32 rounding
+      EXPECT_TRUE(torch::equal(centres, b.states()));
+      // stored() dequantises too.
+      auto s = b.stored(1000, gen);
+      EXPECT_GE(s.min().item<double>(), lo);
+      EXPECT_LE(s.max().item<double>(), hi);
+    }
+  }
+}
+
+TEST(ReplayBufferTest, EightBitClampsToTheRangeAndUsesAllBins) {
+  auto gen = joule::make_generator(16);
+  const double width = 2.0 / 256;
+  auto x = torch::tensor({-1.0f, 1.0f, -3.0f, 2.0f, -1.0f + 0.5f * float(width), 1.0f - 0.5f * float(width), 0.0f, 0.0f})
+               .view({2, 4});
+  auto b = eight_bit_buffer(BufferPolicy::kFifo, -1.0, 1.0, x, gen);
+  auto q = b.storage().reshape({-1});
+  EXPECT_TRUE(torch::equal(q, torch::tensor({0, 255, 0, 255, 0, 255, 128, 128}, torch::kUInt8)));
+  auto read = b.stored(2, gen);
+  EXPECT_GE(read.min().item<double>(), -1.0);
+  EXPECT_LE(read.max().item<double>(), 1.0);
+}
+
+TEST(ReplayBufferTest, CheckpointRoundTripOfEachPolicyContinuesTheSameDraws) {
+  for (auto policy : {BufferPolicy::kInPlace, BufferPolicy::kFifo, BufferPolicy::kReservoir}) {
+    for (int64_t bits : {32, 8}) {
+      auto opts = ReplayBufferOptions(16).policy(policy).storage_bits(bits).reinit_prob(0.2).quantize_low(-1);
+      ReplayBuffer a(opts, {3});
+      auto gen = joule::make_generator(17);
+      for (int step = 0; step < 6; ++step) {  // 6 × 8 offers: the FIFO wraps, the reservoir samples
+        auto d = a.sample(8, gen);
+        a.update(d.indices, d.x.add(0.1), gen);
+      }
+      ReplayBuffer b(opts, {3});
+      load_into(b, saved(a));
+      const std::string what = joule::to_string(policy) + " " + std::to_string(bits);
+      EXPECT_EQ(b.size(), a.size()) << what;
+      EXPECT_EQ(b.seen(), a.seen()) << what;
+      EXPECT_TRUE(torch::equal(a.storage(), b.storage())) << what;
+      EXPECT_EQ(b.storage().scalar_type(), bits == 8 ? torch::kUInt8 : torch::kFloat32) << what;
+      auto g1 = joule::make_generator(18), g2 = joule::make_generator(18);
+      for (int step = 0; step < 3; ++step) {
+        auto da = a.sample(8, g1), db = b.sample(8, g2);
+        EXPECT_TRUE(torch::equal(da.x, db.x)) << what;
+        EXPECT_TRUE(torch::equal(da.indices, db.indices)) << what;
+        EXPECT_TRUE(torch::equal(da.reinit, db.reinit)) << what;
+        a.update(da.indices, da.x * 0.5, g1);
+        b.update(db.indices, db.x * 0.5, g2);
+        EXPECT_TRUE(torch::equal(a.storage(), b.storage())) << what;
+      }
+      // A buffer with another policy or storage refuses the checkpoint.
+      auto other = policy == BufferPolicy::kFifo ? BufferPolicy::kReservoir : BufferPolicy::kFifo;
+      ReplayBuffer wrong_policy(ReplayBufferOptions(opts).policy(other), {3});
+      EXPECT_THROW(load_into(wrong_policy, saved(a)), c10::Error) << what;
+      ReplayBuffer wrong_bits(ReplayBufferOptions(opts).storage_bits(bits == 8 ? 32 : 8), {3});
+      EXPECT_THROW(load_into(wrong_bits, saved(a)), c10::Error) << what;
+      if (bits == 8) {
+        ReplayBuffer wrong_range(ReplayBufferOptions(opts).quantize_high(2.0), {3});
+        EXPECT_THROW(load_into(wrong_range, saved(a)), c10::Error) << what;
+      }
+    }
+  }
+  // An empty FIFO round-trips too.
+  ReplayBuffer empty(ReplayBufferOptions(4).policy(BufferPolicy::kFifo), {2});
+  ReplayBuffer empty2(ReplayBufferOptions(4).policy(BufferPolicy::kFifo), {2});
+  load_into(empty2, saved(empty));
+  EXPECT_EQ(empty2.size(), 0);
+  EXPECT_FALSE(empty2.storage().defined());
+}
+
+TEST(ReplayBufferTest, OldFormatCheckpointLoadsIntoAnInPlaceBuffer) {
+  // What ReplayBuffer::save wrote before policies: capacity, filled, storage only.
+  auto states = torch::randn({12, 2}, joule::make_generator(19));
+  torch::serialize::OutputArchive out;
+  out.write("capacity", torch::tensor(int64_t{12}));
+  out.write("filled", torch::tensor(1));
+  out.write("storage", states);
+  std::ostringstream os;
+  out.save_to(os);
+  ReplayBuffer b(ReplayBufferOptions(12), {2});
+  load_into(b, os.str());
+  EXPECT_TRUE(torch::equal(b.storage(), states));
+  EXPECT_EQ(b.size(), 12);
+  auto d = b.sample(3, joule::make_generator(20));
+  EXPECT_EQ(d.x.size(0), 3);
+  ReplayBuffer fifo(ReplayBufferOptions(12).policy(BufferPolicy::kFifo), {2});
+  EXPECT_THROW(load_into(fifo, os.str()), c10::Error);
+  ReplayBuffer eight(ReplayBufferOptions(12).storage_bits(8), {2});
+  EXPECT_THROW(load_into(eight, os.str()), c10::Error);
+  // An old-format checkpoint of an unfilled buffer.
+  torch::serialize::OutputArchive out2;
+  out2.write("capacity", torch::tensor(int64_t{12}));
+  out2.write("filled", torch::tensor(0));
+  std::ostringstream os2;
+  out2.save_to(os2);
+  ReplayBuffer c(ReplayBufferOptions(12), {2});
+  load_into(c, os2.str());
+  EXPECT_FALSE(c.storage().defined());
+  EXPECT_EQ(c.size(), 0);
+}
+
+TEST(ReplayBufferTest, NewInPlaceCheckpointKeepsTheOldKeys) {
+  // Code from before policies reads only these three keys; an in-place 32-bit checkpoint still has them.
+  ReplayBuffer a(ReplayBufferOptions(8), {2});
+  a.sample(2, joule::make_generator(21));
+  torch::serialize::InputArchive in;
+  std::istringstream is(saved(a));
+  in.load_from(is);
+  torch::Tensor capacity, filled, storage;
+  ASSERT_TRUE(in.try_read("capacity", capacity));
+  ASSERT_TRUE(in.try_read("filled", filled));
+  ASSERT_TRUE(in.try_read("storage", storage));
+  EXPECT_EQ(capacity.item<int64_t>(), 8);
+  EXPECT_EQ(filled.item<int64_t>(), 1);
+  EXPECT_TRUE(torch::equal(storage, a.storage()));
+}
+
+TEST(ReplayBufferTest, SetStorageOfAFifoKeepsOrResetsTheRing) {
+  ReplayBuffer buffer(ReplayBufferOptions(4).policy(BufferPolicy::kFifo), {1});
+  buffer.update(torch::Tensor(), column(1, 6));  // slots hold 5, 6, 3, 4; next slot 2
+  buffer.set_storage(buffer.states() * 10);      // same size: a rewrite, the ring position stays
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{30, 40, 50, 60}));
+  buffer.update(torch::Tensor(), column(7, 1));  // replaces 30, the oldest
+  EXPECT_EQ(stored_values(buffer), (std::vector<float>{7, 40, 50, 60}));
+  buffer.set_storage(column(0, 2));  // another size: restart with these two
+  EXPECT_EQ(buffer.size(), 2);
+  EXPECT_EQ(buffer.seen(), 2);
+  EXPECT_THROW(buffer.set_storage(column(0, 5)), c10::Error);
+  EXPECT_THROW(buffer.update(torch::Tensor(), torch::zeros({2, 3})), c10::Error);  // wrong event shape
+}
+
+TEST(ReplayBufferTest, ValidateRejectsBadStorageOptions) {
+  EXPECT_THROW(ReplayBufferOptions(10).storage_bits(16).validate(), c10::Error);
+  EXPECT_THROW(ReplayBufferOptions(10).storage_bits(0).validate(), c10::Error);
+  EXPECT_THROW(ReplayBufferOptions(10).quantize_low(1.0).quantize_high(1.0).validate(), c10::Error);
+  EXPECT_THROW(ReplayBufferOptions(10).quantize_low(2.0).quantize_high(1.0).validate(), c10::Error);
+  EXPECT_THROW(ReplayBuffer(ReplayBufferOptions(10).storage_bits(16), {2}), c10::Error);
+  EXPECT_NO_THROW(ReplayBufferOptions(10).storage_bits(8).quantize_low(-1).quantize_high(1).validate());
 }
 
 }  // namespace

@@ -97,6 +97,10 @@ struct BufferConfig {
   double init_high = 4.0;
   double init_std = 1.0;
   double data_noise = 0.0;
+  std::string policy = "in_place";
+  int64_t storage_bits = 32;
+  double quantize_low = 0.0;
+  double quantize_high = 1.0;
   void visit(config::Fields& f);
   std::shared_ptr<ReplayBuffer> build(std::vector<int64_t> event_shape, torch::Device device) const;
   /// JEM's buffer: 10 000 chains, 5% fresh U(−1, 1) starts.

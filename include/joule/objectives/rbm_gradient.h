@@ -83,7 +83,7 @@ class RbmGradient : public EnergyObjective {
                                                           const torch::Tensor& v_neg);
 
   /// PCD chains [chains, V] (undefined before the first step or for CD/PT).
-  const torch::Tensor& chains() const;
+  torch::Tensor chains() const;
   /// The persistent chains of PCD or PT (null before the first update and for CD).
   PersistentChains* persistent_chains() { return chains_.get(); }
   /// PT's replicas (null unless kind = PT and the chains exist).

@@ -67,13 +67,16 @@ class PersistentChains {
 
   /// Sets every chain's state [capacity, ...] (e.g. the first data batch, as RBM PCD starts).
   void initialize(const torch::Tensor& states);
-  bool initialized() const { return buffer_->storage().defined(); }
+  bool initialized() const { return buffer_->size() > 0; }
   /// The stored states [capacity, ...] (undefined before the first draw or initialize()).
-  const torch::Tensor& states() const { return buffer_->storage(); }
+  torch::Tensor states() const { return buffer_->states(); }
   /// Writes every chain's state (after a transition computed outside, e.g. fused Gibbs sweeps).
   void set_states(const torch::Tensor& states);
 
   void set_transition(Transition transition) { transition_ = std::move(transition); }
+  bool has_transition() const { return static_cast<bool>(transition_); }
+  /// The transition applied to x (x itself when there is none), e.g. to augment a reference set.
+  torch::Tensor transform(const torch::Tensor& x, at::Generator& gen) const { return transformed(x, gen); }
 
   Sampler& sampler() { return *sampler_; }
   std::shared_ptr<Sampler> sampler_ptr() const { return sampler_; }

@@ -1,5 +1,5 @@
 #pragma once
-// A replay buffer of persistent chains (PCD / JEM / IGEBM style).
+// A replay buffer of persistent chains (PCD / JEM / IGEBM / improved CD style).
 
 #include <ATen/ATen.h>
 #include <c10/util/Optional.h>
@@ -20,11 +20,30 @@ enum class BufferInit {
 BufferInit parse_buffer_init(const std::string& name);
 std::string to_string(BufferInit init);
 
+/// How states enter and leave the buffer.
+enum class BufferPolicy {
+  /// Fixed capacity, filled from the init distribution on first use; update() writes each chain
+  /// back into the slot it was drawn from (PCD; JEM, Grathwohl et al. arXiv:1912.03263).
+  kInPlace,
+  /// Starts empty and grows; update() appends, overwriting the oldest state once full (IGEBM,
+  /// arXiv:1903.08689; improved CD, arXiv:2012.01316; upstream ICD utils.py ReplayBuffer).
+  kFifo,
+  /// Starts empty and grows; once full, the i-th state ever offered replaces a uniformly random
+  /// slot with probability capacity/i (Vitter's algorithm R, ACM TOMS 11(1) 1985), so the buffer
+  /// is a uniform sample of all states offered so far (upstream ICD utils.py ReservoirBuffer).
+  kReservoir,
+};
+BufferPolicy parse_buffer_policy(const std::string& name);  ///< "in_place", "fifo", "reservoir"
+std::string to_string(BufferPolicy policy);
+
 /// Options for ReplayBuffer.
 ///
 /// Example (JEM defaults):
 ///   joule::ReplayBuffer buffer(joule::ReplayBufferOptions(10000).reinit_prob(0.05)
 ///                                  .init(joule::BufferInit::kUniform), {3, 32, 32});
+/// Example (improved CD: a growing FIFO of 8-bit images in [0, 1]):
+///   joule::ReplayBuffer buffer(joule::ReplayBufferOptions(10000).policy(joule::BufferPolicy::kFifo)
+///                                  .storage_bits(8).init_low(0).init_high(1), {3, 32, 32});
 struct ReplayBufferOptions {
   explicit ReplayBufferOptions(int64_t capacity = 10000) : capacity_(capacity) {}
   void validate() const;
@@ -37,11 +56,24 @@ struct ReplayBufferOptions {
   TORCH_ARG(double, init_mean) = 0.0;
   TORCH_ARG(double, init_std) = 1.0;
   TORCH_ARG(double, data_noise) = 0.0;
+  TORCH_ARG(BufferPolicy, policy) = BufferPolicy::kInPlace;
+  /// 32: float32 states. 8: one byte per element, a quarter of the memory: a state x is stored as
+  /// the bin q = min(255, ⌊(clamp(x, lo, hi) − lo) / (hi − lo) · 256⌋) and read back as
+  /// lo + (hi − lo)(q + u)/256 with u ~ U(0, 1) drawn from the caller's generator (dequantisation),
+  /// so a read value lies in the bin of the written one: |x − read| < (hi − lo)/256 for x in
+  /// [lo, hi] (values outside are clamped first). lo, hi = quantize_low, quantize_high.
+  TORCH_ARG(int64_t, storage_bits) = 32;
+  TORCH_ARG(double, quantize_low) = 0.0;
+  TORCH_ARG(double, quantize_high) = 1.0;
 };
 
-/// Fixed-capacity store of chain states with in-place write-back at the drawn indices
-/// (Du & Mordatch, arXiv:1903.08689 §3.1). It is filled from the init distribution on first use and
-/// saved with the trainer's checkpoints so that resuming continues the same chains.
+/// Store of chain states (Du & Mordatch, arXiv:1903.08689 §3.1), with one of three policies
+/// (BufferPolicy) and float32 or 8-bit storage. Saved with the trainer's checkpoints so that
+/// resuming continues the same chains.
+///
+/// Random draws: every call that reads stored 8-bit states draws the dequantisation noise from
+/// its generator right after choosing the slots; 32-bit reads draw nothing, so the default
+/// (in-place, 32-bit) buffer draws exactly what it always did.
 class ReplayBuffer {
  public:
   ReplayBuffer(ReplayBufferOptions options, std::vector<int64_t> event_shape,
@@ -51,39 +83,85 @@ class ReplayBuffer {
   void set_data(torch::Tensor data);
 
   struct Draw {
-    torch::Tensor x;        ///< [n, ...] starting states (a fresh tensor, safe to modify)
-    torch::Tensor indices;  ///< [n] int64 slots they came from
+    torch::Tensor x;        ///< [n, ...] float starting states (a fresh tensor, safe to modify)
+    torch::Tensor indices;  ///< [n] int64 slots they came from; −1 for a state not read from the buffer
     torch::Tensor reinit;   ///< [n] bool, true where a fresh chain replaced the stored one
   };
-  /// Draws n distinct slots (n ≤ capacity) and applies reinitialisation.
+  /// Draws n ≤ capacity starting states.
+  /// In-place: n distinct slots (the buffer is filled from the init distribution on first use),
+  /// each replaced by a fresh chain with probability reinit_prob.
+  /// FIFO / reservoir: while fewer than n states are stored, all n are fresh from the init
+  /// distribution (reinit all true, indices −1; only init_samples draws); otherwise as in-place,
+  /// over the size() stored states.
   Draw sample(int64_t n, c10::optional<at::Generator> gen = c10::nullopt);
   /// Draws the given slots [n] (e.g. one class's bucket for JEM's p(x|y) chains) and applies
   /// reinitialisation as sample() does. Slots should be distinct, or write-back keeps one chain.
+  /// FIFO / reservoir: slots must be < size().
   Draw sample_at(const torch::Tensor& indices, c10::optional<at::Generator> gen = c10::nullopt);
-  /// Writes chain states back into their slots.
-  void update(const torch::Tensor& indices, const torch::Tensor& x);
-  /// Replaces every stored state: `states` [capacity, ...] (PersistentChains::initialize).
+  /// Stores chain states x [B, ...].
+  /// In-place: writes them back into `indices` [B] (the slots they were drawn from); needs a
+  /// sample() first. gen is unused.
+  /// FIFO / reservoir: `indices` is ignored (pass a Draw's indices or anything) and x is offered
+  /// row by row: FIFO appends, overwriting the oldest once full (of B > capacity rows only the
+  /// last capacity are kept); reservoir appends while not full, then applies algorithm R, drawing
+  /// one uniform per row offered to a full buffer from gen (the default generator if none).
+  void update(const torch::Tensor& indices, const torch::Tensor& x, c10::optional<at::Generator> gen = c10::nullopt);
+  /// Replaces the stored states (PersistentChains::initialize / advance_all).
+  /// In-place: `states` [capacity, ...]; a 32-bit buffer keeps the tensor itself (no copy).
+  /// FIFO / reservoir: `states` [m, ...], 1 ≤ m ≤ capacity, copied in; with m == size() the
+  /// ring position and seen count are kept (a rewrite of the current chains), otherwise the buffer
+  /// restarts holding just these m states (ring position m mod capacity, seen = m).
   void set_storage(const torch::Tensor& states);
   /// n fresh states from the init distribution.
   torch::Tensor init_samples(int64_t n, c10::optional<at::Generator> gen = c10::nullopt) const;
+  /// n distinct stored states, read without reinitialisation (8-bit: dequantised with noise from
+  /// gen), e.g. the reference set of a nearest-neighbour entropy term. Needs 1 ≤ n ≤ size().
+  torch::Tensor stored(int64_t n, at::Generator& gen) const;
 
-  /// The stored states [capacity, ...]; undefined until the first sample().
-  const torch::Tensor& storage() const { return storage_; }
+  /// The raw stored states [size(), ...]: float32 for 32-bit storage (the chains themselves; in
+  /// place, writes to it change the buffer), uint8 bin codes for 8-bit storage (see states()).
+  /// Undefined while nothing is stored (in-place: until the first sample()).
+  const torch::Tensor& storage() const { return options_.policy() == BufferPolicy::kInPlace ? storage_ : view_; }
+  /// The stored states as float [size(), ...]: storage() itself for 32-bit storage, a new tensor of
+  /// bin centres lo + (hi − lo)(q + ½)/256 for 8-bit (deterministic, no noise). Undefined while
+  /// nothing is stored.
+  torch::Tensor states() const;
+  /// States stored: 0 until the first write, at most capacity (in-place: capacity once filled).
+  int64_t size() const { return size_; }
+  /// States ever offered to a FIFO / reservoir buffer (algorithm R's i); 0 for in-place.
+  int64_t seen() const { return seen_; }
   int64_t capacity() const { return options_.capacity(); }
   const std::vector<int64_t>& event_shape() const { return event_shape_; }
   const ReplayBufferOptions& options() const { return options_; }
 
+  /// Checkpoint keys: "capacity", "filled", "storage" (raw, [size(), ...]; the format before
+  /// policies, which still loads into an in-place 32-bit buffer), "policy" (0 in_place, 1 fifo,
+  /// 2 reservoir), "storage_bits", "quantize_range" ([lo, hi] float64), "size", "next", "seen".
   void save(torch::serialize::OutputArchive& archive) const;
+  /// Errors if the checkpoint's capacity, policy, storage bits or (8-bit) range differ from this
+  /// buffer's.
   void load(torch::serialize::InputArchive& archive);
 
  private:
   void ensure_filled(c10::optional<at::Generator> gen);
+  void ensure_allocated();
+  void refresh_view();
+  void check_states(const torch::Tensor& x, const char* fn) const;
+  torch::Tensor encode(const torch::Tensor& x) const;
+  torch::Tensor read(const torch::Tensor& indices, c10::optional<at::Generator> gen) const;
+  Draw reinitialise(torch::Tensor x, torch::Tensor indices, c10::optional<at::Generator> gen) const;
+  void append_fifo(const torch::Tensor& enc);
+  void append_reservoir(const torch::Tensor& enc, c10::optional<at::Generator> gen);
 
   ReplayBufferOptions options_;
   std::vector<int64_t> event_shape_;
   torch::Device device_;
-  torch::Tensor storage_;
+  torch::Tensor storage_;  ///< in-place: [capacity, ...]; FIFO / reservoir: [capacity, ...] allocated on first write
+  torch::Tensor view_;     ///< FIFO / reservoir: storage_ rows [0, size_), undefined while empty
   torch::Tensor data_;
+  int64_t size_ = 0;
+  int64_t next_ = 0;  ///< FIFO ring position: the slot the next state goes to
+  int64_t seen_ = 0;
 };
 
 }  // namespace joule

@@ -217,21 +217,21 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
     const int64_t shown = std::min<int64_t>(classes_, 10);
     const auto range = std::make_pair(-1.0, 1.0);
     const auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device());
-    if (buffer_ && buffer_->storage().defined()) {
+    if (buffer_ && buffer_->size() > 0) {
       auto idx = torch::randperm(buffer_->capacity(), gen, idx_opts).slice(0, 0, std::min(n, buffer_->capacity()));
       files.push_back(prefix + "samples-buffer.png");
-      io::save_image_grid(buffer_->storage().index_select(0, idx).cpu(), files.back(), 10, 2, range);
+      io::save_image_grid(buffer_->states().index_select(0, idx).cpu(), files.back(), 10, 2, range);
       at::Tensor by_class;
       if (jem_->options.pxy_weight() > 0) {
         // The class buckets of the p(x|y) chains, as they are.
         const int64_t bucket = buffer_->capacity() / classes_;
         std::vector<at::Tensor> rows;
-        for (int64_t c = 0; c < shown; ++c) rows.push_back(buffer_->storage().slice(0, c * bucket, c * bucket + per_class));
+        for (int64_t c = 0; c < shown; ++c) rows.push_back(buffer_->states().slice(0, c * bucket, c * bucket + per_class));
         by_class = torch::cat(rows, 0);
       } else if (steps > 0) {
         // An unconditional buffer has no classes: refine random buffer states on E(x, y).
         auto y = torch::arange(shown, idx_opts).repeat_interleave(per_class);
-        auto start = buffer_->storage().index_select(0, torch::randint(buffer_->capacity(), {y.size(0)}, gen, idx_opts));
+        auto start = buffer_->states().index_select(0, torch::randint(buffer_->capacity(), {y.size(0)}, gen, idx_opts));
         ClassConditionalEnergy conditional(*classifier_, y);
         EvalModeGuard eval_mode(*classifier_);
         by_class = sampler_->with_steps(steps)->sample(conditional, start, gen);
@@ -276,7 +276,7 @@ torch::Tensor JemMethod::sample() {
   }
   const auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device());
   at::Tensor x0;
-  if (cfg.sample.init == "buffer" && buffer_ && buffer_->storage().defined()) {
+  if (cfg.sample.init == "buffer" && buffer_ && buffer_->size() > 0) {
     at::Tensor slots;
     if (label >= 0 && jem_->options.pxy_weight() > 0) {
       const int64_t bucket = buffer_->capacity() / classes_;
@@ -284,7 +284,7 @@ torch::Tensor JemMethod::sample() {
     } else {
       slots = torch::randint(buffer_->capacity(), {n}, gen, idx_opts);
     }
-    x0 = buffer_->storage().index_select(0, slots);
+    x0 = buffer_->states().index_select(0, slots);
   } else {
     x0 = init_states(n, gen);
   }
