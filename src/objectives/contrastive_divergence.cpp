@@ -22,15 +22,19 @@ ContrastiveDivergence::ContrastiveDivergence(ContrastiveDivergenceOptions option
 ObjectiveOutput ContrastiveDivergence::compute(EnergyModel& model, const Batch& batch, at::Generator& gen) {
   const auto& x_pos = batch.x;
   const int64_t n = x_pos.size(0);
-  torch::Tensor x_neg;
-  if (chains_) {
-    x_neg = chains_->advance(model, n, gen);
-  } else {
-    auto x0 = x_pos.detach();
-    if (options.init_noise() > 0) x0 = x0 + torch::empty_like(x0).normal_(0.0, options.init_noise(), gen);
-    x_neg = sampler_->sample(model, x0, gen);
-  }
+  auto x_neg = chains_ ? chains_->advance(model, n, gen) : sampler_->sample(model, data_start(x_pos, gen), gen);
+  return contrastive_loss(model, x_pos, x_neg);
+}
 
+torch::Tensor ContrastiveDivergence::data_start(const torch::Tensor& x_pos, at::Generator& gen) const {
+  auto x0 = x_pos.detach();
+  if (options.init_noise() > 0) x0 = x0 + torch::empty_like(x0).normal_(0.0, options.init_noise(), gen);
+  return x0;
+}
+
+ObjectiveOutput ContrastiveDivergence::contrastive_loss(EnergyModel& model, const torch::Tensor& x_pos,
+                                                        const torch::Tensor& x_neg) {
+  const int64_t n = x_pos.size(0);
   // One forward pass over [x⁺; x⁻] keeps the two energies on the same parameters and halves
   // the number of small kernel launches.
   auto e = model.energy(torch::cat({x_pos, x_neg}, 0));

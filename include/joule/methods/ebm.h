@@ -50,6 +50,15 @@ struct EbmConfig : MethodConfig {
     double tv_watch = 0.5;   ///< 2-D pcd: threshold on chain_tv (chains vs exact model); 0 = off
     void visit(config::Fields& f);
   } objective;
+  /// [icd]: improved contrastive divergence's extra terms (objective.kind = "icd").
+  struct Icd {
+    double kl_weight = 1.0;
+    int64_t kl_steps = 1;
+    double entropy_weight = 0.3;
+    int64_t entropy_reference = 100;
+    int64_t entropy_min_buffer = 1000;
+    void visit(config::Fields& f);
+  } icd;
   LsdConfig lsd;
   ScoreMatchingConfig sm;
   OptimGroups optim;

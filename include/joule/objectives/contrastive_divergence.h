@@ -50,7 +50,12 @@ class ContrastiveDivergence : public EnergyObjective {
 
   ContrastiveDivergenceOptions options;
 
- private:
+ protected:
+  /// The CD loss of the given positives and (detached) negatives, with the metrics.
+  ObjectiveOutput contrastive_loss(EnergyModel& model, const torch::Tensor& x_pos, const torch::Tensor& x_neg);
+  /// CD-k's chain start: the data (+ init_noise).
+  torch::Tensor data_start(const torch::Tensor& x_pos, at::Generator& gen) const;
+
   std::shared_ptr<Sampler> sampler_;
   std::shared_ptr<PersistentChains> chains_;
 };

@@ -12,6 +12,7 @@
 #include "joule/models/mlp_energy.h"
 #include "joule/models/nice.h"
 #include "joule/objectives/contrastive_divergence.h"
+#include "joule/objectives/improved_cd.h"
 #include "joule/objectives/maximum_likelihood.h"
 
 namespace joule::methods {
@@ -35,9 +36,9 @@ void EbmConfig::Model::visit(config::Fields& f) {
 
 void EbmConfig::Objective::visit(config::Fields& f) {
   f("kind", kind,
-    Doc("pcd: chains from the replay buffer; cd: CD-k from the data; lsd, sm, ssm, dsm: no sampling; "
-        "mle: exact maximum likelihood (model.kind = nice)")
-        .choices({"pcd", "cd", "lsd", "sm", "ssm", "dsm", "mle"}));
+    Doc("pcd: chains from the replay buffer; cd: CD-k from the data; icd: improved CD (pcd + the KL and entropy terms "
+        "of [icd]); lsd, sm, ssm, dsm: no sampling; mle: exact maximum likelihood (model.kind = nice)")
+        .choices({"pcd", "cd", "icd", "lsd", "sm", "ssm", "dsm", "mle"}));
   f("l2_energy", l2_energy, Doc("energy penalty α(E⁺² + E⁻²) (IGEBM uses 1)").min(0.0));
   f("init_noise", init_noise, Doc("CD-k: noise std added to the data before sampling").min(0.0));
   f("gap_watch", gap_watch,
@@ -51,6 +52,17 @@ void EbmConfig::Objective::visit(config::Fields& f) {
         "evaluations in a row: the model may fit while its own sampler cannot draw from it; 0 = off")
         .min(0.0)
         .max(0.99));
+}
+
+void EbmConfig::Icd::visit(config::Fields& f) {
+  f("kl_weight", kl_weight,
+    Doc("weight of the KL term E_θ̄(x_kl) back-propagated through the last sampler steps (arXiv:2012.01316 §3.1); 0 = off")
+        .min(0.0));
+  f("kl_steps", kl_steps, Doc("sampler steps the KL term differentiates through; -1 = all of them").min(-1));
+  f("entropy_weight", entropy_weight,
+    Doc("weight of the nearest-neighbour entropy term −mean log d(x_kl, buffer) (§3.2); 0 = off").min(0.0));
+  f("entropy_reference", entropy_reference, Doc("buffer states the nearest neighbours are searched in").min(1));
+  f("entropy_min_buffer", entropy_min_buffer, Doc("the entropy term starts once the buffer holds this many states").min(0));
 }
 
 void EbmConfig::Eval::visit(config::Fields& f) {
@@ -69,6 +81,7 @@ void EbmConfig::visit(config::Fields& f) {
   f.section("sampler", sampler);
   f.section("buffer", buffer);
   f.section("objective", objective);
+  f.section("icd", icd);
   f.section("lsd", lsd);
   f.section("sm", sm);
   f.section("train", train);
@@ -121,11 +134,28 @@ Parts EbmMethod::build_parts(torch::Device device) {
   } else if (kind == "mle") {
     if (!density_) throw ConfigError("objective.kind = \"mle\" needs a model with an exact likelihood: model.kind = \"nice\"");
     parts.objective = std::make_shared<MaximumLikelihood>();
-  } else if (kind == "pcd") {
+  } else if (kind == "pcd" || kind == "icd") {
     buffer_ = cfg.buffer.build({dim_}, device);
     check_batch_size(cfg.train.batch_size, buffer_->capacity(), "persistent chains (buffer.capacity)");
     buffer_->set_data(train_x.to(device));
-    parts.objective = std::make_shared<ContrastiveDivergence>(cd, sampler_, buffer_);
+    if (kind == "icd") {
+      if (!sampler_->differentiable()) {
+        throw ConfigError("objective.kind = \"icd\" differentiates through the last sampler steps: it needs "
+                          "sampler.kind = \"langevin\", not \"" + sampler_->name() + "\"");
+      }
+      auto icd = ImprovedCdOptions()
+                     .l2_energy(cfg.objective.l2_energy)
+                     .robust_metrics(cfg.objective.gap_watch > 0)
+                     .kl_weight(cfg.icd.kl_weight)
+                     .kl_steps(cfg.icd.kl_steps == 0 ? 1 : cfg.icd.kl_steps)
+                     .entropy_weight(cfg.icd.entropy_weight)
+                     .entropy_reference(cfg.icd.entropy_reference)
+                     .entropy_min_buffer(cfg.icd.entropy_min_buffer);
+      if (cfg.icd.kl_steps == 0) throw ConfigError("icd.kl_steps must be >= 1 or -1 (all steps), got 0");
+      parts.objective = std::make_shared<ImprovedContrastiveDivergence>(icd, sampler_, buffer_);
+    } else {
+      parts.objective = std::make_shared<ContrastiveDivergence>(cd, sampler_, buffer_);
+    }
   } else {
     parts.objective = std::make_shared<ContrastiveDivergence>(cd, sampler_);
   }
@@ -149,7 +179,7 @@ at::Tensor EbmMethod::init_states(int64_t n, at::Generator& gen) {
 void EbmMethod::add_callbacks(const Monitor& monitor) {
   // At equilibrium persistent chains at the model's temperature have the data's mean energy; a
   // colder or hotter sampler (or CD-k's short chains from the data) has no such reference.
-  if (config_.objective.kind == "pcd" && sampler_) {
+  if ((config_.objective.kind == "pcd" || config_.objective.kind == "icd") && sampler_) {
     // The gap has a reference only at temperature 1; chain_tv compares the chains with the model
     // at the temperature they sample (the read-out's), so it holds at any.
     const bool unit_temperature = std::abs(sampler_->temperature() - 1.0) < 1e-6;
@@ -170,13 +200,13 @@ void EbmMethod::add_callbacks(const Monitor& monitor) {
 }
 
 c10::optional<double> EbmMethod::chain_tv(const eval::GridDensity& density) const {
-  if (!buffer_ || !buffer_->storage().defined()) return c10::nullopt;
+  if (!buffer_ || buffer_->size() == 0) return c10::nullopt;
   // The finest coarse partition up to 16 x 16 that tiles the grid: finer cells would leave the
   // buffer's chains (10^3-10^4) too few per cell and raise the binning-noise floor.
   int64_t cells = 16;
   while (cells >= 4 && density.resolution % cells != 0) --cells;
   if (cells < 4) return c10::nullopt;
-  return eval::total_variation_to_grid(density, buffer_->storage(), cells);
+  return eval::total_variation_to_grid(density, buffer_->states(), cells);
 }
 
 const EbmMethod::EvalState& EbmMethod::eval_state() {
@@ -262,8 +292,8 @@ std::vector<std::string> EbmMethod::pictures(const std::string& prefix) {
         io::scatter_plot(st.grid->exact, pb, "model (exact, from grid)"),
         io::scatter_plot(st.chains, pb,
                          sampler_->name() + " chains, " + std::to_string(config_.eval.chain_steps) + " steps")};
-    if (buffer_ && buffer_->storage().defined()) {
-      panels.push_back(io::scatter_plot(buffer_->storage().slice(0, 0, st.chains.size(0)).cpu(), pb, "replay buffer"));
+    if (buffer_ && buffer_->size() > 0) {
+      panels.push_back(io::scatter_plot(buffer_->states().slice(0, 0, st.chains.size(0)).cpu(), pb, "replay buffer"));
     }
     files.push_back(prefix + "samples.png");
     io::write_png(files.back(), io::hstack(panels));
@@ -288,9 +318,9 @@ torch::Tensor EbmMethod::sample() {
   auto gen = make_generator(static_cast<uint64_t>(config_.sample.seed), device());
   const int64_t n = config_.sample.n;
   at::Tensor x0;
-  if (config_.sample.init == "buffer" && buffer_ && buffer_->storage().defined()) {
+  if (config_.sample.init == "buffer" && buffer_ && buffer_->size() > 0) {
     auto idx = torch::randint(buffer_->capacity(), {n}, gen, torch::TensorOptions().dtype(torch::kLong).device(device()));
-    x0 = buffer_->storage().index_select(0, idx);
+    x0 = buffer_->states().index_select(0, idx);
   } else {
     x0 = init_states(n, gen);
   }
