@@ -1,5 +1,7 @@
 #include "joule/models/classifier_energy.h"
 
+#include "joule/models/classifiers.h"
+
 #include <c10/util/Exception.h>
 
 namespace joule {
@@ -32,6 +34,15 @@ torch::Tensor ClassifierEnergyImpl::energy(const torch::Tensor& x, const torch::
 }
 
 torch::Tensor ClassifierEnergyImpl::log_prob_y_given_x(const torch::Tensor& x) { return logits(x).log_softmax(1); }
+
+torch::Tensor ClassifierEnergyImpl::features(const torch::Tensor& x) {
+  auto module = net_.ptr();
+  if (auto* cnn = dynamic_cast<SmallCnnImpl*>(module.get())) return cnn->features(x);
+  if (auto* wrn = dynamic_cast<WideResNetImpl*>(module.get())) return wrn->features(x);
+  if (auto* mlp = dynamic_cast<MlpClassifierImpl*>(module.get())) return mlp->features(x);
+  TORCH_CHECK(false, "ClassifierEnergy::features: the network ", module->name(),
+              " has no feature read-out (SmallCnn, WideResNet and MlpClassifier have one)");
+}
 
 ClassConditionalEnergy::ClassConditionalEnergy(ClassifierEnergyImpl& model, torch::Tensor y)
     : model_(model), y_(std::move(y)) {

@@ -93,6 +93,12 @@ void SmallCnnImpl::reset() {
 }
 
 torch::Tensor SmallCnnImpl::forward(const torch::Tensor& x) {
+  auto h = features(x);
+  if (options.dropout() > 0) h = dropout->forward(h);
+  return run(head, h);
+}
+
+torch::Tensor SmallCnnImpl::features(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_channels() && x.size(2) == options.image_size()[0] &&
                   x.size(3) == options.image_size()[1],
               "SmallCnn: expected input [B, ", options.in_channels(), ", ", options.image_size()[0], ", ",
@@ -102,9 +108,7 @@ torch::Tensor SmallCnnImpl::forward(const torch::Tensor& x) {
   auto h = apply_activation(act, maybe_norm(norm1, run(conv1, x)), s);
   h = apply_activation(act, maybe_norm(norm2, run(conv2, h)), s);
   h = apply_activation(act, maybe_norm(norm3, run(conv3, h)), s);
-  h = h.flatten(1);
-  if (options.dropout() > 0) h = dropout->forward(h);
-  return run(head, h);
+  return h.flatten(1);
 }
 
 // ------------------------------------------------------------------------------- WideResNet
@@ -197,7 +201,9 @@ void MlpClassifierImpl::reset() {
   head = register_module("head", torch::nn::Linear(in, options.num_classes()));
 }
 
-torch::Tensor MlpClassifierImpl::forward(const torch::Tensor& x) {
+torch::Tensor MlpClassifierImpl::forward(const torch::Tensor& x) { return run(head, features(x)); }
+
+torch::Tensor MlpClassifierImpl::features(const torch::Tensor& x) {
   auto h = x.flatten(1);
   TORCH_CHECK(h.size(1) == options.input_dim(), "MlpClassifier: expected ", options.input_dim(), " features, got ",
               h.size(1));
@@ -206,7 +212,7 @@ torch::Tensor MlpClassifierImpl::forward(const torch::Tensor& x) {
     h = apply_activation(options.activation(), linear(h, l.weight, l.bias), options.negative_slope());
     if (options.dropout() > 0) h = dropout->forward(h);
   }
-  return run(head, h);
+  return h;
 }
 
 }  // namespace joule

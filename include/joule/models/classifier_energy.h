@@ -44,6 +44,10 @@ class ClassifierEnergyImpl : public EnergyModel {
   torch::Tensor energy(const torch::Tensor& x, const torch::Tensor& y);
   /// log p(y|x) = log_softmax(f(x)): [B, C].
   torch::Tensor log_prob_y_given_x(const torch::Tensor& x);
+  /// The network's features before its linear head ([B, F]) for SmallCnn, WideResNet and
+  /// MlpClassifier (e.g. a Fréchet distance in the classifier's feature space); an error for
+  /// another network.
+  torch::Tensor features(const torch::Tensor& x);
 
   std::vector<int64_t> event_shape() const override { return event_shape_; }
   int64_t num_classes() const { return num_classes_; }

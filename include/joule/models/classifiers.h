@@ -67,6 +67,8 @@ class SmallCnnImpl : public torch::nn::Cloneable<SmallCnnImpl> {
   void reset() override;
   void reset_parameters(at::Generator gen) { reset_parameters_default(*this, std::move(gen)); }
   torch::Tensor forward(const torch::Tensor& x);
+  /// The flattened activations before dropout and the linear head: [B, 4c·(H/4)·(W/4)].
+  torch::Tensor features(const torch::Tensor& x);
 
   SmallCnnOptions options;
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
@@ -155,6 +157,8 @@ class MlpClassifierImpl : public torch::nn::Cloneable<MlpClassifierImpl> {
   void reset() override;
   void reset_parameters(at::Generator gen) { reset_parameters_default(*this, std::move(gen)); }
   torch::Tensor forward(const torch::Tensor& x);
+  /// The last hidden layer's activations (after dropout in training mode): [B, hidden.back()].
+  torch::Tensor features(const torch::Tensor& x);
 
   MlpClassifierOptions options;
   torch::nn::ModuleList layers{nullptr};

@@ -1,0 +1,90 @@
+#include "joule/eval/sample_quality.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+
+namespace joule::eval {
+
+namespace {
+
+void check_features(const at::Tensor& f, const char* what, int64_t min_rows) {
+  TORCH_CHECK(f.defined() && f.dim() == 2, what, ": expected features [N, F], got ",
+              f.defined() ? f.sizes() : c10::IntArrayRef{});
+  TORCH_CHECK(f.size(0) >= min_rows, what, ": needs at least ", min_rows, " rows, got ", f.size(0));
+  TORCH_CHECK(at::isfinite(f).all().item<bool>(), what, ": the features contain NaN or inf");
+}
+
+// The symmetric PSD square root by eigendecomposition (rounding negatives clipped to 0).
+at::Tensor sqrt_psd(const at::Tensor& m) {
+  auto eig = at::linalg_eigh(m);
+  auto w = std::get<0>(eig).clamp_min(0).sqrt();
+  auto v = std::get<1>(eig);
+  return (v * w.unsqueeze(0)).matmul(v.transpose(0, 1));
+}
+
+}  // namespace
+
+FeatureMoments feature_moments(const at::Tensor& features) {
+  check_features(features, "feature_moments", 2);
+  auto f = features.to(at::kCPU, at::kDouble);
+  FeatureMoments m;
+  m.n = f.size(0);
+  m.mean = f.mean(0);
+  auto c = f - m.mean;
+  m.cov = c.transpose(0, 1).matmul(c) / static_cast<double>(m.n - 1);
+  return m;
+}
+
+double frechet_distance(const FeatureMoments& a, const FeatureMoments& b) {
+  TORCH_CHECK(a.mean.numel() == b.mean.numel(), "frechet_distance: ", a.mean.numel(), " features against ", b.mean.numel());
+  auto s1 = sqrt_psd(a.cov);
+  auto inner = s1.matmul(b.cov).matmul(s1);
+  inner = 0.5 * (inner + inner.transpose(0, 1));  // symmetric up to rounding; make it exact
+  const double tr_sqrt = std::get<0>(at::linalg_eigh(inner)).clamp_min(0).sqrt().sum().item<double>();
+  const double mean_term = (a.mean - b.mean).pow(2).sum().item<double>();
+  const double d = mean_term + a.cov.trace().item<double>() + b.cov.trace().item<double>() - 2.0 * tr_sqrt;
+  return std::max(d, 0.0);
+}
+
+double frechet_distance(const at::Tensor& features_a, const at::Tensor& features_b) {
+  return frechet_distance(feature_moments(features_a), feature_moments(features_b));
+}
+
+KernelDistance kernel_distance(const at::Tensor& features_a, const at::Tensor& features_b, at::Generator& gen,
+                               int64_t subsets, int64_t subset_size) {
+  check_features(features_a, "kernel_distance", 2);
+  check_features(features_b, "kernel_distance", 2);
+  TORCH_CHECK(features_a.size(1) == features_b.size(1), "kernel_distance: ", features_a.size(1), " features against ",
+              features_b.size(1));
+  TORCH_CHECK(subsets >= 1 && subset_size >= 2, "kernel_distance: needs subsets >= 1 and subset_size >= 2");
+  auto a = features_a.to(at::kCPU, at::kDouble);
+  auto b = features_b.to(at::kCPU, at::kDouble);
+  const int64_t m = std::min({subset_size, a.size(0), b.size(0)});
+  const double dim = static_cast<double>(a.size(1));
+  const auto kernel = [dim](const at::Tensor& x, const at::Tensor& y) { return (x.matmul(y.transpose(0, 1)) / dim + 1).pow(3); };
+  std::vector<double> values;
+  auto cpu_long = at::TensorOptions().dtype(at::kLong);
+  for (int64_t s = 0; s < subsets; ++s) {
+    auto ia = at::randperm(a.size(0), gen, cpu_long).slice(0, 0, m);
+    auto ib = at::randperm(b.size(0), gen, cpu_long).slice(0, 0, m);
+    auto x = a.index_select(0, ia), y = b.index_select(0, ib);
+    auto kxx = kernel(x, x), kyy = kernel(y, y), kxy = kernel(x, y);
+    const double mm = static_cast<double>(m);
+    const double sxx = (kxx.sum() - kxx.diagonal().sum()).item<double>() / (mm * (mm - 1));
+    const double syy = (kyy.sum() - kyy.diagonal().sum()).item<double>() / (mm * (mm - 1));
+    const double sxy = kxy.sum().item<double>() / (mm * mm);
+    values.push_back(sxx + syy - 2 * sxy);
+  }
+  KernelDistance out;
+  for (double v : values) out.mean += v / static_cast<double>(values.size());
+  if (values.size() > 1) {
+    double ss = 0;
+    for (double v : values) ss += (v - out.mean) * (v - out.mean);
+    out.std = std::sqrt(ss / static_cast<double>(values.size() - 1));
+  }
+  return out;
+}
+
+}  // namespace joule::eval
