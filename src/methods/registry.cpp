@@ -2,6 +2,7 @@
 // header in include/joule/methods/, a preset in configs/ and a line here.
 #include "joule/methods/ebm.h"
 #include "joule/methods/ffjord.h"
+#include "joule/methods/icd.h"
 #include "joule/methods/ica.h"
 #include "joule/methods/jem.h"
 #include "joule/methods/method.h"
@@ -22,6 +23,8 @@ const std::vector<MethodInfo>& registry() {
        [] { return std::unique_ptr<Method>(new JemMethod()); }},
       {"vera", "energies and JEM classifiers trained against a generator instead of MCMC (VERA)",
        [] { return std::unique_ptr<Method>(new VeraMethod()); }},
+      {"icd", "image energies by improved contrastive divergence (KL and entropy terms, augmented chains, multi-scale)",
+       [] { return std::unique_ptr<Method>(new IcdMethod()); }},
       {"ffjord", "continuous normalising flows (FFJORD) by exact maximum likelihood on Joule's ODE solvers",
        [] { return std::unique_ptr<Method>(new FfjordMethod()); }},
   };

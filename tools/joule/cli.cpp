@@ -19,6 +19,7 @@ const char* kUsage =
     "  sample RUN [key=value ...]             draw samples from a trained model\n"
     "  eval RUN [key=value ...]               evaluate a trained model\n"
     "  gof MODEL SAMPLES.csv [key=value]      goodness-of-fit test (LSD, KSD) of a model to samples\n"
+    "  compose CONFIG [key=value ...]         sample from a composition (AND / OR / NOT) of trained models\n"
     "  config [CONFIG|PRESET] [key=value ...] print the resolved configuration (nothing is trained)\n"
     "  presets                                list the shipped presets and the methods\n"
     "\n"
@@ -57,6 +58,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "sample") return cmd_sample(rest, out, err);
     if (cmd == "eval") return cmd_eval(rest, out, err);
     if (cmd == "gof") return cmd_gof(rest, out, err);
+    if (cmd == "compose") return cmd_compose(rest, out, err);
     if (cmd == "config") return cmd_config(rest, out);
     if (cmd == "presets") return cmd_presets(out);
     const std::string near = config::closest_match(cmd, {"train", "sample", "eval", "gof", "config", "presets"});

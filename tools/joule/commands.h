@@ -14,6 +14,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
 int cmd_train(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_sample(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_eval(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int cmd_compose(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_gof(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace joule::cli
