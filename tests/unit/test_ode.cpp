@@ -112,8 +112,10 @@ TEST(OdeTest, AdaptiveSolversTakeTorchdiffeqsStepsExactly) {
     auto got = ys[1][0].to(torch::kFloat64).flatten();
     ASSERT_EQ(got.numel(), static_cast<int64_t>(c.y_end.size()));
     // The same arithmetic up to summation order: float64 agrees to ~1e-15, float32 to its epsilon
-    // times the few hundred operations of a solve.
-    const double tol = c.problem == "neural32" ? 2e-6 : 1e-12;
+    // (1.2e-7) times the few hundred operations of a solve; the matrix kernels' summation order
+    // differs between CPUs (2.03e-6 was measured on one machine), hence 1e-5. The step counts
+    // above are the exact check.
+    const double tol = c.problem == "neural32" ? 1e-5 : 1e-12;
     for (size_t i = 0; i < c.y_end.size(); ++i) EXPECT_NEAR(got[i].item<double>(), c.y_end[i], tol) << "element " << i;
   }
 }
