@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "joule/core/runtime.h"
+#include "joule/eval/gof.h"
 #include "joule/eval/sample_stats.h"
 #include "joule/models/analytic.h"
 #include "joule/models/compose.h"
@@ -135,6 +136,17 @@ TEST(ComposeTest, MalaSamplesTheProductOfExperts) {
   // Under H0 the unbiased MMD² of 4000 vs 4000 points has SD of order 1e-4; a wrong component
   // (e.g. the OR mixture) gives ~1e-1.
   EXPECT_LT(joule::eval::mmd2_gaussian(x, exact, h), 1e-3);
+  // The kernel Stein discrepancy test against the composed energy's own score does not reject the
+  // chains (1000 of them: the level-0.05 test's power is ample against a wrong component, below).
+  auto ksd = joule::eval::ksd_test(joule::eval::model_score(both), x.slice(0, 0, 1000), joule::eval::KsdTestOptions(),
+                                   joule::make_generator(3));
+  EXPECT_FALSE(ksd.reject) << "p = " << ksd.p_value;
+  // ... and rejects samples of one part alone.
+  auto wrong = torch::randn({1000, 2}, gen, torch::kFloat64) * torch::tensor({1.0, 0.5}, torch::kFloat64) +
+               torch::tensor({1.0, -1.0}, torch::kFloat64);
+  EXPECT_TRUE(joule::eval::ksd_test(joule::eval::model_score(both), wrong, joule::eval::KsdTestOptions(),
+                                    joule::make_generator(4))
+                  .reject);
 }
 
 TEST(ComposeTest, ClearErrors) {
