@@ -48,10 +48,13 @@ class IcdCliTest : public joule::testing::CliTestBase {
 };
 
 TEST_F(IcdCliTest, PointsTrainWithBothTermsAndResumeEqualsStraight) {
-  auto r = joule("train icd_8gaussians out=run" + kTiny2d);
+  auto r = joule("train icd_8gaussians out=run eval.steps_curve=[0,5]" + kTiny2d);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string json = joule::io::read_text_file(path("run/eval.json"));
-  EXPECT_TRUE(std::isfinite(json_number(json, "nll_test"))) << json;
+  for (const char* k : {"nll_test", "steps_curve.0.nll_model", "steps_curve.5.nll_model", "steps_curve.5.mmd2"}) {
+    EXPECT_TRUE(std::isfinite(json_number(json, k))) << k << " in " << json;
+  }
+  EXPECT_TRUE(fs::exists(path("run/steps_curve.png")));
   auto m = metrics(path("run/metrics.jsonl"));
   ASSERT_TRUE(m.count(30));
   EXPECT_TRUE(m[30].count("e_kl")) << "the KL term is on";

@@ -6,6 +6,8 @@
 
 #include <c10/util/Optional.h>
 
+#include <array>
+
 #include "joule/core/density.h"
 #include "joule/eval/protocols/density2d.h"
 #include "joule/methods/data_config.h"
@@ -68,6 +70,7 @@ struct EbmConfig : MethodConfig {
     double temperature = 0.0;
     int64_t n_samples = 2000;
     int64_t chain_steps = 500;
+    std::vector<int64_t> steps_curve;  ///< 2-D: chain quality after each of these step counts
     void visit(config::Fields& f);
   } eval;
   SampleConfig sample;
@@ -100,6 +103,8 @@ class EbmMethod : public Method {
     int64_t step = -1;
     at::Tensor chains;  // CPU [n, D]
     c10::optional<eval::Density2dResult> grid;
+    /// eval.steps_curve: steps, −mean log p_model(chains) (grid-normalised), MMD² to test data.
+    std::vector<std::array<double, 3>> curve;
   };
   const EvalState& eval_state();
   eval::Box box() const { return eval::Box::square(extent_); }

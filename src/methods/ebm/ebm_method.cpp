@@ -2,6 +2,7 @@
 // a CSV table, evaluated by grid quadrature (2-D), test NLL against the true entropy, and MMD.
 #include "joule/methods/ebm.h"
 
+#include <algorithm>
 #include <limits>
 #include <sstream>
 
@@ -72,6 +73,9 @@ void EbmConfig::Eval::visit(config::Fields& f) {
     Doc("temperature for density read-outs; 0 = model T x sampler T (what training matched)").min(0.0));
   f("n_samples", n_samples, Doc("model samples for MMD and pictures").min(10));
   f("chain_steps", chain_steps, Doc("sampler steps for fresh chains used in evaluation").min(0));
+  f("steps_curve", steps_curve,
+    Doc("2-D: step counts at which fresh chains are scored, by their mean NLL under the grid-normalised model and "
+        "their MMD^2 to test data (steps_curve.png; the adaptive computation of arXiv:2012.01316 §5); [] = none"));
 }
 
 void EbmConfig::visit(config::Fields& f) {
@@ -227,6 +231,31 @@ const EbmMethod::EvalState& EbmMethod::eval_state() {
                     .temperature(readout_temperature())
                     .n_exact(n);
     st.grid = eval::density2d_protocol(model, data_.test, data_.valid, opts, make_generator(derive_seed(seed, 5)));
+    if (!config_.eval.steps_curve.empty()) {
+      // One set of fresh chains continued from step count to step count.
+      auto steps = config_.eval.steps_curve;
+      std::sort(steps.begin(), steps.end());
+      auto cgen = make_generator(derive_seed(seed, 6), device());
+      auto x = init_states(n, cgen);
+      auto ref = data_.test.slice(0, 0, n);
+      const double h = eval::median_bandwidth(ref, ref);
+      const double readout_t = readout_temperature();
+      int64_t done = 0;
+      for (int64_t k : steps) {
+        if (k < 0) throw config::ConfigError("eval.steps_curve holds a negative step count");
+        if (k > done) x = sampler_->with_steps(k - done)->sample(model, x, cgen);
+        done = k;
+        const auto cpu = x.cpu();
+        const bool finite = torch::isfinite(cpu).all().item<bool>();
+        double nll = std::numeric_limits<double>::quiet_NaN();
+        if (finite) {
+          TemperatureGuard readout(model, readout_t);  // the grid's log Z is at the read-out temperature
+          nll = eval::negative_log_likelihood(model, x, st.grid->density.log_z);
+        }
+        st.curve.push_back({static_cast<double>(k), nll,
+                            finite ? eval::mmd2_gaussian(cpu, ref, h) : std::numeric_limits<double>::quiet_NaN()});
+      }
+    }
   }
   state_ = st;
   return state_;
@@ -279,6 +308,11 @@ eval::Report EbmMethod::evaluate() {
   }
   r.add("mmd_bandwidth", h, "Gaussian kernel bandwidth (median heuristic)");
   r.add("sampler_temperature", sampler_->temperature(), "b^2/(2a); 1 = samples the model itself");
+  for (const auto& [k, nll, mmd] : st.curve) {
+    const std::string key = "steps_curve." + std::to_string(static_cast<int64_t>(k));
+    r.add(key + ".nll_model", nll, "mean -log p_model of fresh chains after this many steps (grid-normalised model)");
+    r.add(key + ".mmd2", mmd, "MMD^2 of those chains to test data (bandwidth from the test data)");
+  }
   return r;
 }
 
@@ -310,6 +344,21 @@ std::vector<std::string> EbmMethod::pictures(const std::string& prefix) {
     if (write_curves(run_dir() + "/metrics.jsonl", curves, {{"training loss", "loss", {{"loss", "loss"}}, {}}, nll})) {
       files.push_back(curves);
     }
+  }
+  if (dim_ == 2 && !eval_state().curve.empty()) {
+    io::Series nll{"chains", {}, {}}, mmd{"chains", {}, {}};
+    for (const auto& [k, n, m] : eval_state().curve) {
+      nll.x.push_back(k);
+      nll.y.push_back(n);
+      mmd.x.push_back(k);
+      mmd.y.push_back(m);
+    }
+    std::vector<io::RefLine> lines;
+    if (data_.entropy) lines.push_back({"data entropy", *data_.entropy});
+    files.push_back(prefix + "steps_curve.png");
+    io::write_png(files.back(), io::hstack({io::line_plot({nll}, "NLL of chains under the model", "sampler steps", "nats", 600,
+                                                          400, false, lines),
+                                            io::line_plot({mmd}, "MMD^2 of chains to test data", "sampler steps", "MMD^2")}));
   }
   return files;
 }

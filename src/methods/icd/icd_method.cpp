@@ -430,7 +430,7 @@ std::vector<std::string> IcdMethod::pictures(const std::string& prefix) {
     const std::string curves = prefix + "curves.png";
     if (write_curves(run_dir() + "/metrics.jsonl", curves,
                      {{"training loss", "loss", {{"loss", "loss"}}, {}},
-                      {"mean energy", "E", {{"e_pos", "E(data)"}, {"e_neg", "E(samples)"}, {"e_kl", "E(x_kl)"}}, {}},
+                      {"mean energy", "E", {{"e_pos", "E(data)"}, {"e_neg", "E(samples)"}}, {}},
                       {"entropy term", "mean log d", {{"nn_log_dist", "nearest-neighbour log distance"}}, {}}})) {
       files.push_back(curves);
     }
