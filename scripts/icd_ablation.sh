@@ -5,7 +5,8 @@
 # its gap to the data entropy, MMD of fresh chains to held-out data, divergences and wall time.
 # Usage: scripts/icd_ablation.sh OUT_DIR [key=value ...]
 # Env: JOULE (default build/joule), DATASETS (default "8gaussians checkerboard"), SEEDS
-#      (default "1 2"), STEPS (default 2000), JOBS (parallel runs, default 1: timings are reported).
+#      (default "1 2"), STEPS (default 2000), JOBS (parallel runs, default 1: timings are reported),
+#      SUMMARY_ONLY=1 (print the table of the runs already in OUT_DIR).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 joule=${JOULE:-$root/build/joule}
@@ -27,7 +28,7 @@ for d in $datasets; do
     cmds+=("$joule train $common out=$out/$d-s$s-full")
   done
 done
-printf '%s\n' "${cmds[@]}" | xargs -P "$jobs" -I{} sh -c '/usr/bin/time -f "%e" -o "$(echo "{}" | sed "s/.*out=\([^ ]*\).*/\1/").time" {} > /dev/null 2>&1 || echo "failed or stopped: {}"'
+[ "${SUMMARY_ONLY:-0}" = 1 ] || printf '%s\n' "${cmds[@]}" | xargs -P "$jobs" -I{} sh -c '/usr/bin/time -f "%e" -o "$(echo "{}" | sed "s/.*out=\([^ ]*\).*/\1/").time" {} > /dev/null 2>&1 || echo "failed or stopped: {}"'
 /usr/bin/python3 - "$out" "$datasets" "$seeds" <<'PY'
 import json, os, sys, statistics
 out, datasets, seeds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
@@ -64,6 +65,7 @@ for d in datasets:
         gap = [pick(e, "nll_gap", "gap") for e, _, _ in ok]
         mmd = [pick(e, "mmd2_chains", "mmd2_mcmc", "mmd2") for e, _, _ in ok]
         fmt = lambda v: f"{statistics.mean(v):.3f}" + (f" ± {statistics.stdev(v):.3f}" if len(v) > 1 else "")
-        print(f"| {d} | {label} | {fmt(nll)} | {fmt(gap)} | {fmt(mmd)} | {sum(r[2] for r in ok)} (+{len(rows) - len(ok)} failed) | "
+        fmte = lambda v: f"{statistics.mean(v):.1e}" + (f" ± {statistics.stdev(v):.1e}" if len(v) > 1 else "")
+        print(f"| {d} | {label} | {fmt(nll)} | {fmt(gap)} | {fmte(mmd)} | {sum(r[2] for r in ok)} (+{len(rows) - len(ok)} failed) | "
               f"{statistics.mean(r[1] for r in ok):.0f} |")
 PY
