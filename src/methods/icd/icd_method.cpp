@@ -114,11 +114,13 @@ IcdConfig::IcdConfig() {
   train.optimizer.beta2 = 0.9;
   train.optimizer.lr_schedule = "constant";
   train.optimizer.grad_clip_norm = 0.5;
-  // JEM's SGLD scale on images in [−1, 1] (a = 1, b = 0.01), clamped to the data range.
+  // Large gradient steps, as the reference's (100 on ∇E over [0, 1] images, i.e. 400 over [−1, 1]),
+  // clamped to the data range; JEM's a = 1 barely moves fresh chains of this energy
+  // (docs/methods/improved_cd.md).
   sampler.kind = "langevin";
   sampler.steps = 20;
-  sampler.step_size = 1.0;
-  sampler.noise = 0.01;
+  sampler.step_size = 100.0;
+  sampler.noise = 0.005;
   sampler.clamp_min = -1.0;
   sampler.clamp_max = 1.0;
   // The reference's buffer: FIFO of 10 000 chains in 8 bits, 0.1% fresh U starts.
