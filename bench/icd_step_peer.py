@@ -39,8 +39,9 @@ import torch.nn.functional as F
 
 class ConvEnergy(nn.Module):
     """joule::ConvEnergy (include/joule/models/conv_energy.h) with SiLU and no norm: stem conv3x3
-    -> act; per block b (width c*2^(b+1)): h = act(conv3x3(act(conv3x3(h))) + conv1x1_nobias(h)),
-    avg_pool(3, 2, 1) while H or W > 1; act, mean over H, W, Linear(-> 1)."""
+    -> act; per block b (width c*2^b): h = act(conv3x3(act(conv3x3(h))) + skip(h)), the skip a
+    conv1x1 without bias where the width changes (not in block 0), then avg_pool(3, 2, 1) while
+    H or W > 1; act, mean over H, W, Linear(-> 1)."""
 
     def __init__(self, channels=16, blocks=3, in_ch=1):
         super().__init__()
@@ -48,10 +49,10 @@ class ConvEnergy(nn.Module):
         self.conv_a, self.conv_b, self.project = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         cin = channels
         for b in range(blocks):
-            out = channels << (b + 1)
+            out = channels << b
             self.conv_a.append(nn.Conv2d(cin, out, 3, 1, 1))
             self.conv_b.append(nn.Conv2d(out, out, 3, 1, 1))
-            self.project.append(nn.Conv2d(cin, out, 1, bias=False))
+            self.project.append(nn.Conv2d(cin, out, 1, bias=False) if cin != out else nn.Identity())
             cin = out
         self.head = nn.Linear(cin, 1)
 
