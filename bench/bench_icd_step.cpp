@@ -1,5 +1,5 @@
 // One improved-contrastive-divergence training step (Du et al., arXiv:2012.01316;
-// `ICD:train.py`, reference/ebm_training.md §6.1–6.4) timed through the library's real path:
+// upstream github.com/yilundu/improved_contrastive_divergence train.py and utils.py) timed through the library's real path:
 // joule::train::Trainer::step() with joule::ImprovedContrastiveDivergence on
 // joule::PersistentChains. The step, batch 64 of 1×28×28 images in [0, 1]:
 //   - chains: a FIFO replay buffer of 10000 states stored in 8 bits, reinit 0.001 to U(0, 1),

@@ -3,7 +3,7 @@
 bench/bench_icd_step.cpp (Du et al., arXiv:2012.01316).
 
 --mode reference follows the step of ICD:train.py (github.com/yilundu/improved_contrastive_divergence
-@7d3d4ee, summarised in reference/ebm_training.md §6.1-6.4), written here from that description, not
+@7d3d4ee, train.py and utils.py; arXiv:2012.01316 §3), written here from that description, not
 copied: chains drawn from a FIFO buffer of 8-bit states (dequantised with U(0, 1/256) noise),
 augmented, 0.1% replaced by U(0, 1); Langevin in upstream's order (noise, then the gradient step,
 then the clamp); on the last step the gradient is taken a second time with create_graph for the
