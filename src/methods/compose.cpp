@@ -7,6 +7,7 @@
 #include "joule/methods/icd.h"
 #include "joule/methods/run.h"
 #include "joule/models/classifier_energy.h"
+#include "joule/samplers/chains.h"
 
 namespace joule::methods {
 
@@ -142,16 +143,13 @@ CompositionSamples sample_composition(Composition& composition, const ComposeCon
   auto x = torch::empty(shape, torch::TensorOptions().device(device)).uniform_(s.init_low, s.init_high, gen);
   auto sampler = config.sampler.build();
   auto& energy = *composition.energy;
-  const bool images = composition.event_shape.size() == 3;
-  if (s.augment_every > 0 && images) {
-    auto aug = AugmentConfig().options(s.init_low, s.init_high);
-    for (int64_t done = 0; done < s.steps; done += s.augment_every) {
-      x = sampler->with_steps(std::min(s.augment_every, s.steps - done))->sample(energy, x, gen);
-      if (done + s.augment_every < s.steps) x = data::augment(x, aug, gen);
-    }
-  } else {
-    x = sampler->with_steps(s.steps)->sample(energy, x, gen);
+  PersistentChains::Transition augment;
+  if (composition.event_shape.size() == 3) {
+    augment = [opts = AugmentConfig().options(s.init_low, s.init_high)](const torch::Tensor& z, at::Generator& g) {
+      return data::augment(z, opts, g);
+    };
   }
+  x = sample_with_transitions(*sampler, energy, x, s.steps, s.augment_every, augment, gen);
   CompositionSamples out;
   out.x = x.cpu();
   auto& r = out.report;

@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace joule {
@@ -109,6 +110,18 @@ void PersistentChains::load(torch::serialize::InputArchive& archive) {
   TORCH_CHECK(archive.try_read("buffer", buf), "checkpoint has no persistent chains but this objective keeps them");
   buffer_->load(buf);
   if (archive.try_read("sampler", sampler)) sampler_->load(sampler);
+}
+
+torch::Tensor sample_with_transitions(Sampler& sampler, EnergyModel& model, const torch::Tensor& x0, int64_t steps, int64_t every,
+                                      const PersistentChains::Transition& transition, at::Generator& gen) {
+  TORCH_CHECK(steps >= 0, "sample_with_transitions: steps must be >= 0, got ", steps);
+  if (every <= 0 || !transition) return sampler.with_steps(steps)->sample(model, x0, gen);
+  auto x = x0;
+  for (int64_t done = 0; done < steps; done += every) {
+    x = sampler.with_steps(std::min(every, steps - done))->sample(model, x, gen);
+    if (done + every < steps) x = transition(x, gen);
+  }
+  return x;
 }
 
 }  // namespace joule

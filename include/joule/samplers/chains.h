@@ -96,4 +96,10 @@ class PersistentChains {
   Transition transition_;
 };
 
+/// `steps` transitions of `sampler` from x0, with `transition` applied after every `every`
+/// transitions except the last round (improved CD's compositional sampling: rounds of Langevin
+/// steps, then an augmentation; arXiv:2012.01316 §4.4). every <= 0 or no transition: plain sample().
+torch::Tensor sample_with_transitions(Sampler& sampler, EnergyModel& model, const torch::Tensor& x0, int64_t steps, int64_t every,
+                                      const PersistentChains::Transition& transition, at::Generator& gen);
+
 }  // namespace joule

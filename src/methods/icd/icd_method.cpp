@@ -261,14 +261,11 @@ at::Tensor IcdMethod::chain_starts(int64_t n, at::Generator& gen, const std::str
 }
 
 torch::Tensor IcdMethod::run_chains(const torch::Tensor& x0, int64_t steps, int64_t augment_every, at::Generator& gen) {
-  auto& energy = sampling_energy();
-  if (augment_every <= 0 || !augment_.active()) return sampler_->with_steps(steps)->sample(energy, x0, gen);
-  auto x = x0;
-  for (int64_t done = 0; done < steps; done += augment_every) {
-    x = sampler_->with_steps(std::min(augment_every, steps - done))->sample(energy, x, gen);
-    if (done + augment_every < steps) x = data::augment(x, augment_, gen);
+  PersistentChains::Transition augment;
+  if (augment_.active()) {
+    augment = [opts = augment_](const torch::Tensor& x, at::Generator& g) { return data::augment(x, opts, g); };
   }
-  return x;
+  return sample_with_transitions(*sampler_, sampling_energy(), x0, steps, augment_every, augment, gen);
 }
 
 void IcdMethod::add_callbacks(const Monitor& monitor) {
