@@ -10,6 +10,7 @@
 
 #include "joule/io/checkpoint.h"
 #include "joule/train/callbacks.h"
+#include "support/preset_runs.h"
 #include "support/test_support.h"
 
 namespace {
@@ -27,11 +28,7 @@ const std::string kTinyImages =
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-double json_number(const std::string& json, const std::string& key) {
-  const auto pos = json.find("\"" + key + "\": ");
-  if (pos == std::string::npos) return std::nan("");
-  return std::stod(json.substr(pos + key.size() + 4));
-}
+using joule::testing::eval_json_number;
 
 std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
   std::map<int64_t, std::map<std::string, double>> out;
@@ -52,7 +49,7 @@ TEST_F(IcdCliTest, PointsTrainWithBothTermsAndResumeEqualsStraight) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string json = joule::io::read_text_file(path("run/eval.json"));
   for (const char* k : {"nll_test", "steps_curve.0.nll_model", "steps_curve.5.nll_model", "steps_curve.5.mmd2"}) {
-    EXPECT_TRUE(std::isfinite(json_number(json, k))) << k << " in " << json;
+    EXPECT_TRUE(std::isfinite(eval_json_number(json, k))) << k << " in " << json;
   }
   EXPECT_TRUE(fs::exists(path("run/steps_curve.png")));
   auto m = metrics(path("run/metrics.jsonl"));
@@ -81,7 +78,7 @@ TEST_F(IcdCliTest, ImagesRunFolderSampleAndResume) {
   }
   const std::string json = joule::io::read_text_file(path("img/eval.json"));
   for (const char* k : {"e_test", "auroc.uniform", "auroc.vflip", "e_samples", "steps_curve.2.energy"}) {
-    EXPECT_TRUE(std::isfinite(json_number(json, k))) << k << " in " << json;
+    EXPECT_TRUE(std::isfinite(eval_json_number(json, k))) << k << " in " << json;
   }
   // The FIFO buffer keeps 8-bit chains: the config says so and the run used it.
   const std::string cfg = joule::io::read_text_file(path("img/config.toml"));
@@ -102,8 +99,8 @@ TEST_F(IcdCliTest, ImagesRunFolderSampleAndResume) {
     ASSERT_TRUE(resumed.count(step) && straight.count(step)) << step;
     EXPECT_EQ(resumed[step]["loss"], straight[step]["loss"]) << step;
   }
-  EXPECT_EQ(json_number(joule::io::read_text_file(path("a/eval.json")), "e_test"),
-            json_number(joule::io::read_text_file(path("b/eval.json")), "e_test"));
+  EXPECT_EQ(eval_json_number(joule::io::read_text_file(path("a/eval.json")), "e_test"),
+            eval_json_number(joule::io::read_text_file(path("b/eval.json")), "e_test"));
 }
 
 TEST_F(IcdCliTest, MultiScaleAndBadOptions) {
@@ -139,10 +136,10 @@ TEST_F(IcdCliTest, ComposeClassesOfAClassifierRunAndTwoEnergies) {
     EXPECT_TRUE(fs::exists(path(f))) << f;
   }
   const std::string json = joule::io::read_text_file(path("sneaker-or-sandal.json"));
-  const double in_classes = json_number(json, "fraction_in_classes");
+  const double in_classes = eval_json_number(json, "fraction_in_classes");
   EXPECT_GE(in_classes, 0.0);
   EXPECT_LE(in_classes, 1.0);
-  EXPECT_NEAR(json_number(json, "class.5") + json_number(json, "class.7"), in_classes, 1e-9);
+  EXPECT_NEAR(eval_json_number(json, "class.5") + eval_json_number(json, "class.7"), in_classes, 1e-9);
 
   // AND of two 2-D energies (NOT as a negative weight).
   ASSERT_EQ(joule("train icd_8gaussians out=e1" + kTiny2d + " train.steps=10").exit_code, 0);
