@@ -61,4 +61,16 @@ TemperatureGuard::TemperatureGuard(EnergyModel& model, double temperature) : mod
 }
 TemperatureGuard::~TemperatureGuard() { model_.set_temperature(saved_); }
 
+FrozenParameters::FrozenParameters(torch::nn::Module& module) {
+  for (auto& p : module.parameters()) {
+    params_.push_back(p);
+    flags_.push_back(p.requires_grad());
+    p.requires_grad_(false);
+  }
+}
+
+FrozenParameters::~FrozenParameters() {
+  for (size_t i = 0; i < params_.size(); ++i) params_[i].requires_grad_(flags_[i]);
+}
+
 }  // namespace joule

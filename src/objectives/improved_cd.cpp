@@ -15,18 +15,6 @@ void ImprovedCdOptions::validate() const {
   TORCH_CHECK(entropy_min_buffer_ >= 0, "improved CD: entropy_min_buffer must be >= 0, got ", entropy_min_buffer_);
 }
 
-FrozenParameters::FrozenParameters(torch::nn::Module& module) {
-  for (auto& p : module.parameters()) {
-    params_.push_back(p);
-    flags_.push_back(p.requires_grad());
-    p.requires_grad_(false);
-  }
-}
-
-FrozenParameters::~FrozenParameters() {
-  for (size_t i = 0; i < params_.size(); ++i) params_[i].requires_grad_(flags_[i]);
-}
-
 ImprovedContrastiveDivergence::ImprovedContrastiveDivergence(ImprovedCdOptions options, std::shared_ptr<Sampler> sampler,
                                                              std::shared_ptr<ReplayBuffer> buffer)
     : ContrastiveDivergence(options.cd(), std::move(sampler), std::move(buffer)), icd_(options) {

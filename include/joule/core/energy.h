@@ -85,6 +85,21 @@ class EvalModeGuard {
   bool was_training_;
 };
 
+/// Sets requires_grad = false on every parameter of a module for the guard's lifetime and
+/// restores each flag after: the energy's parameters frozen while the graph to them through an
+/// input stays (improved CD's E_θ̄(x_kl(θ))), or attacks that need gradients for inputs only.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(torch::nn::Module& module);
+  ~FrozenParameters();
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<torch::Tensor> params_;
+  std::vector<bool> flags_;
+};
+
 /// Sets a model's temperature for the lifetime of the guard (a density read-out at another T)
 /// and restores the previous one.
 class TemperatureGuard {

@@ -73,19 +73,4 @@ class ImprovedContrastiveDivergence : public ContrastiveDivergence {
   ImprovedCdOptions icd_;
 };
 
-/// Sets requires_grad = false on every parameter of a module for the guard's lifetime and
-/// restores each flag after: the energy's parameters frozen while the graph to them through an
-/// input stays (improved CD's E_θ̄(x_kl(θ))).
-class FrozenParameters {
- public:
-  explicit FrozenParameters(torch::nn::Module& module);
-  ~FrozenParameters();
-  FrozenParameters(const FrozenParameters&) = delete;
-  FrozenParameters& operator=(const FrozenParameters&) = delete;
-
- private:
-  std::vector<torch::Tensor> params_;
-  std::vector<bool> flags_;
-};
-
 }  // namespace joule
