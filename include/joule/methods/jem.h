@@ -84,7 +84,10 @@ class JemMethod : public Method {
   const EvalState& eval_state();
   at::Tensor init_states(int64_t n, at::Generator& gen);
 
+  const RobustnessEvaluation& robustness();
+
   JemConfig config_;
+  RobustnessCache robust_;
   LabelledData data_;
   data::Rows monitor_;
   int64_t classes_ = 0;

@@ -2,6 +2,7 @@
 // [model] of the classifier methods (JEM, VERA-JEM): a small CNN, a Wide-ResNet or an MLP read
 // as a joint energy model (ClassifierEnergy).
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 
 #include "joule/config/options.h"
 #include "joule/eval/protocols/classifier.h"
+#include "joule/eval/protocols/robustness.h"
 #include "joule/models/classifier_energy.h"
 
 namespace joule::methods {
@@ -33,12 +35,46 @@ struct ClassifierConfig {
   std::shared_ptr<ClassifierEnergyImpl> build(const std::vector<int64_t>& event_shape, int64_t classes, at::Generator& gen) const;
 };
 
+/// [eval.attack]: the robustness protocol (eval/protocols/robustness.h) of a classifier run,
+/// off unless `kind` is pgd or fgsm; `models` are other runs attacked with the same settings.
+struct AttackConfig {
+  std::string kind = "none";
+  std::vector<std::string> norms{"linf", "l2"};
+  std::vector<double> eps_linf{0, 0.02, 0.05, 0.1, 0.2, 0.5};
+  std::vector<double> eps_l2{0, 0.5, 1, 2, 4, 8};
+  std::string loss = "ce";
+  int64_t n = 1000;
+  int64_t steps = 20;
+  int64_t restarts = 1;
+  int64_t seeds = 3;
+  std::vector<int64_t> defence_steps{0, 10};
+  int64_t defence_chains = 4;
+  double defence_step_size = 1.0;
+  double defence_noise = 0.01;
+  std::string defence_gradient = "through";
+  int64_t defence_n = 200;
+  int64_t defence_attack_steps = 10;
+  int64_t eot_samples = 1;
+  bool checks = true;
+  int64_t distal_steps = 200;
+  double distal_step_size = 0.1;
+  std::vector<std::string> models;
+  void visit(config::Fields& f);
+  bool enabled() const { return kind != "none"; }
+  /// The protocol's options; images are attacked in pixel units within [−1, 1], tables in
+  /// standardised units without a range.
+  eval::RobustnessOptions options(bool images, uint64_t seed) const;
+  /// Every option that changes the result, as one string (a cache key).
+  std::string key() const;
+};
+
 /// The [eval] options of the classifier protocol (JEM, VERA-JEM).
 struct ClassifierEvalConfig {
   int64_t ood_n = 2000;
   std::vector<std::string> ood_sets{"uniform", "gaussian", "vflip", "invert", "constant"};
   std::string ood_mnist_dir;
   std::string baseline;
+  AttackConfig attack;
   void visit(config::Fields& f);
   eval::ClassifierEvalOptions options(double data_noise, bool images) const;
   /// What the evaluation will need, checked before training starts: the MNIST OOD folder and
@@ -56,5 +92,41 @@ struct BaselineResult {
 /// A ConfigError if the run has no classifier or one of another input shape or class count.
 BaselineResult evaluate_baseline(const std::string& run, const eval::ClassifierEvalInputs& inputs, torch::Device device,
                                  const std::vector<int64_t>& event_shape, int64_t classes);
+
+/// The robustness protocol on a classifier run and on eval.attack.models (with the same inputs
+/// and attacks), and distal adversarials of each model.
+struct RobustnessEvaluation {
+  eval::RobustnessOptions options;
+  std::vector<eval::RobustnessResult> results;
+  std::vector<at::Tensor> distal;              ///< per model: one input per class (at most 10), [k, ...]
+  std::vector<double> distal_confidence;       ///< per model: mean p(y|x) of its distal adversarials
+};
+/// `clf` is this run's classifier named `name`; x, y the test split in model space. Other runs
+/// must be classifiers of the same input shape and classes (a ConfigError otherwise).
+RobustnessEvaluation evaluate_robustness_runs(ClassifierEnergyImpl& clf, const std::string& name, const at::Tensor& x,
+                                              const at::Tensor& y, const ClassifierEvalConfig& cfg, bool images, uint64_t seed,
+                                              torch::Device device);
+/// The robustness evaluation of a run, kept while the step and the options stay the same (the
+/// report and the pictures both need it).
+class RobustnessCache {
+ public:
+  const RobustnessEvaluation& get(int64_t step, const std::string& key, const std::function<RobustnessEvaluation()>& compute) {
+    if (!value_ || step != step_ || key != key_) {
+      value_ = std::make_unique<RobustnessEvaluation>(compute());
+      step_ = step;
+      key_ = key;
+    }
+    return *value_;
+  }
+
+ private:
+  int64_t step_ = -1;
+  std::string key_;
+  std::unique_ptr<RobustnessEvaluation> value_;
+};
+/// Report lines of every model ("robust.*" for this run, "<model>.robust.*" for the others).
+void add_robustness_lines(eval::Report& report, const RobustnessEvaluation& r);
+/// Writes <prefix>robustness.png, robustness.json, robustness.md and (images) distal.png; returns the files.
+std::vector<std::string> write_robustness(const RobustnessEvaluation& r, const std::string& prefix, bool images);
 
 }  // namespace joule::methods

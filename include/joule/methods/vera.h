@@ -142,6 +142,8 @@ class VeraMethod : public Method {
   double extent_ = 4.0;
   DensityModel* density_ = nullptr;  // model.kind = nice
   EvalState state_;
+  RobustnessCache robust_;
+  const RobustnessEvaluation& robustness();
 };
 
 }  // namespace joule::methods

@@ -185,7 +185,19 @@ eval::Report JemMethod::evaluate() {
   r.add("readout_temperature", st.readout_t, "T used for log p~(x) values above");
   if (st.has_baseline) eval::add_classifier_lines(r, st.baseline, "baseline.", st.baseline_t);
   r.table = eval::classifier_table(st.result, st.name, st.has_baseline ? &st.baseline : nullptr, st.baseline_name);
+  if (config_.eval.attack.enabled()) {
+    const auto& rob = robustness();
+    add_robustness_lines(r, rob);
+    r.table += "\n" + eval::robustness_table(rob.results);
+  }
   return r;
+}
+
+const RobustnessEvaluation& JemMethod::robustness() {
+  return robust_.get(trainer().step_count(), config_.eval.attack.key(), [this] {
+    return evaluate_robustness_runs(*classifier_, eval_state().name, data_.test.x, data_.test.y, config_.eval, data_.images(),
+                                    derive_seed(static_cast<uint64_t>(config_.run.seed), 11), device());
+  });
 }
 
 at::Tensor JemMethod::init_states(int64_t n, at::Generator& gen) {
@@ -208,6 +220,9 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
   if (!st.result.ood_scores.empty()) {
     files.push_back(prefix + "roc.png");
     io::write_png(files.back(), eval::roc_panels(st.result, st.has_baseline ? &st.baseline : nullptr));
+  }
+  if (cfg.eval.attack.enabled()) {
+    for (auto& f : write_robustness(robustness(), prefix, data_.images())) files.push_back(f);
   }
   if (data_.images()) {
     auto gen = make_generator(derive_seed(static_cast<uint64_t>(cfg.run.seed), 7), device());

@@ -350,6 +350,13 @@ const VeraMethod::EvalState& VeraMethod::eval_state() {
   return state_;
 }
 
+const RobustnessEvaluation& VeraMethod::robustness() {
+  return robust_.get(trainer().step_count(), config_.eval.attack.key(), [this] {
+    return evaluate_robustness_runs(*classifier_, eval_state().name, labelled_.test.x, labelled_.test.y, config_.eval,
+                                    labelled_.images(), derive_seed(static_cast<uint64_t>(config_.run.seed), 11), device());
+  });
+}
+
 eval::Report VeraMethod::evaluate() {
   const auto& st = eval_state();
   const auto& cfg = config_;
@@ -364,6 +371,11 @@ eval::Report VeraMethod::evaluate() {
     }
     if (st.has_baseline) eval::add_classifier_lines(r, st.baseline, "baseline.", st.baseline_t);
     r.table = eval::classifier_table(st.result, st.name, st.has_baseline ? &st.baseline : nullptr, st.baseline_name);
+    if (cfg.eval.attack.enabled()) {
+      const auto& rob = robustness();
+      add_robustness_lines(r, rob);
+      r.table += "\n" + eval::robustness_table(rob.results);
+    }
   } else {
     const at::Tensor test = points_.test.defined() ? points_.test : labelled_.test.x.reshape({labelled_.test.size(), -1});
     auto ref = test.slice(0, 0, std::min<int64_t>(test.size(0), st.generated.size(0)));
@@ -411,6 +423,9 @@ std::vector<std::string> VeraMethod::pictures(const std::string& prefix) {
     if (!st.result.ood_scores.empty()) {
       files.push_back(prefix + "roc.png");
       io::write_png(files.back(), eval::roc_panels(st.result, st.has_baseline ? &st.baseline : nullptr));
+    }
+    if (cfg.eval.attack.enabled()) {
+      for (auto& f : write_robustness(robustness(), prefix, labelled_.images())) files.push_back(f);
     }
   }
   if (images()) {
