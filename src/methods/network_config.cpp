@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 #include <sstream>
 
 #include "joule/core/energy.h"
@@ -90,7 +91,9 @@ void AttackConfig::visit(config::Fields& f) {
   f("norms", norms, Doc("threat models").choices({"linf", "l2"}));
   f("eps_linf", eps_linf, Doc("L-infinity radii in data units (pixels in [0, 1] for images)").min(0.0));
   f("eps_l2", eps_l2, Doc("L2 radii in data units").min(0.0));
-  f("loss", loss, Doc("attack objective: cross-entropy or the logit margin (Carlini-Wagner)").choices({"ce", "margin"}));
+  f("loss", loss,
+    Doc("attack objective: cross-entropy, the logit margin (Carlini-Wagner) or both (robust = neither attack succeeds)")
+        .choices({"ce", "margin", "both"}));
   f("n", n, Doc("test inputs attacked without the defence").min(1));
   f("steps", steps, Doc("PGD steps (step 2.5 eps / steps, random start)").min(1));
   f("restarts", restarts, Doc("PGD restarts; an input fooled once stays fooled").min(1));
@@ -117,7 +120,8 @@ eval::RobustnessOptions AttackConfig::options(bool images, uint64_t seed) const 
                .eps_l2(eps_l2)
                .input_scale(images ? 2.0 : 1.0)
                .attack(kind)
-               .loss(eval::attack_loss_from_string(loss))
+               .losses(loss == "both" ? std::vector<eval::AttackLoss>{eval::AttackLoss::kCrossEntropy, eval::AttackLoss::kMargin}
+                                      : std::vector<eval::AttackLoss>{eval::attack_loss_from_string(loss)})
                .n(n)
                .steps(steps)
                .restarts(restarts)
@@ -183,7 +187,7 @@ RobustnessEvaluation evaluate_robustness_runs(ClassifierEnergyImpl& clf, const s
                                               const at::Tensor& y, const ClassifierEvalConfig& cfg, bool images, uint64_t seed,
                                               torch::Device device) {
   RobustnessEvaluation out;
-  out.options = cfg.attack.options(images, seed);
+  out.options = cfg.attack.options(images, seed).on_curve([](const std::string& line) { std::cerr << "robustness: " << line << std::endl; });
   // Load every other run first: a wrong path or shape fails before any attack runs.
   std::vector<std::unique_ptr<Method>> others;
   for (const auto& run : cfg.attack.models) {
@@ -248,7 +252,9 @@ std::vector<std::string> write_robustness(const RobustnessEvaluation& r, const s
   if (images && !r.distal.empty()) {
     // One row per model, one column per class.
     files.push_back(prefix + "distal.png");
-    io::save_image_grid(torch::cat(r.distal, 0), files.back(), r.distal[0].size(0), 2, std::make_pair(-1.0, 1.0));
+    auto all = torch::cat(r.distal, 0);
+    if (all.dim() == 4 && all.size(2) <= 64) all = all.repeat_interleave(3, 2).repeat_interleave(3, 3);  // small images, 3x larger
+    io::save_image_grid(all, files.back(), r.distal[0].size(0), 2, std::make_pair(-1.0, 1.0));
   }
   return files;
 }

@@ -48,6 +48,7 @@ TEST_F(RobustnessCliTest, AttacksTwoRunsWithAndWithoutTheDefenceAndWritesTheCurv
   }
   const auto j = nlohmann::json::parse(joule::io::read_text_file(path("jem/eval-step30-robustness.json")));
   ASSERT_EQ(j["models"].size(), 2u);
+  EXPECT_EQ(j["attack"]["loss"], "ce+margin");  // the default: an input is robust only if both attacks fail
   for (const auto& m : j["models"]) {
     const double clean = m["clean_acc"].get<double>();
     ASSERT_EQ(m["curves"].size(), 4u);  // {linf, l2} x {no defence, K = 2}
@@ -64,6 +65,19 @@ TEST_F(RobustnessCliTest, AttacksTwoRunsWithAndWithoutTheDefenceAndWritesTheCurv
       EXPECT_GE(c["acc_check"].get<double>(), 0.0);
     }
   }
+
+  // A second evaluation with other options keeps its own files beside its eval.out.
+  r = joule("eval jem" + kAttack + " eval.attack.defence_steps=[0] eval.attack.loss=margin eval.out=jem/eval-margin.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "robustness: jem (jem), l2, defence K=0")) << r.output;
+  for (const char* f : {"eval-margin.json", "eval-margin-robustness.png", "eval-margin-robustness.json", "eval-margin-distal.png"}) {
+    EXPECT_TRUE(fs::exists(path("jem/") + f)) << f;
+  }
+  const auto first = nlohmann::json::parse(joule::io::read_text_file(path("jem/eval-step30-robustness.json")));
+  EXPECT_EQ(first["models"][0]["curves"].size(), 4u);  // not replaced by the second evaluation
+  const auto margin = nlohmann::json::parse(joule::io::read_text_file(path("jem/eval-margin-robustness.json")));
+  EXPECT_EQ(margin["attack"]["loss"], "margin");
+  EXPECT_EQ(margin["models"][0]["curves"].size(), 2u);
 }
 
 TEST_F(RobustnessCliTest, BadAttackOptionsFailBeforeAnyWorkAndNameTheProblem) {

@@ -623,8 +623,8 @@ void expect_rejected(const AttackOptions& options, const std::string& option) {
 TEST(AdversarialOptionsTest, BadOptionsAreRejectedByName) {
   EXPECT_NO_THROW(AttackOptions::pgd(AttackNorm::kLinf, 0.03, 10).validate());
   EXPECT_NO_THROW(AttackOptions::fgsm(AttackNorm::kL2, 0.5).validate());
-  expect_rejected(AttackOptions(AttackNorm::kLinf, -0.1), "eps");
-  expect_rejected(AttackOptions::pgd(AttackNorm::kLinf, 0.1, 10).steps(0), "steps");
+  expect_rejected(AttackOptions(AttackNorm::kLinf, -0.1), "attack eps must be >= 0");
+  expect_rejected(AttackOptions::pgd(AttackNorm::kLinf, 0.1, 10).steps(0), "attack steps must be >= 1");
   expect_rejected(AttackOptions::pgd(AttackNorm::kLinf, 0.1, 10).restarts(0), "restarts");
   expect_rejected(AttackOptions::pgd(AttackNorm::kLinf, 0.1, 10).eot_samples(0), "eot_samples");
   // An invalid option is also refused by the attack itself.

@@ -15,7 +15,8 @@ int cmd_eval(const std::vector<std::string>& argv, std::ostream& out, std::ostre
            "Evaluates a trained model with its method's protocol (2-D models: log Z by quadrature, test NLL\n"
            "and its gap to the data entropy, MMD; RBMs: exact and AIS log Z; JEM: accuracy, calibration,\n"
            "OOD AUROCs, optionally beside eval.baseline=OTHER_RUN), prints the table and writes\n"
-           "eval-step<N>.json and pictures next to the checkpoint. The run's saved eval.* options are the\n"
+           "eval-step<N>.json and pictures next to the checkpoint (with eval.out=DIR/NAME.json: DIR/NAME.json and\n"
+           "DIR/NAME-<picture>.png). The run's saved eval.* options are the\n"
            "defaults; 'joule train method=NAME --help' lists them.\n";
     return 0;
   }
@@ -46,10 +47,18 @@ int cmd_eval(const std::vector<std::string>& argv, std::ostream& out, std::ostre
     io::write_text_file(table, "# " + method->name() + " evaluation, step " + std::to_string(step) + "\n\n" + report.table);
     out << "wrote " << table << "\n";
   }
-  if (out_path.empty()) out_path = dir + "/eval-step" + std::to_string(step) + ".json";
+  // Pictures go beside the report: eval.out=DIR/NAME.json gives DIR/NAME-<picture>.png, so two
+  // evaluations of one run with different options keep both sets.
+  std::string prefix = dir + "/eval-step" + std::to_string(step) + "-";
+  if (out_path.empty()) {
+    out_path = dir + "/eval-step" + std::to_string(step) + ".json";
+  } else {
+    const std::filesystem::path p(out_path);
+    prefix = (p.parent_path() / p.stem()).string() + "-";
+  }
   io::write_text_file(out_path, report.to_json());
   out << "wrote " << out_path << "\n";
-  for (const auto& f : method->pictures(dir + "/eval-step" + std::to_string(step) + "-")) out << "wrote " << f << "\n";
+  for (const auto& f : method->pictures(prefix)) out << "wrote " << f << "\n";
   return 0;
 }
 

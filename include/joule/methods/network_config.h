@@ -42,7 +42,7 @@ struct AttackConfig {
   std::vector<std::string> norms{"linf", "l2"};
   std::vector<double> eps_linf{0, 0.02, 0.05, 0.1, 0.2, 0.5};
   std::vector<double> eps_l2{0, 0.5, 1, 2, 4, 8};
-  std::string loss = "ce";
+  std::string loss = "both";
   int64_t n = 1000;
   int64_t steps = 20;
   int64_t restarts = 1;

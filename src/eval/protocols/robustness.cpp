@@ -25,6 +25,12 @@ std::string curve_key(const RobustnessCurve& c) { return c.norm + ".k" + std::to
 
 std::string eps_label(double e) { return io::format_number(e, 3); }
 
+std::string losses_name(const std::vector<AttackLoss>& losses) {
+  std::string s;
+  for (auto l : losses) s += (s.empty() ? "" : "+") + std::string(l == AttackLoss::kCrossEntropy ? "ce" : "margin");
+  return s;
+}
+
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double a : v) s += a;
@@ -47,6 +53,7 @@ RobustnessResult evaluate_robustness(ClassifierEnergyImpl& model, const std::str
   TORCH_CHECK(o.n() >= 1 && o.defence_n() >= 1 && o.seeds() >= 1, "evaluate_robustness: n, defence_n and seeds must be >= 1");
   TORCH_CHECK(o.attack() == "pgd" || o.attack() == "fgsm", "unknown attack '", o.attack(), "'; expected pgd or fgsm");
   TORCH_CHECK(o.input_scale() > 0, "evaluate_robustness: input_scale must be > 0");
+  TORCH_CHECK(!o.losses().empty(), "evaluate_robustness: no attack loss given");
   for (const auto& nrm : o.norms()) attack_norm_from_string(nrm);
   EvalModeGuard eval_mode(model);
   FrozenParameters frozen(model);  // the attacks need gradients for inputs only
@@ -54,6 +61,7 @@ RobustnessResult evaluate_robustness(ClassifierEnergyImpl& model, const std::str
   RobustnessResult result;
   result.model = name;
   result.classes = model.num_classes();
+  result.losses = o.losses();
   const int64_t n = std::min<int64_t>(o.n(), x.size(0));
   const auto xs = x.slice(0, 0, n);
   const auto ys = y.slice(0, 0, n);
@@ -95,11 +103,16 @@ RobustnessResult evaluate_robustness(ClassifierEnergyImpl& model, const std::str
 
     auto attack_options = [&](AttackNorm norm, double eps_model, int64_t attack_steps) {
       auto a = o.attack() == "fgsm" ? AttackOptions::fgsm(norm, eps_model) : AttackOptions::pgd(norm, eps_model, attack_steps);
-      return a.restarts(o.restarts()).loss(o.loss()).range(o.range()).batch_size(batch).eot_samples(defended ? o.eot_samples() : 1);
+      return a.restarts(o.restarts()).range(o.range()).batch_size(batch).eot_samples(defended ? o.eot_samples() : 1);
     };
-    auto robust_acc = [&](const AttackOptions& a, uint64_t stream) {
-      auto r = pgd_attack(f, xm, ym, a, make_generator(derive_seed(o.seed(), stream), x.device()));
-      return r.correct.to(at::kDouble).mean().item<double>();
+    // Robust = correct under the attack of every loss (per input, the worst case).
+    auto robust_acc = [&](AttackOptions a, uint64_t stream) {
+      at::Tensor robust;
+      for (size_t li = 0; li < o.losses().size(); ++li) {
+        auto r = pgd_attack(f, xm, ym, a.loss(o.losses()[li]), make_generator(derive_seed(o.seed(), stream + 100000 * li), x.device()));
+        robust = robust.defined() ? robust.logical_and(r.correct) : r.correct;
+      }
+      return robust.to(at::kDouble).mean().item<double>();
     };
 
     for (const auto& nrm : o.norms()) {
@@ -130,6 +143,13 @@ RobustnessResult evaluate_robustness(ClassifierEnergyImpl& model, const std::str
         c.acc_check_2x = robust_acc(attack_options(norm, c.check_eps * o.input_scale(), 2 * steps), 100 * (mid + 1));
       }
       c.attack_seconds = seconds_since(t0);
+      if (o.on_curve()) {
+        std::ostringstream msg;
+        msg << name << ", " << nrm << ", defence K=" << k << ": accuracy " << io::format_number(c.acc_mean.front(), 3) << " -> "
+            << io::format_number(c.acc_mean.back(), 3) << " over " << c.eps.size() << " radii x " << o.seeds() << " seeds, " << m
+            << " inputs, " << io::format_number(c.attack_seconds, 3) << " s";
+        o.on_curve()(msg.str());
+      }
       result.curves.push_back(std::move(c));
     }
   }
@@ -147,7 +167,7 @@ void add_robustness_lines(Report& report, const RobustnessResult& r, const std::
     const std::string key = p + curve_key(c);
     for (size_t i = 0; i < c.eps.size(); ++i) {
       report.add(key + ".eps" + eps_label(c.eps[i]), c.acc_mean[i],
-                 "robust accuracy, " + std::to_string(c.acc_seed[i].size()) + " attack seeds (sd " +
+                 "robust accuracy (" + losses_name(r.losses) + "), " + std::to_string(c.acc_seed[i].size()) + " attack seeds (sd " +
                      io::format_number(c.acc_sd[i], 2) + "), " + std::to_string(c.n) + " inputs");
     }
     report.add(key + ".acc_at_max_eps", c.acc_at_max_eps,
@@ -203,7 +223,7 @@ std::string robustness_table(const std::vector<RobustnessResult>& results) {
 std::string robustness_json(const std::vector<RobustnessResult>& results, const RobustnessOptions& o) {
   nlohmann::ordered_json j;
   j["attack"] = {{"kind", o.attack()},
-                 {"loss", o.loss() == AttackLoss::kCrossEntropy ? "ce" : "margin"},
+                 {"loss", losses_name(o.losses())},
                  {"steps", o.steps()},
                  {"restarts", o.restarts()},
                  {"seeds", o.seeds()},

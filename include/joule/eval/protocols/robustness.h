@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 #include <torch/arg.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,10 @@ struct RobustnessOptions {
   TORCH_ARG(c10::optional<AttackOptions::Range>, range) = AttackOptions::Range(-1.0, 1.0);
   /// "pgd" or "fgsm".
   TORCH_ARG(std::string, attack) = "pgd";
-  TORCH_ARG(AttackLoss, loss) = AttackLoss::kCrossEntropy;
+  /// Each point attacks every input once per loss; an input counts as robust only if every
+  /// attack fails. Cross-entropy alone can be masked by a saturated softmax (a confident model's
+  /// gradient underflows); the margin does not saturate (Carlini–Wagner).
+  TORCH_ARG(std::vector<AttackLoss>, losses) = std::vector<AttackLoss>{AttackLoss::kCrossEntropy, AttackLoss::kMargin};
   /// Test inputs attacked without the defence (the first n).
   TORCH_ARG(int64_t, n) = 1000;
   TORCH_ARG(int64_t, steps) = 20;
@@ -53,6 +57,8 @@ struct RobustnessOptions {
   /// Run the gradient-masking checks (one more attack per curve, with twice the steps).
   TORCH_ARG(bool, checks) = true;
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Called with a one-line summary after each curve (long evaluations show their progress).
+  TORCH_ARG(std::function<void(const std::string&)>, on_curve) = nullptr;
 };
 
 /// Robust accuracy of one model under one norm and one defence setting.
@@ -74,6 +80,7 @@ struct RobustnessResult {
   std::string model;
   double clean_acc = 0;       ///< on the n undefended inputs
   int64_t classes = 0;
+  std::vector<AttackLoss> losses;  ///< the attacks' losses (robust = every one fails)
   std::vector<RobustnessCurve> curves;
   /// Seconds to classify one input without and with each defence setting (no attack).
   std::vector<std::pair<int64_t, double>> seconds_per_image;
