@@ -135,19 +135,6 @@ AttackResult pgd_attack(const LogitsFn& f, const at::Tensor& x, const at::Tensor
       fooled.slice(0, b, e).copy_(reached_goal(f(x0.slice(0, b, e)), y.slice(0, b, e), t));
     }
   }
-  if (eps == 0) {
-    AttackResult r{x_adv, fooled, fooled.logical_not()};
-    if (target.defined()) {
-      at::NoGradGuard no_grad;
-      r.correct = at::empty_like(fooled);
-      for (int64_t b = 0; b < n; b += options.batch_size()) {
-        const int64_t e = std::min(n, b + options.batch_size());
-        r.correct.slice(0, b, e).copy_(f(x0.slice(0, b, e)).argmax(1).eq(y.slice(0, b, e)));
-      }
-    }
-    return r;
-  }
-
   // The gradient of the objective at xa (mean over eot_samples calls) and the mean logits there.
   auto gradient = [&](const at::Tensor& xa, const at::Tensor& ya, const at::Tensor& ta) {
     at::AutoGradMode grad_mode(true);
@@ -166,7 +153,8 @@ AttackResult pgd_attack(const LogitsFn& f, const at::Tensor& x, const at::Tensor
 
   // Restart-major: restart r draws its random starts for every input, fooled or not, so the
   // random numbers of restart r do not depend on what earlier restarts or batches achieved.
-  for (int64_t r = 0; r < options.restarts(); ++r) {
+  // At ε = 0 there is nothing to search: the clean prediction is the answer.
+  for (int64_t r = 0; eps > 0 && r < options.restarts(); ++r) {
     for (int64_t b = 0; b < n; b += options.batch_size()) {
       const int64_t e = std::min(n, b + options.batch_size());
       const auto xb0 = x0.slice(0, b, e);
