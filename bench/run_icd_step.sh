@@ -17,15 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 rounds=${ROUNDS:-3}
 reps=${REPS:-6}
-venv_py=${VENV_PY:-/work/venv-torch/bin/python}
-pythons=(/usr/bin/python3)
-tags=(debian)
-if [ -x "$venv_py" ] && "$venv_py" -c "import torch" 2>/dev/null; then
-  pythons+=("$venv_py")
-  tags+=(venv)
-else
-  echo "note: no torch at $venv_py; Python runs only under /usr/bin/python3" >&2
-fi
+source "$root/bench/python_peers.sh"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
