@@ -210,7 +210,7 @@ GofResult lsd_test(const ScoreFunction& score, const at::Tensor& x_in, const Lsd
       lsd_critic_loss(stats, fx, o.l2(), o.maximize_power()).loss.backward();
     }
     optimizer.step();
-    if (it % o.val_every() == 0 || it + 1 == o.iterations()) {
+    if (it % o.val_every() == 0 || (o.validate_last() && it + 1 == o.iterations())) {
       const auto t_eval = Clock::now();
       auto v = held_out(x_val, s_val);
       const double metric = v.first / (v.second + 1e-6);

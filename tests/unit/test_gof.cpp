@@ -106,6 +106,43 @@ TEST(GofTest, LsdTestHoldsLevelAndHasPower) {
   EXPECT_TRUE(res.reject) << "z = " << res.statistic;
 }
 
+TEST(GofTest, LsdValidatesAtMultiplesOfValEveryAndOptionallyAfterTheLast) {
+  OneThread one_thread;
+  // lsd_test.py validates at iterations 0, val_every, 2·val_every, ... only; Joule's default also
+  // validates after the last step. On a clear misfit the critic is still improving at the end, so
+  // with the extra validation some runs pick the last iteration (59), and without it none can.
+  auto opts = LsdTestOptions().width(32).dropout(0.0).iterations(60).batch_size(240).val_every(50).l2(0.5).lr(3e-3);
+  auto iteration = [](const joule::eval::GofResult& r) {
+    for (const auto& kv : r.details)
+      if (kv.first == "selected_iteration") return static_cast<int64_t>(kv.second);
+    return int64_t{-1};
+  };
+  int picked_last = 0;
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    auto gen = joule::make_generator(100 + seed);
+    auto x = at::randn({300, 2}, gen);
+    auto g1 = joule::make_generator(200 + seed), g2 = joule::make_generator(200 + seed);
+    const auto without = iteration(joule::eval::lsd_test(gaussian_score(0.5), x, LsdTestOptions(opts).validate_last(false), g1));
+    const auto with = iteration(joule::eval::lsd_test(gaussian_score(0.5), x, opts, g2));
+    EXPECT_TRUE(without == 0 || without == 50) << "selected iteration " << without;
+    EXPECT_TRUE(with == 0 || with == 50 || with == 59) << "selected iteration " << with;
+    picked_last += with == 59;
+  }
+  EXPECT_GE(picked_last, 1);
+  const auto ref = LsdTestOptions::reference();
+  const auto def = LsdTestOptions();
+  EXPECT_FALSE(ref.validate_last());
+  EXPECT_TRUE(def.validate_last());
+  EXPECT_EQ(ref.iterations(), 1000);
+  EXPECT_EQ(ref.batch_size(), 800);
+  EXPECT_EQ(ref.val_every(), 100);
+  EXPECT_DOUBLE_EQ(ref.l2(), 0.5);
+  EXPECT_DOUBLE_EQ(ref.weight_decay(), 5e-4);
+  EXPECT_DOUBLE_EQ(ref.dropout(), 0.5);
+  EXPECT_DOUBLE_EQ(ref.train_fraction(), 0.8);
+  EXPECT_DOUBLE_EQ(ref.val_fraction(), 0.1);
+}
+
 TEST(GofTest, BadInputsAreRejected) {
   auto gen = joule::make_generator(45);
   auto x = at::randn({3, 2});

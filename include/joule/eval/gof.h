@@ -100,7 +100,15 @@ struct LsdTestOptions {
   TORCH_ARG(bool, fused) = true;
   /// Iterations between validations (exact trace on the validation and test splits).
   TORCH_ARG(int64_t, val_every) = 100;
+  /// Also validate after the last iteration. lsd_test.py validates only at multiples of
+  /// val_every (0, 100, ..., 900 of 1000), so reference() turns this off.
+  TORCH_ARG(bool, validate_last) = true;
   TORCH_ARG(double, alpha) = 0.05;
+
+ public:  // (TORCH_ARG leaves the members private)
+  /// Exactly the settings of the paper's RBM README command run by lsd_test.py: the defaults,
+  /// validating at iterations 0, 100, ..., 900 only.
+  static LsdTestOptions reference() { return LsdTestOptions().validate_last(false); }
 };
 
 /// The LSD test. `x` [n, D] is split in order (shuffle beforehand if its order is not random).

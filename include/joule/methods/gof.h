@@ -47,6 +47,7 @@ struct GofConfig {
     double lsd_weight_decay = 5e-4;
     double lsd_l2 = 0.5;
     int64_t lsd_val_every = 100;
+    bool lsd_validate_last = true;
     std::string lsd_probe = "gaussian";
     void visit(config::Fields& f);
   } gof;

@@ -41,6 +41,8 @@ void GofConfig::Gof::visit(config::Fields& f) {
   f("lsd_weight_decay", lsd_weight_decay, Doc("LSD: critic weight decay").min(0.0));
   f("lsd_l2", lsd_l2, Doc("LSD: λ of the λ‖f‖² penalty").min(0.0));
   f("lsd_val_every", lsd_val_every, Doc("LSD: steps between validations (exact trace)").min(1));
+  f("lsd_validate_last", lsd_validate_last,
+    "LSD: also validate after the last step (false: only at multiples of lsd_val_every, as lsd_test.py)");
   f("lsd_probe", lsd_probe, Doc("LSD: Hutchinson probes in training").choices({"gaussian", "rademacher"}));
 }
 
@@ -157,6 +159,7 @@ GofReport GofTest::run(const at::Tensor& samples, torch::Device device) {
                  .weight_decay(g.lsd_weight_decay)
                  .l2(g.lsd_l2)
                  .val_every(g.lsd_val_every)
+                 .validate_last(g.lsd_validate_last)
                  .probe(parse_probe_kind(g.lsd_probe))
                  .alpha(g.alpha);
     report.results.push_back(eval::lsd_test(score_, x, o, make_generator(derive_seed(seed, 1))));
