@@ -73,10 +73,17 @@ def main():
     rbm.__init__, rbm.sample = init, sample
 
     def write(path, t):
+        # The sample and p's parameters are the same at every σ and may already be there (from an
+        # earlier run or another process, which may be reading them): check them, never rewrite.
         t = t.detach().reshape(t.shape[0], -1) if t.dim() > 1 else t.detach().reshape(1, -1)
-        with open(path, "w") as f:
-            for row in t.tolist():
-                f.write(",".join(f"{v:.9g}" for v in row) + "\n")
+        text = "".join(",".join(f"{v:.9g}" for v in row) + "\n" for row in t.tolist())
+        if os.path.exists(path):
+            if open(path).read() != text:
+                sys.exit(f"{path} holds other values than this run drew: the seed's sample or model differs")
+            return
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
 
     os.makedirs(os.path.join(a.out, "data"), exist_ok=True)
     csv_path = os.path.join(a.out, "reference.csv")
