@@ -27,6 +27,8 @@ void RunConfig::visit(config::Fields& f) {
         .alias("threads"));
   f("name", name, Doc("run name; default: the config file's name, or 'default'").alias("name"));
   f("out", out, Doc("run folder; default runs/<name>-<date>-<time>. An existing non-empty folder is never overwritten").alias("out"));
+  f("tensorboard", tensorboard,
+    "write TensorBoard event files in the run folder: metrics, weight histograms, config, evaluation, pictures");
   f("progress", progress,
     Doc("progress display: a bar on a terminal, plain lines otherwise").choices({"auto", "bar", "lines", "none"}).alias("progress"));
 }

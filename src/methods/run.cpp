@@ -3,6 +3,8 @@
 #include <c10/util/Exception.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <torch/serialize.h>
 
@@ -11,6 +13,7 @@
 #include "joule/io/plot.h"
 #include "joule/io/png.h"
 #include "joule/io/checkpoint.h"
+#include "joule/io/tensorboard.h"
 #include "joule/train/callbacks.h"
 
 namespace joule::methods {
@@ -130,6 +133,23 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
     trainer.add_callback(monitor.progress);
   }
   trainer.add_callback(monitor.metrics);
+  std::shared_ptr<io::EventWriter> tensorboard;
+  if (cfg.run.tensorboard) {
+    // Beside metrics.jsonl: `tensorboard --logdir runs` shows every run folder as a run; a resumed
+    // run adds a new event file that continues the steps.
+    tensorboard = std::make_shared<io::EventWriter>(dir);
+    std::string indented;  // markdown code block
+    for (size_t i = 0, j; i < config.size(); i = j + 1) {
+      j = config.find('\n', i);
+      if (j == std::string::npos) j = config.size();
+      indented += "    " + config.substr(i, j - i) + "\n";
+    }
+    tensorboard->add_text("config", indented, trainer.step_count());
+    tensorboard->flush();
+    monitor.metrics->set_event_writer(tensorboard);
+    const int64_t every = std::max<int64_t>(cfg.train.log_every, cfg.train.steps / 20);
+    trainer.add_callback(std::make_shared<train::TensorBoardHistograms>(tensorboard, every));
+  }
   const std::string ckpt = dir + "/checkpoint.pt";
   trainer.add_callback(std::make_shared<train::Checkpointer>(ckpt, cfg.train.checkpoint_every));
   method.add_callbacks(monitor);
@@ -177,6 +197,18 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
                             result.report.table);
   }
   result.files = method.pictures(dir + "/");
+  if (tensorboard) {
+    std::vector<std::pair<std::string, double>> values;
+    for (const auto& line : result.report.lines) values.emplace_back("eval/" + line.name, line.value);
+    tensorboard->add_scalars(values, trainer.step_count());
+    for (const auto& file : result.files) {
+      if (fs::path(file).extension() != ".png" || !fs::exists(file)) continue;
+      std::ifstream in(file, std::ios::binary);
+      std::vector<uint8_t> png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      tensorboard->add_png("pictures/" + fs::path(file).stem().string(), png, trainer.step_count());
+    }
+    tensorboard->flush();
+  }
   return result;
 }
 

@@ -1,6 +1,7 @@
 #include "joule/train/callbacks.h"
 
 #include "joule/io/checkpoint.h"
+#include "joule/io/tensorboard.h"
 
 #include <c10/util/Exception.h>
 
@@ -94,6 +95,10 @@ void MetricsLogger::append_line(const std::string& line) {
 void MetricsLogger::log(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
   append_line(json_line(step, values));
   history_.push_back({step, values});
+  if (tensorboard_) {
+    tensorboard_->add_scalars(values, step);
+    tensorboard_->flush();
+  }
 }
 
 void MetricsLogger::on_step_end(Trainer& trainer, const StepResult& r) {
@@ -129,6 +134,37 @@ void MetricsLogger::log_divergence(const DivergenceError& error, bool restarting
   j["restarting"] = restarting;
   j["reason"] = error.reason;
   append_line(j.dump());
+  if (tensorboard_) {
+    tensorboard_->add_text("events", std::string("divergence") + (restarting ? " (restarting)" : "") + ": " + error.reason,
+                           error.step);
+    tensorboard_->flush();
+  }
+}
+
+// ------------------------------------------------------------------ TensorBoardHistograms
+
+TensorBoardHistograms::TensorBoardHistograms(std::shared_ptr<io::EventWriter> writer, int64_t every)
+    : writer_(std::move(writer)), every_(every) {
+  TORCH_CHECK(writer_, "TensorBoardHistograms needs an event writer");
+  TORCH_CHECK(every_ > 0, "histogram interval must be > 0, got ", every_);
+}
+
+void TensorBoardHistograms::on_step_end(Trainer& trainer, const StepResult& r) {
+  if (r.step % every_ == 0) write(trainer, r.step);
+}
+
+void TensorBoardHistograms::on_train_end(Trainer& trainer) { write(trainer, trainer.step_count()); }
+
+void TensorBoardHistograms::write(Trainer& trainer, int64_t step) {
+  if (step == last_) return;
+  last_ = step;
+  for (const auto& [name, module] : trainer.modules().items()) {
+    for (const auto& p : module->named_parameters()) {
+      writer_->add_histogram("weights/" + name + "/" + p.key(), p.value(), step);
+      if (p.value().grad().defined()) writer_->add_histogram("grads/" + name + "/" + p.key(), p.value().grad(), step);
+    }
+  }
+  writer_->flush();
 }
 
 std::vector<MetricsLogger::Row> MetricsLogger::read(const std::string& path) {

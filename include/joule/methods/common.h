@@ -28,6 +28,7 @@ struct RunConfig {
   std::string name;
   std::string out;
   std::string progress = "auto";
+  bool tensorboard = true;
   void visit(config::Fields& f);
 };
 

@@ -12,6 +12,10 @@
 
 #include "joule/train/trainer.h"
 
+namespace joule::io {
+class EventWriter;
+}
+
 namespace joule::train {
 
 /// Appends one JSON object per logged step to a .jsonl file:
@@ -32,6 +36,9 @@ class MetricsLogger : public Callback {
   /// Writes a line with arbitrary values immediately (e.g. evaluation results).
   void log(int64_t step, const std::vector<std::pair<std::string, double>>& values);
   const std::string& path() const { return path_; }
+  /// Mirrors every logged line to TensorBoard as scalars (tag = the metrics.jsonl key), and
+  /// divergence events as text; each line is flushed, so TensorBoard follows the run live.
+  void set_event_writer(std::shared_ptr<io::EventWriter> writer) { tensorboard_ = std::move(writer); }
 
   /// All values logged so far in this process, by step (for the loss-curve picture).
   struct Row {
@@ -47,9 +54,26 @@ class MetricsLogger : public Callback {
   std::string path_;
   int64_t every_;
   std::vector<Row> history_;
+  std::shared_ptr<io::EventWriter> tensorboard_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_;
   int64_t last_step_ = -1;
+};
+
+/// Histograms of every trained module's parameters ("weights/<module>/<parameter>") and of their
+/// gradients ("grads/<module>/<parameter>", where a step left them) to TensorBoard, every `every`
+/// steps and at the end.
+class TensorBoardHistograms : public Callback {
+ public:
+  TensorBoardHistograms(std::shared_ptr<io::EventWriter> writer, int64_t every);
+  void on_step_end(Trainer& trainer, const StepResult& result) override;
+  void on_train_end(Trainer& trainer) override;
+
+ private:
+  void write(Trainer& trainer, int64_t step);
+  std::shared_ptr<io::EventWriter> writer_;
+  int64_t every_;
+  int64_t last_ = -1;
 };
 
 /// Saves the full trainer state every `every` steps and at the end (atomically).
