@@ -28,7 +28,7 @@ packages=(
   libgtest-dev                          # tests
   clang                                 # libFuzzer + ASan/UBSan builds of the file readers (fuzz/)
   python3-torch python3-sklearn         # Python peers for benchmarks and interop tests
-  python3-pip                           # Python-side test tools (tensorboard) into a cache folder
+  python3-pip                           # Python-side test tools (tensorboard, safetensors) into a cache folder
   dataset-fashion-mnist                 # the default image dataset (RBM, JEM)
 )
 
@@ -62,10 +62,10 @@ case "$mode" in
     # The real tensorboard package reads a run's event files in an interop test; it goes into a
     # cache folder (never the system), and the test says it was skipped if this fails (offline).
     export JOULE_PY_TOOLS=${JOULE_PY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/joule/pip-tools}
-    if ! PYTHONPATH=$JOULE_PY_TOOLS python3 -c "import tensorboard" 2>/dev/null; then
-      echo "== installing the tensorboard Python package into $JOULE_PY_TOOLS (for the interop test)"
-      python3 -m pip install -q --disable-pip-version-check --target "$JOULE_PY_TOOLS" tensorboard >/dev/null 2>&1 ||
-        echo "warning: could not install tensorboard with pip; the TensorBoard interop test will be skipped" >&2
+    if ! PYTHONPATH=$JOULE_PY_TOOLS python3 -c "import tensorboard, safetensors" 2>/dev/null; then
+      echo "== installing the tensorboard and safetensors Python packages into $JOULE_PY_TOOLS (for the interop tests)"
+      python3 -m pip install -q --disable-pip-version-check --target "$JOULE_PY_TOOLS" tensorboard safetensors >/dev/null 2>&1 ||
+        echo "warning: could not install tensorboard/safetensors with pip; the TensorBoard and safetensors interop tests will be skipped" >&2
     fi
     echo "== running the test suite (unit, integration, consumer; 'slow' tests are separate)"
     ctest --test-dir "$build" -L "unit|integration|robustness|consumer" --output-on-failure -j "$jobs"

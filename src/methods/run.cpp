@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <sstream>
 
 #include <torch/serialize.h>
 
@@ -13,7 +15,9 @@
 #include "joule/io/plot.h"
 #include "joule/io/png.h"
 #include "joule/io/checkpoint.h"
+#include "joule/io/safetensors.h"
 #include "joule/io/tensorboard.h"
+#include "joule/io/torch_file.h"
 #include "joule/train/callbacks.h"
 
 namespace joule::methods {
@@ -210,6 +214,76 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
     tensorboard->flush();
   }
   return result;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> weights(Method& method) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [name, module] : method.trainer().modules().items()) {
+    for (const auto& p : module->named_parameters(/*recurse=*/true)) out.emplace_back(name + "." + p.key(), p.value().detach());
+    for (const auto& b : module->named_buffers(/*recurse=*/true)) out.emplace_back(name + "." + b.key(), b.value().detach());
+  }
+  return out;
+}
+
+void export_weights(Method& method, const std::string& path, const std::string& format) {
+  auto w = weights(method);
+  if (format == "safetensors") {
+    io::write_safetensors(path, w,
+                          {{"format", "pt"},
+                           {"joule_method", method.name()},
+                           {"joule_step", std::to_string(method.trainer().step_count())},
+                           {"joule_config", method.config_toml()}});
+  } else if (format == "pt") {
+    io::write_torch_dict(path, w);  // torch.load reads it even with weights_only=True
+  } else {
+    throw config::ConfigError("export format must be safetensors or pt, got '" + format + "'");
+  }
+}
+
+void import_weights(Method& method, const std::string& path) {
+  const std::string head = io::read_text_file(path).substr(0, 2);
+  std::map<std::string, at::Tensor> file;
+  if (head == "PK") {  // torch.save / pickle_save archives are zip files
+    const std::string bytes = io::read_text_file(path);
+    auto value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+    TORCH_CHECK(value.isGenericDict(), "'", path, "' holds a ", value.tagKind(), ", not a dict of tensors");
+    for (const auto& kv : value.toGenericDict()) {
+      TORCH_CHECK(kv.key().isString() && kv.value().isTensor(), "'", path, "' must map names to tensors");
+      file[kv.key().toStringRef()] = kv.value().toTensor();
+    }
+  } else {
+    for (auto& [k, v] : io::read_safetensors(path).tensors) file[k] = v;
+  }
+  std::vector<std::string> missing, wrong;
+  auto own = weights(method);
+  for (const auto& [k, v] : own) {
+    auto it = file.find(k);
+    if (it == file.end()) {
+      missing.push_back(k);
+    } else if (it->second.sizes() != v.sizes()) {
+      std::ostringstream os;
+      os << k << " (file " << it->second.sizes() << ", model " << v.sizes() << ")";
+      wrong.push_back(os.str());
+    }
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [k, v] : file) {
+    bool known = false;
+    for (const auto& o : own) known = known || o.first == k;
+    if (!known) unexpected.push_back(k);
+  }
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+    return v.size() > 8 ? s + ", ... (" + std::to_string(v.size()) + ")" : s;
+  };
+  TORCH_CHECK(missing.empty() && wrong.empty() && unexpected.empty(), "cannot import '", path, "' into this ", method.name(),
+              " model:", missing.empty() ? "" : " missing " + list(missing) + ";",
+              wrong.empty() ? "" : " wrong shape " + list(wrong) + ";",
+              unexpected.empty() ? "" : " not in the model " + list(unexpected) + ";",
+              " was it exported from a run with the same config?");
+  torch::NoGradGuard no_grad;
+  for (auto& [k, v] : own) v.copy_(file.at(k).to(v.device(), v.scalar_type()));
 }
 
 std::vector<std::string> save_samples(const at::Tensor& samples, const std::string& prefix) {

@@ -18,6 +18,7 @@ const char* kUsage =
     "  train [CONFIG|PRESET] [key=value ...]  train a model into a new run folder\n"
     "  sample RUN [key=value ...]             draw samples from a trained model\n"
     "  eval RUN [key=value ...]               evaluate a trained model\n"
+    "  export RUN [export.format=...]         the trained weights as safetensors or for torch.load\n"
     "  gof MODEL SAMPLES.csv [key=value]      goodness-of-fit test (LSD, KSD) of a model to samples\n"
     "  compose CONFIG [key=value ...]         sample from a composition (AND / OR / NOT) of trained models\n"
     "  config [CONFIG|PRESET] [key=value ...] print the resolved configuration (nothing is trained)\n"
@@ -58,10 +59,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "sample") return cmd_sample(rest, out, err);
     if (cmd == "eval") return cmd_eval(rest, out, err);
     if (cmd == "gof") return cmd_gof(rest, out, err);
+    if (cmd == "export") return cmd_export(rest, out, err);
     if (cmd == "compose") return cmd_compose(rest, out, err);
     if (cmd == "config") return cmd_config(rest, out);
     if (cmd == "presets") return cmd_presets(out);
-    const std::string near = config::closest_match(cmd, {"train", "sample", "eval", "gof", "config", "presets"});
+    const std::string near = config::closest_match(cmd, {"train", "sample", "eval", "export", "gof", "compose", "config", "presets"});
     err << "error: unknown command '" << cmd << "'" << (near.empty() ? "" : " (did you mean '" + near + "'?)") << "\n" << kUsage;
     return 2;
   } catch (const UsageError& e) {

@@ -15,6 +15,7 @@ int cmd_train(const std::vector<std::string>& args, std::ostream& out, std::ostr
 int cmd_sample(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_eval(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_compose(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int cmd_export(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_gof(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace joule::cli

@@ -76,4 +76,18 @@ RunConfig run_options(const config::Document& doc);
 /// Returns the files written.
 std::vector<std::string> save_samples(const at::Tensor& samples, const std::string& prefix);
 
+/// The trained weights of a method as "<module>.<parameter or buffer>" → tensor, e.g.
+/// "model.weight0", "critic.betas.0": the keys of a PyTorch nn.ModuleDict holding modules with
+/// the same names (every module the trainer trains, parameters and buffers).
+std::vector<std::pair<std::string, at::Tensor>> weights(Method& method);
+
+/// Writes weights(method) as safetensors (format "safetensors", with the method, step and
+/// config as metadata) or as a dict of tensors that Python's torch.load reads (format "pt").
+void export_weights(Method& method, const std::string& path, const std::string& format);
+
+/// Loads weights written by export_weights (either format, told apart by the file's first bytes)
+/// into the method's modules: every key must match a parameter or buffer of the same shape,
+/// and every parameter and buffer must be in the file; the error lists what differs.
+void import_weights(Method& method, const std::string& path);
+
 }  // namespace joule::methods
