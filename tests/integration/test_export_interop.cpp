@@ -12,11 +12,13 @@
 
 #include "joule/io/safetensors.h"
 #include "joule/methods/run.h"
+#include "support/python_tools.h"
 #include "support/test_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using joule::testing::python_tools;
 using joule::testing::run_command;
 
 const std::string kTiny =
@@ -28,12 +30,6 @@ class ExportInterop : public joule::testing::CliTestBase {
   ExportInterop() : CliTestBase("joule-export") {}
 };
 
-std::string python_tools() {
-  if (const char* p = std::getenv("JOULE_PY_TOOLS")) return p;
-  const char* cache = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  return (cache ? std::string(cache) : std::string(home ? home : "/tmp") + "/.cache") + "/joule/pip-tools";
-}
 
 const std::string kPeer = std::string(JOULE_SOURCE_DIR) + "/tests/interop/weights_peer.py";
 

@@ -14,11 +14,13 @@
 #include <map>
 
 #include "joule/train/callbacks.h"
+#include "support/python_tools.h"
 #include "support/test_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using joule::testing::python_tools;
 using joule::testing::run_command;
 
 const std::string kTiny =
@@ -30,12 +32,6 @@ class TensorBoardInterop : public joule::testing::CliTestBase {
   TensorBoardInterop() : CliTestBase("joule-tensorboard") {}
 };
 
-std::string python_tools() {
-  if (const char* p = std::getenv("JOULE_PY_TOOLS")) return p;
-  const char* cache = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  return (cache ? std::string(cache) : std::string(home ? home : "/tmp") + "/.cache") + "/joule/pip-tools";
-}
 
 std::pair<int64_t, int64_t> png_size(const std::string& path) {  // (width, height) from IHDR
   std::ifstream in(path, std::ios::binary);
