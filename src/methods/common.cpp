@@ -114,6 +114,24 @@ void SamplerConfig::visit(config::Fields& f) {
 }
 
 std::shared_ptr<Sampler> SamplerConfig::build() const {
+  if (kind == "mala" || kind == "hmc") {
+    // Langevin's knobs would be silently ignored: MALA and HMC are exact samplers whose noise is
+    // fixed by the step, and clipping or clamping would break their Metropolis correction.
+    std::string set;
+    auto note = [&](bool on, const char* key) {
+      if (on) set += std::string(set.empty() ? "" : ", ") + key;
+    };
+    note(noise != -1.0, "sampler.noise");
+    note(grad_clip > 0, "sampler.grad_clip");
+    note(std::isfinite(clamp_min), "sampler.clamp_min");
+    note(std::isfinite(clamp_max), "sampler.clamp_max");
+    if (!set.empty())
+      throw ConfigError(set + " only appl" + (set.find(',') == std::string::npos ? "ies" : "y") +
+                        " to sampler.kind = \"langevin\": " + kind +
+                        " is an exact sampler (its noise is set by the step; clipping or clamping would break its "
+                        "Metropolis correction). Use sampler.kind=langevin, or reset them (sampler.noise=-1 "
+                        "sampler.grad_clip=0 sampler.clamp_min=-inf sampler.clamp_max=inf)");
+  }
   if (kind == "mala") return std::make_shared<Mala>(MalaOptions(steps).step_size(step_size));
   if (kind == "hmc") return std::make_shared<Hmc>(HmcOptions(steps).step_size(step_size).leapfrog_steps(leapfrog_steps));
   auto opts = LangevinOptions(steps).step_size(step_size).noise(noise < 0 ? std::sqrt(2.0 * step_size) : noise);

@@ -135,6 +135,8 @@ TEST_F(RobustnessTest, ExitCodesFollowTheDocsTable) {
       {"train method=ebm out=x data.dataset=csv data.path=nan.csv", 1, "nan.csv:3: column 'a' is nan"},
       {"train method=ebm out=x data.dataset=csv data.path=a-folder", 1, "a-folder"},
       {"train method=ebm run.name=../../escape train.steps=1", 2, "run.name '../../escape' must be a folder name"},
+      {"train pcd_8gaussians out=x sampler.clamp_min=-3", 2, "sampler.clamp_min only applies to sampler.kind = \"langevin\": mala"},
+      {"train method=jem out=x sampler.kind=hmc", 2, "sampler.noise only applies to sampler.kind = \"langevin\": hmc"},
       {"train method=ebm run.name=" + std::string(5000, 'n') + " train.steps=1", 2, "(5000 characters)"},
   };
   for (const auto& [cmd, code, message] : cases) {
