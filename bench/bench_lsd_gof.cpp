@@ -10,10 +10,12 @@
 //       (800/100/100 split) and the KSD test (all 1000 samples, 1000 bootstrap draws) on the
 //       same sample; writes DIR/power.csv (one row per test) and DIR/power.png. Seeds
 //       first-seed .. first-seed + seeds − 1, so that parts of a study can run in parallel;
-//   bench_lsd_gof --data DIR [--sigmas ...] [--seeds 100] [--first-seed 0] [--out DIR2]
+//   bench_lsd_gof --data DIR [--sigmas ...] [--seeds 100] [--first-seed 0] [--critic-seed K] [--out DIR2]
 //       Joule's tests on the samples and models that the paper's own lsd_test.py drew
 //       (written by bench/lsd_reference_power.py into DIR/data/seed_S/): the same sample
 //       against the same q, so that the two LSD implementations are compared seed by seed;
+//       --critic-seed K (default 0) draws another critic initialisation, dropout and probes
+//       (generator 1000 + S + 100000·K) on the same data;
 //   bench_lsd_gof --problem NAME --dims 10,50,200 [--sigmas S1,S2] [--seeds N] [--out DIR]
 //       power against dimension on the script's other problems: gaussian-laplace (data
 //       N(0, I), model Laplace(0, 1)), laplace-gaussian (data Laplace with unit variance,
@@ -63,6 +65,7 @@ struct Args {
   std::vector<double> sigmas{0.0, 0.01, 0.02, 0.04};
   std::vector<double> dims{10, 50, 200};
   int64_t seeds = 100, first_seed = 0;
+  int64_t critic_seed = 0;  ///< --data: another critic draw on the same data
   std::string merge;  // --merge: comma-separated study folders or CSV files
   std::string data;   // --data: folder written by bench/lsd_reference_power.py
   std::string problem;
@@ -237,7 +240,7 @@ int on_reference_data(const Args& a) {
       auto q = joule::gaussian_rbm_from_pm1_hidden(read(bq), b, c);
       // The critic's initialisation, dropout masks and probes come from Joule's generator; the
       // sample and the model are the reference's.
-      auto gen = joule::make_generator(static_cast<uint64_t>(1000 + s));
+      auto gen = joule::make_generator(static_cast<uint64_t>(1000 + s + 100000 * a.critic_seed));
       Row base{"rbm-ref", x.size(1), sigma, s};
       run_tests(a, joule::eval::model_score(*q), x, base, 0.0, gen, csv, &rejects[sigma]);
     }
@@ -520,6 +523,7 @@ int main(int argc, char** argv) {
     else if (k == "--sigmas") a.sigmas = parse_list(next());
     else if (k == "--seeds") a.seeds = std::stoll(next());
     else if (k == "--first-seed") a.first_seed = std::stoll(next());
+    else if (k == "--critic-seed") a.critic_seed = std::stoll(next());
     else if (k == "--merge") a.merge = next();
     else if (k == "--tests") a.tests = next();
     else if (k == "--data") a.data = next();
