@@ -262,7 +262,9 @@ std::pair<at::Tensor, joule::eval::ScoreFunction> make_problem(const std::string
   }
   if (problem == "laplace-gaussian") {  // p = Laplace(0, 1/√2) (unit variance), q = N(0, I): s_q = −x
     auto u = at::empty({n, d}).uniform_(-0.5, 0.5, gen);
-    auto x = -(1.0 / std::sqrt(2.0)) * at::sign(u) * at::log1p(-2.0 * u.abs());
+    // uniform_ can return −0.5 itself (about once in 2²⁴ draws: every few seeds at D = 200), where
+    // the inverse CDF is infinite; capping |u| just below ½ truncates the tails at |x| ≈ 11.
+    auto x = -(1.0 / std::sqrt(2.0)) * at::sign(u) * at::log1p(-2.0 * u.abs().clamp_max(0.5 - 3e-8));
     return {x, [](const at::Tensor& z) { return -z; }};
   }
   if (problem == "gaussian-pert") {  // p = N(0, I), q = N(μ, I), μ ~ N(0, σ²I): s_q = μ − x
