@@ -7,8 +7,8 @@
 #   3. power against dimension on lsd_test.py's other problems (Joule's LSD and KSD tests);
 #   4. the pooled summary (Wilson intervals, paired McNemar tests) and plots.
 # Work is cut into chunks of seeds run as JOBS single-threaded processes at once: on this 2-core
-# machine two 1-thread processes finish ~1.6x more tests per minute than one 2-thread process
-# (docs/methods/goodness_of_fit.md, "Making 100 seeds practical").
+# machine two 1-thread processes finish 1.35x more Joule tests per minute than one 2-thread
+# process, 1.7x more lsd_test.py runs (docs/methods/goodness_of_fit.md, "Running the study fast").
 #
 # Usage: REF=/path/to/LSD bench/run_lsd_power.sh [build-dir] [out-dir]
 # Env: JOBS (2), SEEDS (100), SIGMAS (0,0.01,0.02,0.04), CHUNK (25 seeds per job),
