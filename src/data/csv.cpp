@@ -191,14 +191,15 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
   for (size_t j = 0; j < ncols; ++j) if (int64_t(j) != label_col) t.columns.push_back(names[j]);
   if (label_col >= 0) {
     std::vector<int64_t> labels(static_cast<size_t>(n));
+    // Parsed once, with the same parser as the features: std::stod would throw out_of_range on
+    // a label such as "1e-999" that parse_number reads as 0 (found by fuzz_csv).
     bool numeric = true;
-    for (const auto& s : raw_labels) {
+    for (size_t i = 0; i < raw_labels.size() && numeric; ++i) {
       double v;
-      numeric = numeric && parse_number(s, v) && v == std::floor(v) && std::abs(v) < 9.0e15;
+      numeric = parse_number(raw_labels[i], v) && v == std::floor(v) && std::abs(v) < 9.0e15;
+      if (numeric) labels[i] = int64_t(v);
     }
-    if (numeric) {
-      for (size_t i = 0; i < raw_labels.size(); ++i) labels[i] = int64_t(std::stod(raw_labels[i]));
-    } else {
+    if (!numeric) {
       std::set<std::string> uniq(raw_labels.begin(), raw_labels.end());
       t.label_names.assign(uniq.begin(), uniq.end());
       std::map<std::string, int64_t> index;

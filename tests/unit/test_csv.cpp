@@ -45,6 +45,16 @@ TEST(CsvTest, NoHeaderGeneratesNamesAndNegativeIndexPicksLastColumn) {
   EXPECT_FALSE(all.labels.defined());
 }
 
+TEST(CsvTest, NumbersBelowDoubleRangeReadAsZeroInFeaturesAndLabels) {
+  // A label "1e-999" underflows to 0; it used to reach std::stod, which throws out_of_range
+  // (an uncaught std::exception, not a c10::Error with the file named). Found by fuzz_csv.
+  TempDir dir;
+  auto path = write(dir, "u.csv", "2.5e-999 1 1e-999\n-1 3 2\n");
+  auto t = read_csv(path, CsvOptions().whitespace(true).label_column("-1"));
+  EXPECT_TRUE(torch::equal(t.labels, torch::tensor({0, 2}, torch::kLong)));
+  EXPECT_EQ(t.features[0][0].item<float>(), 0.0f);
+}
+
 TEST(CsvTest, TextLabelsMapToSortedClassIndices) {
   TempDir dir;
   auto path = write(dir, "c.csv", "species;a;b\nvirginica;1;2\nsetosa;3;4\nvirginica;5;6\n");
