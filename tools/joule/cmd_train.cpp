@@ -1,6 +1,5 @@
 // joule train [CONFIG|PRESET] [key=value ...]: a method from the configuration, trained into a
 // new run folder (or continued with train.resume=RUN), evaluated, and its pictures drawn.
-#include <signal.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -8,6 +7,7 @@
 #include <filesystem>
 
 #include "joule/methods/run.h"
+#include "joule/train/stop_signals.h"
 #include "joule/train/trainer.h"
 #include "tools/joule/args.h"
 #include "tools/joule/commands.h"
@@ -16,24 +16,6 @@ namespace joule::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-// The first SIGINT/SIGTERM asks the trainer to stop after its step and save; a second one ends
-// the process at once (the handler resets itself).
-extern "C" void on_stop_signal(int) {
-  static const char msg[] = "\njoule: stopping after this step and saving a checkpoint (press Ctrl-C again to quit now)\n";
-  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-  (void)ignored;
-  train::request_interrupt();
-}
-
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-}
 
 // run.name becomes a folder under runs/: one path component of ordinary characters.
 void check_run_name(const std::string& name) {
@@ -125,7 +107,10 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
   }
   methods::RunResult result;
   train::clear_interrupt();
-  install_stop_handlers();
+  // The first SIGINT/SIGTERM asks the trainer to stop after its step and save; a second one ends
+  // the process at once.
+  train::StopSignalScope stop_signals(
+      "\njoule: stopping after this step and saving a checkpoint (press Ctrl-C again to quit now)\n");
   try {
     result = methods::train_run(*method, dir, opts);
   } catch (const train::InterruptedError& e) {
