@@ -16,7 +16,7 @@ jobs=${JOULE_JOBS:-$(nproc)}
 # without this; the line tables then name the folder that first compiled a file.
 export CCACHE_NOHASHDIR=1
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DJOULE_SANITIZE=address,undefined \
-  -DJOULE_BUILD_BENCH=OFF >/dev/null
+  -DJOULE_BUILD_BENCH=OFF -DJOULE_BUILD_PYTHON=OFF >/dev/null
 cmake --build "$build" -j "$jobs" --target joule_exe joule_unit_tests joule_robustness_tests
 
 # Leaks are reported except LibTorch's own process-lifetime allocations (fuzz/lsan.supp); any

@@ -29,6 +29,8 @@ packages=(
   clang                                 # libFuzzer + ASan/UBSan builds of the file readers (fuzz/)
   python3-torch python3-sklearn         # Python peers for benchmarks and interop tests
   python3-pip                           # Python-side test tools (tensorboard, safetensors) into a cache folder
+  python3-dev pybind11-dev python3-pytest  # the Python module `joule` (python/) and its tests
+  doxygen                               # the API reference (docs target; warnings fail it)
   dataset-fashion-mnist                 # the default image dataset (RBM, JEM)
 )
 
@@ -67,8 +69,8 @@ case "$mode" in
       python3 -m pip install -q --disable-pip-version-check --target "$JOULE_PY_TOOLS" tensorboard safetensors >/dev/null 2>&1 ||
         echo "warning: could not install tensorboard/safetensors with pip; the TensorBoard and safetensors interop tests will be skipped" >&2
     fi
-    echo "== running the test suite (unit, integration, consumer; 'slow' tests are separate)"
-    ctest --test-dir "$build" -L "unit|integration|robustness|consumer" --output-on-failure -j "$jobs"
+    echo "== running the test suite (unit, integration, robustness, consumer, python, docs; 'slow' tests are separate)"
+    ctest --test-dir "$build" -L "unit|integration|robustness|consumer|python|docs" --output-on-failure -j "$jobs"
     if [ "${JOULE_SANITIZERS:-1}" != 0 ]; then
       echo "== the unit and robustness tests again under ASan + UBSan (scripts/sanitize.sh; ~15 min cold, JOULE_SANITIZERS=0 skips)"
       JOULE_JOBS=$jobs "$root/scripts/sanitize.sh"

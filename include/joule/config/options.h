@@ -41,10 +41,13 @@ class ConfigError : public std::runtime_error {
 /// What a field means and which values it accepts.
 class Doc {
  public:
+  /// A Doc with help text `help` and no constraints; implicit, so a plain string documents a field.
   Doc(const char* help) : help_(help) {}  // NOLINT: implicit, so a plain string documents a field
+  /// \copydoc Doc(const char*)
   Doc(std::string help) : help_(std::move(help)) {}  // NOLINT
   /// Inclusive numeric bounds (for lists: of every element).
   Doc& min(double v) { min_ = v; return *this; }
+  /// \copydoc min(double)
   Doc& max(double v) { max_ = v; return *this; }
   /// Allowed values of a string field (or of every element of a string list).
   Doc& choices(std::vector<std::string> values) { choices_ = std::move(values); return *this; }
@@ -53,11 +56,17 @@ class Doc {
   /// An extra command-line name, e.g. "seed" for run.seed (`--seed 3`).
   Doc& alias(std::string name) { aliases_.push_back(std::move(name)); return *this; }
 
+  /// The help text.
   const std::string& help() const { return help_; }
+  /// The inclusive lower bound, if any.
   const c10::optional<double>& min() const { return min_; }
+  /// The inclusive upper bound, if any.
   const c10::optional<double>& max() const { return max_; }
+  /// The allowed string values (empty: any).
   const std::vector<std::string>& choices() const { return choices_; }
+  /// Extra command-line names.
   const std::vector<std::string>& aliases() const { return aliases_; }
+  /// Whether ±inf is accepted.
   bool inf_allowed() const { return allow_inf_; }
 
  private:
@@ -68,6 +77,7 @@ class Doc {
   std::vector<std::string> aliases_;
 };
 
+/// The value type of a field (kTableList: an array of tables, see Fields::list()).
 enum class FieldType { kInt, kFloat, kBool, kString, kIntList, kFloatList, kStringList, kTableList };
 /// "integer", "number", "true or false", "string", "list of integers", ...
 std::string type_name(FieldType type);
@@ -78,8 +88,10 @@ class Fields;
 class ListAccess {
  public:
   virtual ~ListAccess() = default;
+  /// The number of items.
   virtual size_t size() const = 0;
   virtual void resize(size_t n) = 0;  ///< new items are default-constructed T
+  /// Visits the fields of item `i`.
   virtual void visit(size_t i, Fields& f) = 0;
   /// Visits a default-constructed item (the schema of one element).
   virtual void visit_prototype(Fields& f) = 0;
@@ -91,6 +103,8 @@ class Fields {
  public:
   virtual ~Fields() = default;
 
+  ///@{
+  /// Declares the field `key` (relative to the current section) bound to `v` and described by `doc`.
   void operator()(const std::string& key, int64_t& v, const Doc& doc) { on_int(path(key), v, doc); }
   void operator()(const std::string& key, double& v, const Doc& doc) { on_float(path(key), v, doc); }
   void operator()(const std::string& key, bool& v, const Doc& doc) { on_bool(path(key), v, doc); }
@@ -100,6 +114,7 @@ class Fields {
   void operator()(const std::string& key, std::vector<std::string>& v, const Doc& doc) {
     on_string_list(path(key), v, doc);
   }
+  ///@}
 
   /// The fields of `part` (a struct with visit(Fields&)) under the section `key`.
   template <typename T>
@@ -127,6 +142,8 @@ class Fields {
   }
 
  protected:
+  ///@{
+  /// Handles one field of that type; `key` is the full dotted key.
   virtual void on_int(const std::string& key, int64_t& v, const Doc& doc) = 0;
   virtual void on_float(const std::string& key, double& v, const Doc& doc) = 0;
   virtual void on_bool(const std::string& key, bool& v, const Doc& doc) = 0;
@@ -134,6 +151,8 @@ class Fields {
   virtual void on_int_list(const std::string& key, std::vector<int64_t>& v, const Doc& doc) = 0;
   virtual void on_float_list(const std::string& key, std::vector<double>& v, const Doc& doc) = 0;
   virtual void on_string_list(const std::string& key, std::vector<std::string>& v, const Doc& doc) = 0;
+  ///@}
+  /// Handles an array of tables; `items` gives access to its elements.
   virtual void on_list(const std::string& key, ListAccess& items, const Doc& doc) = 0;
 
   /// The dotted key of `leaf` in the current section.
@@ -142,6 +161,7 @@ class Fields {
     for (const auto& p : prefix_) out += p + ".";
     return out + leaf;
   }
+  /// The open sections, outermost first (pushed by section()).
   std::vector<std::string> prefix_;
 };
 
@@ -157,9 +177,9 @@ Visit visit_of(T& options) {
 /// One field of a schema.
 struct FieldInfo {
   std::string key;  ///< dotted; elements of an array of tables appear as "key[].field"
-  FieldType type = FieldType::kString;
+  FieldType type = FieldType::kString;  ///< the value type
   std::string default_text;  ///< the value at the time the schema was taken, as TOML
-  Doc doc = "";
+  Doc doc = "";  ///< help text and allowed values
 };
 
 /// The fields `visit` declares, in declaration order, with their current values as defaults.
@@ -173,8 +193,9 @@ std::string help_text(const std::vector<FieldInfo>& fields);
 /// or "" if none is plausibly a typo of it.
 std::string suggest_key(const std::string& key, const std::vector<FieldInfo>& fields);
 
-/// Levenshtein distance, and the candidate closest to `s` within a plausible typo distance.
+/// The Levenshtein distance between `a` and `b`.
 size_t edit_distance(const std::string& a, const std::string& b);
+/// The candidate closest to `s`, or "" if none is within max(2, ⌊longer length / 3⌋) edits.
 std::string closest_match(const std::string& s, const std::vector<std::string>& candidates);
 
 /// A configuration document: a TOML table (from a file, a string or command-line overrides)
@@ -192,7 +213,9 @@ class Document {
   void set(const std::string& key, const std::string& value, const std::string& origin = "command line");
   /// `other`'s values replace this document's.
   void merge(const Document& other);
+  /// Whether the dotted `key` has a value (or is a table).
   bool has(const std::string& key) const;
+  /// Removes the dotted `key` and its origin; nothing happens if it is absent.
   void erase(const std::string& key);
   /// The value at `key` as text (strings unquoted, other values as TOML), or `fallback`.
   std::string get_text(const std::string& key, const std::string& fallback = "") const;
@@ -200,10 +223,14 @@ class Document {
   std::string origin(const std::string& key) const;
   /// Every leaf key (dotted; arrays of tables count as one leaf), in source order.
   std::vector<std::string> keys() const;
+  /// The document as TOML text.
   std::string to_toml() const;
 
+  /// The parsed TOML table and the origins of values (defined in src/config/options.cpp).
   struct Impl;
+  /// The implementation, for the reader in src/config.
   const Impl& impl() const { return *impl_; }
+  /// \copydoc impl() const
   Impl& impl() { return *impl_; }
 
  private:

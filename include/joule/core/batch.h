@@ -7,8 +7,8 @@ namespace joule {
 
 /// One minibatch. `y` is undefined for unlabelled data.
 struct Batch {
-  at::Tensor x;
-  at::Tensor y;
+  at::Tensor x;  ///< inputs [B, ...]
+  at::Tensor y;  ///< labels, one per sample; undefined for unlabelled data
 };
 
 }  // namespace joule

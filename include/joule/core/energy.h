@@ -46,6 +46,7 @@ class EnergyModel : public torch::nn::Module {
   /// it; a model trained with a cold sampler (T_s ≪ 1) learns E ≈ −T_s·log p_data, so reading
   /// its likelihood needs T = T_s (Nijkamp et al., arXiv:1904.09770 §3).
   double temperature() const { return temperature_; }
+  /// Sets T; must be finite and > 0 (throws otherwise).
   void set_temperature(double t);
 
   /// log p̃(x) = −E(x)/T.
@@ -53,6 +54,8 @@ class EnergyModel : public torch::nn::Module {
 
   /// Saves parameters, buffers and the temperature.
   void save(torch::serialize::OutputArchive& archive) const override;
+  /// Loads parameters, buffers and, when the archive has one, the temperature (older archives
+  /// without it keep the current T).
   void load(torch::serialize::InputArchive& archive) override;
 
  private:
@@ -75,6 +78,7 @@ EnergyGrad energy_and_grad_autograd(EnergyModel& model, const torch::Tensor& x);
 /// Samplers run the network in eval mode (no dropout; as `JEM:train_wrn_ebm.py` samples).
 class EvalModeGuard {
  public:
+  /// Records the module's current mode and switches it to eval.
   explicit EvalModeGuard(torch::nn::Module& module);
   ~EvalModeGuard();
   EvalModeGuard(const EvalModeGuard&) = delete;
@@ -90,6 +94,7 @@ class EvalModeGuard {
 /// input stays (improved CD's E_θ̄(x_kl(θ))), or attacks that need gradients for inputs only.
 class FrozenParameters {
  public:
+  /// Records each parameter's requires_grad flag and clears it.
   explicit FrozenParameters(torch::nn::Module& module);
   ~FrozenParameters();
   FrozenParameters(const FrozenParameters&) = delete;
@@ -104,6 +109,7 @@ class FrozenParameters {
 /// and restores the previous one.
 class TemperatureGuard {
  public:
+  /// Records the model's temperature and sets it to `temperature` (finite, > 0).
   TemperatureGuard(EnergyModel& model, double temperature);
   ~TemperatureGuard();
   TemperatureGuard(const TemperatureGuard&) = delete;

@@ -27,6 +27,7 @@ class LatentVariableModel {
   virtual ElboTerms elbo_terms(const at::Tensor& x, at::Generator& gen) = 0;
   /// n draws x ~ p(x|z), z ~ p(z).
   virtual at::Tensor sample(int64_t n, at::Generator gen) = 0;
+  /// Shape of one sample x without the batch dimension.
   virtual std::vector<int64_t> event_shape() const = 0;
 };
 

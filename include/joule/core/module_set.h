@@ -23,9 +23,11 @@ class ModuleSet {
   /// Adds a module under a new name.
   ModuleSet& add(const std::string& name, std::shared_ptr<torch::nn::Module> module);
 
+  /// Whether a module called `name` is in the set.
   bool has(const std::string& name) const;
   /// The module called `name`; a clear error naming the known modules if there is none.
   std::shared_ptr<torch::nn::Module> ptr(const std::string& name) const;
+  /// The module called `name` by reference; same error as ptr() if there is none.
   torch::nn::Module& at(const std::string& name) const { return *ptr(name); }
 
   /// The module called `name` as a T (a module class or an interface such as EnergyModel or
@@ -45,8 +47,11 @@ class ModuleSet {
   /// The device of the first module that has a parameter or buffer (CPU if none).
   c10::Device device() const;
 
+  /// Every (name, module) pair in insertion order.
   const std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>>& items() const { return items_; }
+  /// The module names in insertion order.
   std::vector<std::string> names() const;
+  /// The number of modules.
   size_t size() const { return items_.size(); }
 
  private:

@@ -54,6 +54,7 @@ struct BlasInfo {
   std::string library;   ///< path of the shared object providing sgemm_, or "" if none found
   bool reference = false;  ///< true for the slow netlib reference BLAS
 };
+/// Finds the shared object that provides sgemm_ and whether it is the reference BLAS.
 BlasInfo detect_blas();
 
 /// Writes a warning to `os` when the reference BLAS is in use (about 14× slower matrix

@@ -47,31 +47,43 @@ struct AugmentOptions {
   TORCH_ARG(double, flip_prob) = 0.0;
   /// Probability of a random resized crop (torchvision's RandomResizedCrop always crops: 1).
   TORCH_ARG(double, crop_prob) = 0.0;
-  /// Range of the crop's area as a fraction of the image's (RandomResizedCrop's `scale`).
+  /// Range of the crop's area as a fraction of the image's (RandomResizedCrop's `scale`):
+  /// lower end, 0 < crop_scale_min <= crop_scale_max.
   TORCH_ARG(double, crop_scale_min) = 0.08;
+  /// Upper end of the crop's area fraction (<= 1).
   TORCH_ARG(double, crop_scale_max) = 1.0;
-  /// Range of the crop's aspect ratio width/height, drawn log-uniformly (`ratio`).
+  /// Range of the crop's aspect ratio width/height, drawn log-uniformly (`ratio`): lower end
+  /// (> 0).
   TORCH_ARG(double, crop_ratio_min) = 3.0 / 4.0;
+  /// Upper end of the crop's aspect ratio (>= crop_ratio_min, finite).
   TORCH_ARG(double, crop_ratio_max) = 4.0 / 3.0;
   /// Probability of a colour jitter (RandomApply([ColorJitter(...)], p)).
   TORCH_ARG(double, jitter_prob) = 0.0;
-  /// ColorJitter's strengths: brightness, contrast and saturation factors are drawn uniformly
-  /// from [max(0, 1 − v), 1 + v], the hue shift from [−hue, hue] (hue ≤ 0.5). 0 = off.
+  /// ColorJitter's brightness strength v >= 0: the factor is drawn uniformly from
+  /// [max(0, 1 − v), 1 + v]. 0 = off.
   TORCH_ARG(double, brightness) = 0.0;
+  /// ColorJitter's contrast strength v >= 0 (factor in [max(0, 1 − v), 1 + v]; 0 = off).
   TORCH_ARG(double, contrast) = 0.0;
+  /// ColorJitter's saturation strength v >= 0 (factor in [max(0, 1 − v), 1 + v]; 0 = off).
   TORCH_ARG(double, saturation) = 0.0;
+  /// ColorJitter's hue strength: the shift in turns is drawn from [−hue, hue] (in [0, 0.5]; 0 = off).
   TORCH_ARG(double, hue) = 0.0;
   /// Probability of converting to grayscale (RandomGrayscale(p); no effect on C = 1).
   TORCH_ARG(double, grayscale_prob) = 0.0;
   /// Probability of a Gaussian blur with an odd `blur_kernel` × `blur_kernel` kernel whose σ is
   /// drawn uniformly from [blur_sigma_min, blur_sigma_max] (SimCLR's blur; kernel 1 = off).
   TORCH_ARG(double, blur_prob) = 0.0;
+  /// Blur kernel size in pixels (positive, odd; 1 = off).
   TORCH_ARG(int64_t, blur_kernel) = 5;
+  /// Smallest blur σ in pixels (> 0).
   TORCH_ARG(double, blur_sigma_min) = 0.1;
+  /// Largest blur σ in pixels (>= blur_sigma_min, finite).
   TORCH_ARG(double, blur_sigma_max) = 2.0;
-  /// The value range of the images. The transforms work on (x − low) / (high − low) in [0, 1],
-  /// as torchvision's do on float images, and the result is mapped back and lies in [low, high].
+  /// Lower end of the images' value range (finite). The transforms work on
+  /// (x − low) / (high − low) in [0, 1], as torchvision's do on float images, and the result is
+  /// mapped back and lies in [low, high].
   TORCH_ARG(double, low) = 0.0;
+  /// Upper end of the images' value range (finite, > low).
   TORCH_ARG(double, high) = 1.0;
 };
 

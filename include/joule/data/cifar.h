@@ -17,7 +17,11 @@
 
 namespace joule::data {
 
-enum class CifarKind { kCifar10, kCifar100 };
+/// Which CIFAR dataset (they differ in record layout).
+enum class CifarKind {
+  kCifar10,  ///< 10 classes, one label byte per record
+  kCifar100  ///< 100 fine / 20 coarse classes, two label bytes per record
+};
 
 /// Reads one CIFAR binary file: images [N, 3, 32, 32] float32 in [0, 1], labels [N] int64
 /// (CIFAR-100: fine labels, or the 20 coarse ones with `coarse`). A missing file, a size that

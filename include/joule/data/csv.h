@@ -10,13 +10,19 @@
 
 namespace joule::data {
 
-enum class CsvHeader { kAuto, kYes, kNo };
+/// Whether a CSV file's first row (after CsvOptions::skip_lines) is a header.
+enum class CsvHeader {
+  kAuto,  ///< a header if any of its fields is not a number
+  kYes,   ///< always a header
+  kNo     ///< never a header: column names are generated
+};
 
 /// Options for read_csv().
 ///
 /// Example:
 ///   auto t = joule::data::read_csv("HAR.csv", joule::data::CsvOptions().label_column("activity"));
 struct CsvOptions {
+  /// Field separator (ignored with `whitespace`).
   TORCH_ARG(char, delimiter) = ',';
   /// Fields separated by runs of spaces or tabs (UCI's .txt tables, e.g. HAR's X_train.txt);
   /// overrides `delimiter`.
@@ -34,6 +40,7 @@ struct CsvOptions {
   TORCH_ARG(bool, allow_nan) = false;
 };
 
+/// What read_csv() returns.
 struct CsvTable {
   torch::Tensor features;                  ///< [N, D] float32
   torch::Tensor labels;                    ///< [N] int64, undefined without a label column

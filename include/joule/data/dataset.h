@@ -14,9 +14,13 @@ namespace joule::data {
 class DataSource {
  public:
   virtual ~DataSource() = default;
+  /// The next minibatch of `batch_size` examples; random choices come from `gen`.
   virtual Batch next(int64_t batch_size, at::Generator& gen) = 0;
+  /// Number of examples N.
   virtual int64_t size() const = 0;
+  /// Writes the source's position (for resuming). No-op by default.
   virtual void save(torch::serialize::OutputArchive& archive) const {}
+  /// Restores the position written by save(). No-op by default.
   virtual void load(torch::serialize::InputArchive& archive) {}
 };
 
@@ -28,13 +32,21 @@ class TensorDataset : public DataSource {
   /// Rejects empty data and non-finite values (naming the first bad row).
   explicit TensorDataset(torch::Tensor x, torch::Tensor y = {});
 
+  /// The next batch_size (in [1, N]) rows of the current permutation; starts a new epoch (a fresh
+  /// permutation from `gen`) when fewer rows than that are left.
   Batch next(int64_t batch_size, at::Generator& gen) override;
+  /// Number of rows N.
   int64_t size() const override { return x_.size(0); }
+  /// Index of the current epoch (0 during the first pass).
   int64_t epoch() const { return epoch_; }
+  /// The data [N, ...].
   const torch::Tensor& x() const { return x_; }
+  /// The labels [N]; undefined without labels.
   const torch::Tensor& y() const { return y_; }
 
+  /// Writes the position, the epoch and the current permutation.
   void save(torch::serialize::OutputArchive& archive) const override;
+  /// Restores the position, the epoch and the permutation written by save().
   void load(torch::serialize::InputArchive& archive) override;
 
  private:

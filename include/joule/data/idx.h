@@ -14,8 +14,8 @@ at::Tensor read_idx(const std::string& path);
 
 /// An image classification split: images [N, 1, H, W] float32 scaled to [0, 1], labels [N] int64.
 struct ImageSplit {
-  at::Tensor images;
-  at::Tensor labels;
+  at::Tensor images;  ///< [N, 1, H, W] float32 in [0, 1]
+  at::Tensor labels;  ///< [N] int64 class labels
 };
 
 /// Loads `<dir>/<split>-images-idx3-ubyte[.gz]` and the matching labels (split = "train" or

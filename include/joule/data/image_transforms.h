@@ -8,7 +8,12 @@
 
 namespace joule::data {
 
-enum class Binarize { kNone, kThreshold, kStochastic };
+/// How to binarise images (see binarize_threshold(), binarize_stochastic()).
+enum class Binarize {
+  kNone,       ///< keep the grey values
+  kThreshold,  ///< 1 where x > threshold
+  kStochastic  ///< one Bernoulli(x) draw per element
+};
 /// Parses "none", "threshold", "stochastic".
 Binarize parse_binarize(const std::string& name);
 
@@ -24,9 +29,12 @@ at::Tensor binarize_stochastic(const at::Tensor& x, at::Generator& gen);
 /// would otherwise blow up).
 struct Standardizer {
   at::Tensor mean;  ///< shape of one sample
-  at::Tensor std;
+  at::Tensor std;   ///< per-feature standard deviation, at least min_std (shape of one sample)
+  /// Fits mean and std over the first dimension of x [N, ...] (N >= 2, min_std > 0).
   static Standardizer fit(const at::Tensor& x, double min_std = 0.05);
+  /// (x − mean) / std.
   at::Tensor apply(const at::Tensor& x) const;
+  /// The inverse of apply(): z · std + mean.
   at::Tensor invert(const at::Tensor& z) const;
 };
 

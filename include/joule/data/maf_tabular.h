@@ -16,7 +16,10 @@ namespace joule::data {
 
 /// A table in model space: float32 rows [N, D], standardised as the reference does.
 struct MafTable {
+  ///@{
+  /// The training, validation and test rows [N, D].
   at::Tensor train, valid, test;
+  ///@}
   int64_t raw_columns = 0;        ///< columns in the file
   std::vector<std::string> notes;  ///< what loading decided (dropped columns, rows kept)
 };

@@ -13,6 +13,7 @@ namespace joule::data {
 /// np.random.RandomState(seed): MT19937 seeded by init_genrand, with numpy's legacy transforms.
 class NumpyLegacyRandom {
  public:
+  /// The state of np.random.RandomState(seed).
   explicit NumpyLegacyRandom(uint32_t seed) : mt_(seed) {}
 
   /// random_interval(max): 32-bit words masked to the next power of two minus one, redrawn until

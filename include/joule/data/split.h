@@ -9,7 +9,11 @@ namespace joule::data {
 
 /// Rows x [N, ...] with optional labels y [N].
 struct Rows {
+  ///@{
+  /// The rows x [N, ...] and labels y [N] (y undefined without labels).
   at::Tensor x, y;
+  ///@}
+  /// Number of rows N (0 when x is undefined).
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
   /// The rows at `indices` (int64 [n]).
   Rows select(const at::Tensor& indices) const;
@@ -19,7 +23,10 @@ struct Rows {
 
 /// A seeded three-way split.
 struct RowSplit {
+  ///@{
+  /// The training, validation and test rows.
   Rows train, valid, test;
+  ///@}
 };
 
 /// One permutation of the N rows drawn from `gen`: the test rows are its first n_test entries,

@@ -15,14 +15,14 @@ namespace joule::data {
 
 /// What is known about one toy dataset.
 struct ToyInfo {
-  std::string name;
+  std::string name;  ///< the name sample_toy() accepts
   /// Differential entropy in nats, i.e. the best achievable test NLL. Exact for 8gaussians and
   /// checkerboard; a Kozachenko–Leonenko estimate (eval::knn_entropy) for the others.
   c10::optional<double> entropy;
-  bool entropy_exact = false;
+  bool entropy_exact = false;  ///< true when `entropy` is exact, false for an estimate
   /// Half-width e of a square [−e, e]² that holds essentially all the mass (plots, grid log Z).
   double plot_extent = 4.5;
-  std::string description;
+  std::string description;  ///< one-line description of the density
 };
 
 /// `n` points [n, 2] float32 on the CPU from the named dataset. All randomness comes from `gen`

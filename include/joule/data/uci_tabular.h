@@ -34,8 +34,12 @@ struct UciTableOptions {
   TORCH_ARG(bool, standardize) = true;
 };
 
+/// One benchmark as load_uci_table() returns it.
 struct UciTable {
-  Rows train, valid, test;              ///< float32 features [N, D], int64 labels 0..C−1
+  ///@{
+  /// The training, validation and test rows: float32 features [N, D], int64 labels 0..C−1.
+  Rows train, valid, test;
+  ///@}
   std::vector<std::string> label_names;  ///< class names in label order
   int64_t raw_features = 0;             ///< features in the files
   int64_t dropped_features = 0;         ///< removed by the repeated-value filter

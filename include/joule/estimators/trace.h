@@ -19,17 +19,21 @@ namespace joule {
 
 /// Distribution of Hutchinson probes. Rademacher (±1) has the smaller variance,
 /// Var[εᵀAε] = 2 Σ_{i≠j} A_ij² against 2‖A‖²_F for Gaussian probes; LSD's code uses Gaussian.
-enum class ProbeKind { kGaussian, kRademacher };
+enum class ProbeKind {
+  kGaussian,   ///< ε ~ N(0, I)
+  kRademacher  ///< ε uniform on {−1, +1}ᴰ
+};
 
 /// Parses "gaussian" or "rademacher".
 ProbeKind parse_probe_kind(const std::string& name);
-std::string to_string(ProbeKind kind);
+std::string to_string(ProbeKind kind);  ///< "gaussian" or "rademacher"
 
 /// A probe tensor shaped like `like`, entries i.i.d. N(0, 1) or uniform on {−1, +1}.
 at::Tensor draw_probe(const at::Tensor& like, ProbeKind kind, at::Generator& gen);
 
 /// Options for jacobian_trace_hutchinson().
 struct HutchinsonOptions {
+  /// Probe distribution (Gaussian as in LSD's code; Rademacher has lower variance).
   TORCH_ARG(ProbeKind, probe) = ProbeKind::kGaussian;
   /// Probes averaged per sample (variance falls as 1/probes, cost grows linearly).
   TORCH_ARG(int64_t, probes) = 1;

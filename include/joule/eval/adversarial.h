@@ -38,19 +38,29 @@ namespace joule::eval {
 /// is on and x requires grad. May be stochastic (a defence with its own generator).
 using LogitsFn = std::function<at::Tensor(const at::Tensor&)>;
 
-enum class AttackNorm { kLinf, kL2 };
+/// The norm of the attack's ε-ball.
+enum class AttackNorm {
+  kLinf,  ///< L∞: every element moves by at most ε
+  kL2     ///< L2: the perturbation's Euclidean norm is at most ε
+};
 /// "linf" | "l2" (an error naming both otherwise).
 AttackNorm attack_norm_from_string(const std::string& name);
-std::string to_string(AttackNorm norm);
+std::string to_string(AttackNorm norm);  ///< "linf" or "l2"
 
 /// What the attack maximises: the cross-entropy of the true class (untargeted; minus that of the
 /// target when targeted), or the logit margin max_{j≠y} f_j − f_y (Carlini–Wagner, arXiv:1608.04644
 /// §V; f_t − max_{j≠t} f_j when targeted), which does not saturate on confident classifiers.
-enum class AttackLoss { kCrossEntropy, kMargin };
-AttackLoss attack_loss_from_string(const std::string& name);  // "ce" | "margin"
+enum class AttackLoss {
+  kCrossEntropy,  ///< cross-entropy of the true (or target) class
+  kMargin         ///< Carlini–Wagner logit margin
+};
+AttackLoss attack_loss_from_string(const std::string& name);  ///< "ce" | "margin"
 
+/// Options for pgd_attack(): the threat model (norm, ε, range) and the attack's strength.
 struct AttackOptions {
+  /// A closed value range [first, second].
   using Range = std::pair<double, double>;
+  /// An attack in the `norm` ball of radius `eps`, with the defaults below (PGD-20).
   explicit AttackOptions(AttackNorm norm = AttackNorm::kLinf, double eps = 0.0) : norm_(norm), eps_(eps) {}
 
   /// FGSM: one step of size ε from x (the sign of the gradient under L∞, its direction under L2),
@@ -59,19 +69,25 @@ struct AttackOptions {
   /// PGD-k: k steps of 2.5·ε/k from a uniform random start in the ball (Madry et al.).
   static AttackOptions pgd(AttackNorm norm, double eps, int64_t steps);
 
+  /// Fails unless eps >= 0, steps, restarts, eot_samples and batch_size >= 1, step_size >= 0
+  /// (all finite) and range has low < high.
   void validate() const;
   /// The step size in use: step_size, or 2.5·ε/steps when it is 0.
   double step() const;
 
+  /// Norm of the ball.
   TORCH_ARG(AttackNorm, norm);
   /// Radius of the ball around each input, in the units of the classifier's inputs.
   TORCH_ARG(double, eps);
+  /// Gradient steps per restart (>= 1).
   TORCH_ARG(int64_t, steps) = 20;
   /// 0: 2.5·ε/steps.
   TORCH_ARG(double, step_size) = 0.0;
   /// Independent runs from fresh random starts; an input fooled by any of them stays fooled.
   TORCH_ARG(int64_t, restarts) = 1;
+  /// Start each restart at a uniform random point of the ball (false: at x).
   TORCH_ARG(bool, random_start) = true;
+  /// The objective the attack ascends.
   TORCH_ARG(AttackLoss, loss) = AttackLoss::kCrossEntropy;
   /// Gradient samples averaged per step (expectation over a stochastic classifier's noise).
   TORCH_ARG(int64_t, eot_samples) = 1;
@@ -117,19 +133,24 @@ enum class RefinementGradient {
   kThrough,   ///< exact: the graph of every Langevin step is kept (second order)
   kIdentity,  ///< BPDA: the refinement's Jacobian taken as the identity (first order, cheap)
 };
-RefinementGradient refinement_gradient_from_string(const std::string& name);  // "through" | "identity"
+RefinementGradient refinement_gradient_from_string(const std::string& name);  ///< "through" | "identity"
 
+/// Options for SgldDefence.
 struct SgldDefenceOptions {
+  /// Fails unless steps >= 0, chains >= 1, step_size > 0, noise >= 0 (finite) and range has
+  /// low < high.
   void validate() const;
   /// Langevin steps K of each refinement (0: the plain classifier).
   TORCH_ARG(int64_t, steps) = 10;
   /// Refinement chains per input; the classifier's logits are averaged over them.
   TORCH_ARG(int64_t, chains) = 10;
-  /// JEM's SGLD: x ← x − a·∇ₓE(x) + b·ε with a = 1, b = 0.01 (JEM:attack_model.py's defaults).
+  /// Gradient step a of JEM's SGLD x ← x − a·∇ₓE(x) + b·ε (JEM:attack_model.py's default a = 1).
   TORCH_ARG(double, step_size) = 1.0;
+  /// Noise standard deviation b of the SGLD steps (JEM's default 0.01).
   TORCH_ARG(double, noise) = 0.01;
   /// Refined inputs are clamped into this range (none: unbounded).
   TORCH_ARG(c10::optional<AttackOptions::Range>, range) = AttackOptions::Range(-1.0, 1.0);
+  /// How attacks differentiate through the refinement.
   TORCH_ARG(RefinementGradient, gradient) = RefinementGradient::kThrough;
 };
 
@@ -139,6 +160,7 @@ struct SgldDefenceOptions {
 /// stochastic: attack it with AttackOptions::eot_samples > 1.
 class SgldDefence {
  public:
+  /// Defends `model` (borrowed) with refinement noise from `gen`; validates `options`.
   SgldDefence(ClassifierEnergyImpl& model, SgldDefenceOptions options, at::Generator gen);
 
   /// K steps from each input, `chains` times: [B, ...] -> [chains·B, ...] (chain-major). Keeps a
@@ -149,7 +171,7 @@ class SgldDefence {
   /// logits() as a LogitsFn for the attacks (this object must outlive it).
   LogitsFn as_logits_fn();
 
-  const SgldDefenceOptions& options() const { return options_; }
+  const SgldDefenceOptions& options() const { return options_; }  ///< the options in use
 
  private:
   ClassifierEnergyImpl& model_;

@@ -19,7 +19,10 @@ namespace joule::eval {
 
 /// One bin of a reliability diagram.
 struct ReliabilityBin {
-  double lower = 0, upper = 0;  ///< confidence range (lower, upper]
+  ///@{
+  /// Confidence range (lower, upper] of the bin.
+  double lower = 0, upper = 0;
+  ///@}
   int64_t count = 0;            ///< samples in the bin
   double confidence = 0;        ///< their mean confidence (0 when empty)
   double accuracy = 0;          ///< their accuracy (0 when empty)

@@ -16,6 +16,7 @@
 
 namespace joule::eval {
 
+/// Per-input scores of a classifier, as classifier_scores() returns them (on the CPU).
 struct ClassifierScores {
   at::Tensor probs;          ///< [N, C] softmax(f(x))
   at::Tensor log_px;         ///< [N] logsumexp f(x) = −E(x)

@@ -49,7 +49,10 @@ at::Tensor nearest_neighbour_distances(const at::Tensor& x, const at::Tensor& re
 ///   Ĥ = ψ(N) − ψ(k) + log V_d + (d/N) Σᵢ log εᵢ,
 /// εᵢ the distance from xᵢ to its k-th nearest other point (a radius), d the feature count.
 struct KnnEntropyTerms {
+  ///@{
+  /// Number of points N, feature count d and neighbour rank k.
   int64_t n = 0, d = 0, k = 0;
+  ///@}
   double digamma_n = 0;      ///< ψ(N)
   double digamma_k = 0;      ///< ψ(k)
   double log_unit_ball = 0;  ///< log V_d

@@ -37,8 +37,8 @@ ScoreFunction model_score(EnergyModel& model);
 struct GofResult {
   std::string test;        ///< "ksd" or "lsd"
   double statistic = 0;    ///< KSD: n·KSD² (U-statistic); LSD: z
-  double p_value = 1;
-  double alpha = 0.05;
+  double p_value = 1;      ///< p-value of the statistic under the null hypothesis p = q
+  double alpha = 0.05;     ///< the test's significance level
   bool reject = false;     ///< p_value < alpha
   std::vector<std::pair<std::string, double>> details;  ///< bandwidth, mean, std, n_test, ...
 };
@@ -62,6 +62,7 @@ struct KsdTestOptions {
   TORCH_ARG(double, bandwidth) = 0.0;
   /// Wild-bootstrap draws for the null distribution (the LSD paper's baseline uses 1000).
   TORCH_ARG(int64_t, bootstrap) = 1000;
+  /// Significance level, in (0, 1).
   TORCH_ARG(double, alpha) = 0.05;
 };
 
@@ -75,17 +76,23 @@ GofResult ksd_test(const ScoreFunction& score, const at::Tensor& x, const KsdTes
 /// (--n_iters 1000 --l2 .5 --batch_size 800 --weight_decay .0005 --dropout --maximize_power --val_power).
 struct LsdTestOptions {
   /// Fractions of the sample used to train the critic and to select it; the rest is the test
-  /// split (800 / 100 / 100 of 1000 in the paper).
+  /// split (800 / 100 / 100 of 1000 in the paper). This one: the training fraction (> 0).
   TORCH_ARG(double, train_fraction) = 0.8;
+  /// Fraction of the sample used to select the critic (> 0; with train_fraction, sum < 1).
   TORCH_ARG(double, val_fraction) = 0.1;
-  /// Critic 50-300-300-50 style MLP with learned-β Swish.
+  /// Critic 50-300-300-50 style MLP with learned-β Swish: units per hidden layer.
   TORCH_ARG(int64_t, width) = 300;
+  /// Hidden layers of the critic.
   TORCH_ARG(int64_t, depth) = 2;
+  /// Dropout probability after each hidden activation while training the critic.
   TORCH_ARG(double, dropout) = 0.5;
+  /// Critic training iterations (>= 1).
   TORCH_ARG(int64_t, iterations) = 1000;
   /// Critic minibatch (drawn without replacement from the training split; capped at its size).
   TORCH_ARG(int64_t, batch_size) = 800;
+  /// Adam learning rate of the critic (> 0).
   TORCH_ARG(double, lr) = 1e-3;
+  /// Adam weight decay of the critic.
   TORCH_ARG(double, weight_decay) = 5e-4;
   /// λ of the λ‖f‖² penalty.
   TORCH_ARG(double, l2) = 0.5;
@@ -93,6 +100,7 @@ struct LsdTestOptions {
   TORCH_ARG(bool, maximize_power) = true;
   /// Trace estimator during training (the statistic on held-out data always uses the exact trace).
   TORCH_ARG(ProbeKind, probe) = ProbeKind::kGaussian;
+  /// Hutchinson probes per sample during training.
   TORCH_ARG(int64_t, probes) = 1;
   /// Use the critic's fused step and exact statistic (SteinCritic::stein_loss_backward and
   /// stein_statistic_exact: same values, no autograd graph); false forces the generic
@@ -103,6 +111,7 @@ struct LsdTestOptions {
   /// Also validate after the last iteration. lsd_test.py validates only at multiples of
   /// val_every (0, 100, ..., 900 of 1000), so reference() turns this off.
   TORCH_ARG(bool, validate_last) = true;
+  /// Significance level, in (0, 1).
   TORCH_ARG(double, alpha) = 0.05;
 
  public:  // (TORCH_ARG leaves the members private)

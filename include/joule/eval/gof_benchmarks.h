@@ -15,8 +15,11 @@
 
 namespace joule::eval {
 
+/// Options for make_rbm_benchmark() (defaults: the LSD paper's 50 visible, 40 hidden units).
 struct RbmBenchmarkOptions {
+  /// Number of visible (Gaussian) units V.
   TORCH_ARG(int64_t, visible) = 50;
+  /// Number of ±1 hidden units H.
   TORCH_ARG(int64_t, hidden) = 40;
   /// Standard deviation σ of the perturbation of B in the model q.
   TORCH_ARG(double, sigma) = 0.0;
@@ -24,8 +27,14 @@ struct RbmBenchmarkOptions {
 
 /// p (the data distribution) and q (the model under test), both as Joule RBMs (float32, CPU).
 struct RbmBenchmark {
+  ///@{
+  /// The data distribution p and the model under test q.
   Rbm p{nullptr}, q{nullptr};
-  at::Tensor B, b, c, B_q;  ///< the ±1-hidden parameters of p, and q's perturbed B
+  ///@}
+  ///@{
+  /// The ±1-hidden parameters of p (B [V, H], b [V], c [H]), and q's perturbed B_q [V, H].
+  at::Tensor B, b, c, B_q;
+  ///@}
 };
 
 /// Draws B, b, c and the perturbation from `gen` (in that order).

@@ -11,7 +11,11 @@ namespace joule::eval {
 
 /// An axis-aligned box [xmin, xmax] × [ymin, ymax].
 struct Box {
+  ///@{
+  /// The box's bounds (default [−4, 4]²).
   double xmin = -4, xmax = 4, ymin = -4, ymax = 4;
+  ///@}
+  /// The square [−half_width, half_width]².
   static Box square(double half_width) { return {-half_width, half_width, -half_width, half_width}; }
 };
 
@@ -19,8 +23,8 @@ struct Box {
 struct GridDensity {
   torch::Tensor log_density;  ///< [R, R] float64, normalised; row 0 is the top (largest y)
   double log_z = 0;           ///< log Z by the midpoint rule over the box
-  Box box;
-  int64_t resolution = 0;
+  Box box;                    ///< the box the grid covers
+  int64_t resolution = 0;     ///< grid points R per axis
 };
 
 /// Evaluates the model on the grid (in chunks of `chunk` points) and normalises it. The mass

@@ -20,8 +20,12 @@ double auroc(const at::Tensor& scores_in, const at::Tensor& scores_out);
 /// The ROC curve: one point per distinct score threshold t (descending), with
 /// tpr = #{s_in ≥ t} / N_in and fpr = #{s_out ≥ t} / N_out, preceded by (0, 0) at t = +inf.
 struct RocCurve {
+  ///@{
+  /// False- and true-positive rates and their thresholds, one entry per point.
   std::vector<double> fpr, tpr, thresholds;
+  ///@}
 };
+/// The ROC curve of scores_in (positives) against scores_out (negatives).
 RocCurve roc_curve(const at::Tensor& scores_in, const at::Tensor& scores_out);
 
 /// Trapezoidal area under a curve given by points sorted by x (e.g. a RocCurve).

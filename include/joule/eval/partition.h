@@ -36,6 +36,7 @@ enum class AisSchedule {
   kLinear,                ///< evenly spaced
   kSalakhutdinovMurray,   ///< S&M 2008: 500 steps on [0, 0.5], 4000 on [0.5, 0.9], 10000 on [0.9, 1], scaled to K
 };
+/// Parses "linear" or "sm" (also "salakhutdinov-murray").
 AisSchedule parse_ais_schedule(const std::string& name);
 /// The K + 1 inverse temperatures of a schedule (K >= 1).
 std::vector<double> ais_betas(AisSchedule schedule, int64_t steps);
@@ -48,11 +49,14 @@ std::vector<double> ais_betas(AisSchedule schedule, int64_t steps);
 ///                .reverse_init(chains), gen);
 ///   // r.log_z ± 3 r.log_z_se; trust it when r.reverse_log_z agrees within the error bars.
 struct AisOptions {
+  /// Fails unless runs >= 2, steps >= 1, reverse_burn_in >= 0 and an explicit `betas` starts at
+  /// 0, ends at 1 and increases strictly.
   void validate() const;
   /// Independent annealing runs M.
   TORCH_ARG(int64_t, runs) = 100;
   /// Number of intermediate distributions K (S&M 2008 use 14500).
   TORCH_ARG(int64_t, steps) = 14500;
+  /// Spacing of the inverse temperatures.
   TORCH_ARG(AisSchedule, schedule) = AisSchedule::kSalakhutdinovMurray;
   /// Explicit schedule (0 first, 1 last, increasing); overrides steps and schedule.
   TORCH_ARG(std::vector<double>, betas) = {};
@@ -72,21 +76,23 @@ struct AisOptions {
 
 /// Result of log_partition_ais().
 struct AisResult {
-  static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  static constexpr double nan = std::numeric_limits<double>::quiet_NaN();  ///< value of fields not computed
   /// Forward estimate log Ẑ = log Z_A + log mean(w). Unbiased in Z, so log Ẑ is a stochastic
   /// lower bound on log Z (Jensen): it underestimates when the annealing is too short.
   double log_z = nan;
   /// Delta-method standard error of log Ẑ: sd(w) / (mean(w) √M).
   double log_z_se = nan;
+  ///@{
   /// S&M's interval log(Ẑ ± 3 σ̂_Z) (the lower end is −inf when σ̂_Z ≥ Ẑ / 3).
   double log_z_lower = nan, log_z_upper = nan;
+  ///@}
   /// Effective sample size (Σw)² / Σw² of the forward weights, in [1, M].
   double ess = nan;
   /// Reverse estimate log Z_A − log mean(w_rev): a stochastic upper bound on log Z when the
   /// start states are exact samples of the RBM (Burda et al. 2015). NaN unless requested.
   double reverse_log_z = nan;
-  double reverse_log_z_se = nan;
-  double reverse_ess = nan;
+  double reverse_log_z_se = nan;  ///< standard error of reverse_log_z (NaN unless requested)
+  double reverse_ess = nan;       ///< effective sample size of the reverse weights (NaN unless requested)
   /// log Z of the base model.
   double log_z_base = nan;
   torch::Tensor log_weights;          ///< [M] forward log-weights

@@ -18,6 +18,8 @@ std::string archive_to_bytes(torch::serialize::OutputArchive& archive);
 /// Loads `path` into `archive`; a missing, unreadable, truncated, corrupted (any record failing
 /// its CRC-32) or foreign file is an error that names the path and the likely cause.
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
+/// Loads bytes written by archive_to_bytes() into `archive` (no integrity check; see
+/// verify_archive_bytes()).
 void load_archive_from_bytes(torch::serialize::InputArchive& archive, const std::string& bytes);
 
 /// Checks a LibTorch archive's zip structure and every record's CRC-32 (LibTorch's own reader
@@ -29,6 +31,7 @@ std::string verify_archive_bytes(const std::string& bytes);
 void write_text_file(const std::string& path, const std::string& text);
 /// Reads a whole text file; error naming the path if it cannot.
 std::string read_text_file(const std::string& path);
+/// True when `path` exists (any kind of file).
 bool file_exists(const std::string& path);
 
 }  // namespace joule::io

@@ -17,15 +17,15 @@
 namespace joule::io {
 
 namespace colors {
-inline constexpr Color white{255, 255, 255};
-inline constexpr Color black{0, 0, 0};
-inline constexpr Color gray{128, 128, 128};
-inline constexpr Color light_gray{225, 225, 225};
-inline constexpr Color blue{31, 119, 180};
-inline constexpr Color orange{255, 127, 14};
-inline constexpr Color green{44, 160, 44};
-inline constexpr Color red{214, 39, 40};
-inline constexpr Color purple{148, 103, 189};
+inline constexpr Color white{255, 255, 255};       ///< white
+inline constexpr Color black{0, 0, 0};             ///< black
+inline constexpr Color gray{128, 128, 128};        ///< mid grey
+inline constexpr Color light_gray{225, 225, 225};  ///< light grey (grid lines)
+inline constexpr Color blue{31, 119, 180};         ///< tab10 blue
+inline constexpr Color orange{255, 127, 14};       ///< tab10 orange
+inline constexpr Color green{44, 160, 44};         ///< tab10 green
+inline constexpr Color red{214, 39, 40};           ///< tab10 red
+inline constexpr Color purple{148, 103, 189};      ///< tab10 purple
 /// The colour of NaN / infinite heatmap cells: a grey that viridis never produces.
 inline constexpr Color missing{190, 190, 190};
 }  // namespace colors
@@ -51,21 +51,25 @@ std::vector<double> nice_ticks(double lo, double hi, int64_t target = 5);
 /// An RGB drawing surface with clipping. All drawing clips to the canvas and to the clip rect.
 class Canvas {
  public:
+  /// A height x width canvas filled with `background`.
   Canvas(int64_t height, int64_t width, Color background = colors::white);
+  /// A canvas drawing onto `image` (taken over), clipped to the whole image.
   explicit Canvas(Image image);
 
-  int64_t height() const { return image_.height; }
-  int64_t width() const { return image_.width; }
-  const Image& image() const { return image_; }
+  int64_t height() const { return image_.height; }  ///< rows in pixels
+  int64_t width() const { return image_.width; }    ///< columns in pixels
+  const Image& image() const { return image_; }     ///< the picture drawn so far
   /// Moves the picture out; the canvas is empty afterwards.
   Image release() { return std::move(image_); }
 
   /// Restricts drawing to the rectangle [x, x + w) x [y, y + h) (intersected with the canvas).
   void set_clip(int64_t x, int64_t y, int64_t w, int64_t h);
+  /// Clips to the whole canvas again.
   void reset_clip();
 
   /// Blends one pixel (no-op outside the clip).
   void draw_point(int64_t x, int64_t y, Color c, double alpha = 1.0);
+  /// Blends every pixel of [x, x + w) x [y, y + h) with `c` at opacity `alpha` (clipped).
   void fill_rect(int64_t x, int64_t y, int64_t w, int64_t h, Color c, double alpha = 1.0);
   /// One-pixel outline of [x, x + w) x [y, y + h).
   void draw_rect(int64_t x, int64_t y, int64_t w, int64_t h, Color c);
@@ -90,6 +94,7 @@ class Canvas {
   /// Width and height in pixels of draw_text's output: 6 * scale per character (5 + 1 gap)
   /// minus the trailing gap, and 7 * scale.
   static int64_t text_width(const std::string& text, int64_t scale = 1);
+  /// Height in pixels of draw_text's output: 7 * scale.
   static int64_t text_height(int64_t scale = 1) { return 7 * scale; }
 
   /// Copies `src` with its top-left corner at (x, y), clipped.
@@ -104,7 +109,10 @@ class Canvas {
 
 /// The data rectangle a plot shows.
 struct PlotBox {
+  ///@{
+  /// The x range [xmin, xmax] and y range [ymin, ymax] in data units.
   double xmin = 0.0, xmax = 1.0, ymin = 0.0, ymax = 1.0;
+  ///@}
 };
 
 /// A size x size scatter plot of `points` [N, 2] (any dtype/device) over `box`, with a frame,
@@ -122,18 +130,21 @@ Image heatmap(const at::Tensor& values, const PlotBox& box, const std::string& t
 /// One curve of a line plot. x and y have the same length; non-finite points break the curve
 /// (and with log_y, y <= 0 does too).
 struct Series {
-  std::string name;
+  std::string name;  ///< legend label
+  ///@{
+  /// The points' coordinates (same length).
   std::vector<double> x, y;
-  Color color = colors::blue;
-  bool dashed = false;
+  ///@}
+  Color color = colors::blue;  ///< line colour
+  bool dashed = false;         ///< draw the curve dashed
 };
 
 /// A horizontal reference line across a line plot (e.g. the exact log Z, a target loss).
 /// Drawn dashed and listed in the legend when it has a name.
 struct RefLine {
-  std::string name;
-  double y = 0.0;
-  Color color = colors::gray;
+  std::string name;  ///< legend label; empty = not in the legend
+  double y = 0.0;    ///< height of the line in data units
+  Color color = colors::gray;  ///< line colour
 };
 
 /// A width x height line plot. Axis ranges cover every finite point and reference line; ticks

@@ -15,28 +15,40 @@ namespace joule::io {
 
 /// An 8-bit RGB colour. Named colours and a categorical palette live in joule/io/plot.h.
 struct Color {
+  ///@{
+  /// Red, green and blue intensities, 0..255.
   uint8_t r = 0, g = 0, b = 0;
+  ///@}
+  /// True when all three channels are equal.
   bool operator==(const Color& o) const { return r == o.r && g == o.g && b == o.b; }
+  /// True when any channel differs.
   bool operator!=(const Color& o) const { return !(*this == o); }
 };
 
 /// A row-major RGB8 raster: pixel (y, x) occupies rgb[3 * (y * width + x) + {0, 1, 2}].
 struct Image {
+  ///@{
+  /// Size in pixels (rows, columns).
   int64_t height = 0, width = 0;
+  ///@}
   std::vector<uint8_t> rgb;  ///< size height * width * 3
 
   Image() = default;
   /// A height x width image filled with `fill` (white by default).
   Image(int64_t height, int64_t width, Color fill = Color{255, 255, 255});
 
+  /// True when the image has no pixels.
   bool empty() const { return height == 0 || width == 0; }
   /// The three bytes of pixel (y, x); unchecked, like operator[].
   uint8_t* at(int64_t y, int64_t x) { return rgb.data() + 3 * (y * width + x); }
+  /// The three bytes of pixel (y, x), read-only; unchecked.
   const uint8_t* at(int64_t y, int64_t x) const { return rgb.data() + 3 * (y * width + x); }
+  /// The colour of pixel (y, x); unchecked.
   Color pixel(int64_t y, int64_t x) const {
     const uint8_t* p = at(y, x);
     return {p[0], p[1], p[2]};
   }
+  /// Sets pixel (y, x) to `c`; unchecked.
   void set(int64_t y, int64_t x, Color c) {
     uint8_t* p = at(y, x);
     p[0] = c.r, p[1] = c.g, p[2] = c.b;

@@ -19,6 +19,7 @@
 
 namespace joule::io {
 
+/// Tensors with their names, in order.
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 /// Writes the tensors (any device; stored contiguous, on the CPU) in the order given, with
@@ -27,6 +28,7 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
+/// The contents of a safetensors file, as read_safetensors() returns them.
 struct SafetensorsFile {
   NamedTensors tensors;                         ///< in the file's byte order
   std::map<std::string, std::string> metadata;  ///< "__metadata__"

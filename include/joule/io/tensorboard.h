@@ -38,7 +38,7 @@ uint32_t masked_crc32c(const void* data, size_t n);
 /// the destructor) makes them visible to TensorBoard. Not thread-safe.
 class EventWriter {
  public:
-  /// Creates `dir` if needed and a new file DIR/events.out.tfevents.<unix seconds>.<host>.<pid>
+  /// Creates `dir` if needed and a new file DIR/events.out.tfevents.\<unix seconds\>.\<host\>.\<pid\>
   /// (never an existing one), starting with the file-version event.
   explicit EventWriter(const std::string& dir);
   ~EventWriter();
@@ -62,6 +62,7 @@ class EventWriter {
   /// Markdown text (TensorBoard's text plugin: a string tensor with plugin name "text").
   void add_text(const std::string& tag, const std::string& markdown, int64_t step);
 
+  /// Writes the buffered events to the file.
   void flush();
   /// The event file's path.
   const std::string& path() const { return path_; }

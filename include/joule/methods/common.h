@@ -22,68 +22,86 @@ namespace joule::methods {
 
 /// [run]: seeds, device, threads and the run folder.
 struct RunConfig {
-  int64_t seed = 0;
-  std::string device = "auto";
+  int64_t seed = 0;  ///< seed of every random stream (data, init, chains); >= 0
+  std::string device = "auto";  ///< cpu, cuda, cuda:N or auto (CUDA when available)
+  /// LibTorch CPU threads, 0..1024; 0 = OMP_NUM_THREADS if set, else one per available core.
   int64_t threads = 0;
-  std::string name;
+  std::string name;  ///< run name; "" = the config file's name, or "default"
+  /// Run folder; "" = `runs/<name>-<date>-<time>`. An existing non-empty folder is never overwritten.
   std::string out;
-  std::string progress = "auto";
+  std::string progress = "auto";  ///< auto | bar | lines | none (auto: a bar on a terminal, else lines)
+  /// Write TensorBoard event files in the run folder (metrics, weight histograms, config,
+  /// evaluation, pictures).
   bool tensorboard = true;
+  /// Declares the [run] fields.
   void visit(config::Fields& f);
 };
 
 /// One parameter group's optimizer, schedule and cadence: [train] for the main group "model",
-/// [optim.<group>] for each other group (the LSD critic).
+/// [optim.\<group\>] for each other group (the LSD critic).
 struct OptimizerConfig {
-  std::string optimizer = "adam";
-  double lr = 2e-3;
+  std::string optimizer = "adam";  ///< adam | sgd
+  double lr = 2e-3;                ///< learning rate (> 0)
+  /// Learning rate over the run: constant | linear | cosine (decay to 0 at the last step) |
+  /// step (× decay_rate at each milestone).
   std::string lr_schedule = "cosine";
-  int64_t warmup_steps = 0;
-  double beta1 = 0.0;
-  double beta2 = 0.999;
-  double momentum = 0.0;
-  double weight_decay = 0.0;
-  double grad_clip_norm = 0.0;
+  int64_t warmup_steps = 0;     ///< linear learning-rate warm-up steps
+  double beta1 = 0.0;           ///< Adam β₁ in [0, 1) (0 is common for EBMs)
+  double beta2 = 0.999;         ///< Adam β₂ in [0, 1)
+  double momentum = 0.0;        ///< SGD momentum (>= 0)
+  double weight_decay = 0.0;    ///< L2 weight decay (>= 0)
+  double grad_clip_norm = 0.0;  ///< clip the gradient norm to this (0 = off)
+  /// lr_schedule = step: steps at which the rate is multiplied by decay_rate (empty: 80% and 90%
+  /// of train.steps).
   std::vector<int64_t> milestones;
-  double decay_rate = 0.1;
-  int64_t updates = 1;
-  int64_t every = 1;
-  bool fresh_batches = false;
+  double decay_rate = 0.1;  ///< lr_schedule = step: the factor at each milestone (> 0)
+  int64_t updates = 1;      ///< updates of this group per training step (>= 1; not for the main group)
+  int64_t every = 1;        ///< update this group on every n-th training step (>= 1; not for the main group)
+  bool fresh_batches = false;  ///< each update draws its own batch, else the step's (not for the main group)
   /// Declares the fields; `cadence` adds updates/every/fresh_batches (groups other than the main one).
   void visit(config::Fields& f, bool cadence);
+  /// Declares every field, the cadence ones included (an [optim.\<group\>] section).
   void visit(config::Fields& f) { visit(f, true); }
+  /// The trainer's options for this group.
   train::OptimizerOptions options() const;
 };
 
 /// [train]: the loop, checkpoints, logging, the divergence guard and the main group's optimizer.
 struct TrainConfig {
-  int64_t steps = 4000;
-  int64_t batch_size = 256;
-  int64_t checkpoint_every = 500;
-  int64_t log_every = 50;
-  int64_t eval_every = 1000;
-  std::string resume;
-  double energy_bound = 1e4;
-  double loss_bound = 1e8;
-  int64_t max_restarts = 0;
-  double restart_lr_factor = 0.5;
+  int64_t steps = 4000;           ///< optimisation steps (>= 0)
+  int64_t batch_size = 256;       ///< minibatch size (>= 1)
+  int64_t checkpoint_every = 500; ///< steps between checkpoints (the last good state)
+  int64_t log_every = 50;         ///< steps between metrics.jsonl lines
+  int64_t eval_every = 1000;      ///< steps between evaluations (0 = only at the end)
+  std::string resume;             ///< run folder or checkpoint to continue (its config is reused); "" = none
+  double energy_bound = 1e4;      ///< divergence guard: stop if |mean energy| exceeds this
+  double loss_bound = 1e8;        ///< divergence guard: stop if |loss| exceeds this
+  int64_t max_restarts = 0;       ///< on divergence, restart from the last good checkpoint this many times
+  double restart_lr_factor = 0.5; ///< learning-rate factor applied at each restart, in (0, 1]
   std::string on_degrade = "warn";  ///< held-out metric far below its best: warn | stop
-  OptimizerConfig optimizer;
+  OptimizerConfig optimizer;      ///< the main group's ("model") optimizer, read from [train] itself
+  /// Declares the [train] fields, the main group's optimizer included (without its cadence).
   void visit(config::Fields& f);
+  /// The trainer's loop options (steps, batch, divergence guard) with `seed`; the optimizer is
+  /// configured per group from `optimizer`.
   train::TrainerOptions options(uint64_t seed) const;
 };
 
 /// [sampler]: the MCMC that produces negatives.
 struct SamplerConfig {
-  std::string kind = "langevin";
-  int64_t steps = 20;
-  double step_size = 0.01;
+  std::string kind = "langevin";  ///< langevin | mala | hmc
+  int64_t steps = 20;             ///< transitions per training step (>= 0)
+  double step_size = 0.01;        ///< Langevin/MALA step a, HMC leapfrog step (> 0)
   double noise = -1.0;  ///< -1 = sqrt(2a): proper ULA at temperature 1
-  double grad_clip = 0.0;
-  double clamp_min = -INFINITY;
-  double clamp_max = INFINITY;
-  int64_t leapfrog_steps = 5;
+  double grad_clip = 0.0;         ///< Langevin: clip each score element to ±value (0 = off)
+  double clamp_min = -INFINITY;   ///< Langevin: clamp states from below (-inf = off)
+  double clamp_max = INFINITY;    ///< Langevin: clamp states from above (inf = off)
+  int64_t leapfrog_steps = 5;     ///< HMC leapfrog steps per transition (>= 1)
+  /// Declares the [sampler] fields.
   void visit(config::Fields& f);
+  /// The sampler these options describe. ConfigError when noise, grad_clip or clamping is set for
+  /// mala or hmc (exact samplers: they would break the Metropolis correction), or when
+  /// clamp_min >= clamp_max.
   std::shared_ptr<Sampler> build() const;
   /// JEM's SGLD: a = 1, b = 0.01, 20 steps (arXiv:1912.03263 §4).
   static SamplerConfig jem();
@@ -91,18 +109,26 @@ struct SamplerConfig {
 
 /// [buffer]: the replay buffer of persistent chains.
 struct BufferConfig {
-  int64_t capacity = 10000;
-  double reinit_prob = 0.05;
-  std::string init = "uniform";
-  double init_low = -4.0;
-  double init_high = 4.0;
-  double init_std = 1.0;
-  double data_noise = 0.0;
+  int64_t capacity = 10000;   ///< persistent chains kept (PCD)
+  double reinit_prob = 0.05;  ///< probability a drawn chain restarts from the init distribution, in [0, 1]
+  std::string init = "uniform";  ///< where fresh chains start: uniform | gaussian | data
+  double init_low = -4.0;     ///< uniform init lower bound
+  double init_high = 4.0;     ///< uniform init upper bound
+  double init_std = 1.0;      ///< gaussian init std (> 0)
+  double data_noise = 0.0;    ///< std of the noise added to data-initialised chains
+  /// in_place: fixed chains written back where drawn (PCD, JEM); fifo / reservoir: a growing store
+  /// of finished chains, the oldest or a uniform random one replaced when full (IGEBM, improved CD).
   std::string policy = "in_place";
+  /// 32: float states; 8: one byte per value in [quantize_low, quantize_high], dequantised with
+  /// uniform noise on read (improved CD's uint8 buffer).
   int64_t storage_bits = 32;
-  double quantize_low = 0.0;
-  double quantize_high = 1.0;
+  double quantize_low = 0.0;   ///< 8-bit storage: the lowest value stored (values are clamped into the range)
+  double quantize_high = 1.0;  ///< 8-bit storage: the highest value stored
+  /// Declares the [buffer] fields.
   void visit(config::Fields& f);
+  /// The buffer of `capacity` chains of `event_shape` on `device`. ConfigError for an empty init or
+  /// quantisation range, storage_bits other than 8 or 32, or (CPU) chains needing more than 80% of
+  /// the machine's memory.
   std::shared_ptr<ReplayBuffer> build(std::vector<int64_t> event_shape, torch::Device device) const;
   /// JEM's buffer: 10 000 chains, 5% fresh U(−1, 1) starts.
   static BufferConfig jem();
@@ -110,11 +136,12 @@ struct BufferConfig {
 
 /// [sample]: `joule sample` and Method::sample().
 struct SampleConfig {
-  int64_t seed = 0;
-  int64_t n = 1000;
-  int64_t steps = 500;
-  std::string init = "buffer";
-  std::string out;
+  int64_t seed = 0;             ///< seed of the sampling chains
+  int64_t n = 1000;             ///< number of samples (>= 1)
+  int64_t steps = 500;          ///< sampler steps from the initial states
+  std::string init = "buffer";  ///< buffer (the persistent chains, if any) | noise (fresh noise)
+  std::string out;              ///< output prefix; "" = `<run>/samples-step<N>`
+  /// Declares the [sample] fields.
   void visit(config::Fields& f);
 };
 
@@ -123,7 +150,10 @@ void check_batch_size(int64_t batch_size, int64_t available, const std::string& 
 
 /// One panel of a curves picture: metrics.jsonl values against the step.
 struct CurvePanel {
+  /// @{
+  /// Panel title and y-axis label.
   std::string title, ylabel;
+  /// @}
   std::vector<std::pair<std::string, std::string>> series;  ///< metric key, legend label
   c10::optional<std::pair<std::string, double>> reference;  ///< a horizontal line: label, value
 };

@@ -42,31 +42,39 @@ namespace joule::methods {
 /// A method's config derives from this and declares its own sections in visit().
 struct MethodConfig {
   virtual ~MethodConfig() = default;
-  RunConfig run;
-  TrainConfig train;
+  RunConfig run;      ///< [run]: seed, device, threads, run folder
+  TrainConfig train;  ///< [train]: the loop, checkpoints, divergence guard, main group's optimizer
   /// Declares every option of the method, run and train included.
   virtual void visit(config::Fields& f) = 0;
 };
 
 /// What a method's build() produces: the parts the trainer runs.
 struct Parts {
+  /// The named modules; the main group trains the one called "model", and all are checkpointed.
   ModuleSet modules;
+  /// @{
   /// Parameter groups beyond the main one ("model", configured by [train]), in update order
   /// relative to it: `before` are updated first in each step (LSD's critic), `after` last.
   std::vector<train::ParamGroup> before, after;
-  std::shared_ptr<Objective> objective;
-  std::shared_ptr<data::DataSource> data;
+  /// @}
+  std::shared_ptr<Objective> objective;    ///< the loss the trainer minimises (required)
+  std::shared_ptr<data::DataSource> data;  ///< the training batches (required)
 };
 
 /// Where a run reports while it trains (all optional).
 struct Monitor {
-  std::shared_ptr<train::MetricsLogger> metrics;
-  std::shared_ptr<train::ProgressBar> progress;
+  std::shared_ptr<train::MetricsLogger> metrics;  ///< metrics.jsonl writer (null = none)
+  std::shared_ptr<train::ProgressBar> progress;   ///< progress display (null = none)
   /// Where the held-out watch keeps the best state ("" = nowhere) and what it does on degradation.
   std::string best_checkpoint;
+  /// What the held-out and sampler-health watches do on degradation: warn, or stop training
+  /// (train.on_degrade).
   train::DegradeAction degrade_action = train::DegradeAction::kWarn;
 };
 
+/// One of Joule's training methods as a library object: its typed options (config()), the parts
+/// build() assembles into a Trainer, its evaluation protocol, pictures and sampler. Obtain one
+/// from create() or a concrete class (e.g. JemMethod); not copyable.
 class Method {
  public:
   virtual ~Method() = default;
@@ -90,8 +98,11 @@ class Method {
   /// Builds data, modules, objective and trainer from the options on `device`. Writes nothing;
   /// bad option combinations are config::ConfigErrors.
   void build(torch::Device device = torch::kCPU);
+  /// Whether build() has run.
   bool built() const { return trainer_ != nullptr; }
+  /// The trainer build() made; an error if the method is not built yet.
   train::Trainer& trainer();
+  /// The device given to build() (CPU before).
   torch::Device device() const { return device_; }
 
   /// Trains until config().train.steps steps are done (in memory; train_run() writes a run folder).
@@ -99,7 +110,7 @@ class Method {
 
   /// The method's evaluation protocol on the current model (the numbers `joule train` prints).
   virtual eval::Report evaluate() = 0;
-  /// Pictures of the current state, written as `prefix`<name>.png; returns the files.
+  /// Pictures of the current state, written as `prefix<name>.png`; returns the files.
   virtual std::vector<std::string> pictures(const std::string& prefix) = 0;
   /// Samples from the trained model as the [sample] options say ([n, ...]).
   virtual torch::Tensor sample() = 0;
@@ -123,6 +134,7 @@ class Method {
 
   /// The run folder this method trains into or was loaded from ("" if none).
   const std::string& run_dir() const { return run_dir_; }
+  /// Sets run_dir() (done by train_run() and load()).
   void set_run_dir(std::string dir) { run_dir_ = std::move(dir); }
 
  protected:
@@ -141,7 +153,7 @@ class Method {
   /// evaluation's `chain_tv` beyond `tv_threshold` (0 = off), are logged and reported, and stop
   /// training when the monitor's degrade action says so. Call before add_periodic_evaluation().
   void add_sampler_health(const Monitor& monitor, double gap_threshold, double tv_threshold = 0);
-  std::vector<std::string> notes_;
+  std::vector<std::string> notes_;  ///< what notes() returns; filled by build_parts()
 
  private:
   std::shared_ptr<train::HeldOutWatch> watch_;
@@ -155,8 +167,8 @@ class Method {
 
 /// One registered method.
 struct MethodInfo {
-  std::string name;
-  std::string summary;
+  std::string name;     ///< registry name, the value of the `method` key ("ebm", "jem", ...)
+  std::string summary;  ///< one-line description for help
   std::function<std::unique_ptr<Method>()> create;  ///< with the method's defaults
 };
 

@@ -26,13 +26,13 @@ struct TrainRunOptions {
   std::ostream* out = nullptr;
   /// Where the progress display goes (nullptr = none); a redrawn bar or plain lines.
   std::ostream* progress = nullptr;
-  bool progress_bar = false;
+  bool progress_bar = false;  ///< a redrawn bar (normally isatty(stderr)); false: a plain line every so many steps
 };
 
 /// What a training run left behind.
 struct RunResult {
-  std::string dir;
-  eval::Report report;
+  std::string dir;                 ///< the run folder
+  eval::Report report;             ///< evaluate() after training, with best_* entries of the held-out watch (eval.json)
   std::vector<std::string> files;  ///< pictures written
   /// Things the user must know although training finished, e.g. a held-out metric that ended far
   /// below its best (then the report also holds best_<metric> and best_step).
@@ -41,7 +41,7 @@ struct RunResult {
 
 /// Trains a built method into run folder `dir` — a new or empty folder, or, for a method
 /// reopened with load(), its own folder (the run continues there up to config().train.steps).
-/// Writes config.toml (or config-resume-step<N>.toml), metrics.jsonl, checkpoint.pt (step 0, every
+/// Writes config.toml (or `config-resume-step<N>.toml`), metrics.jsonl, checkpoint.pt (step 0, every
 /// train.checkpoint_every steps and at the end), eval.json and the method's pictures. A run that
 /// diverges beyond its restarts throws train::DivergenceError and keeps its last good checkpoint.
 RunResult train_run(Method& method, const std::string& dir, const TrainRunOptions& options = {});

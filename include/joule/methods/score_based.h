@@ -10,21 +10,24 @@ namespace joule::methods {
 
 /// [lsd]: learned Stein discrepancy (defaults: LSD:lsd_toy.py).
 struct LsdConfig {
-  double l2 = 10.0;
+  double l2 = 10.0;  ///< λ of the critic penalty λ·E‖f‖² (LSD values scale as 1/λ; toy 10, ICA/RBM 0.5)
+  /// tr ∇f in training: hutchinson (cost flat in D) or exact (D backward passes).
   std::string trace = "hutchinson";
-  std::string probe = "gaussian";
-  int64_t probes = 1;
-  int64_t critic_width = 300;
-  int64_t critic_depth = 2;
+  std::string probe = "gaussian";  ///< Hutchinson probe distribution: gaussian | rademacher
+  int64_t probes = 1;              ///< Hutchinson probes per sample
+  int64_t critic_width = 300;      ///< critic hidden units per layer (swish with learned β)
+  int64_t critic_depth = 2;        ///< critic hidden layers (1 to 64)
+  /// Declares the [lsd] fields.
   void visit(config::Fields& f);
 };
 
 /// [sm]: score matching.
 struct ScoreMatchingConfig {
-  std::string probe = "rademacher";
-  int64_t projections = 1;
-  bool variance_reduced = true;
-  double noise = 0.1;
+  std::string probe = "rademacher";  ///< sliced score matching: projection distribution, rademacher | gaussian
+  int64_t projections = 1;           ///< sliced score matching: projections per sample
+  bool variance_reduced = true;      ///< sliced score matching: ½‖s‖² in closed form (SSM-VR)
+  double noise = 0.1;                ///< denoising score matching: noise std σ
+  /// Declares the [sm] fields.
   void visit(config::Fields& f);
 };
 
@@ -32,9 +35,10 @@ struct ScoreMatchingConfig {
 /// 5 updates per model step, each on a fresh batch).
 OptimizerConfig critic_optimizer_defaults();
 
-/// [optim.<group>] sections of the groups beyond the main one: the LSD critic's.
+/// [optim.\<group\>] sections of the groups beyond the main one: the LSD critic's.
 struct OptimGroups {
-  OptimizerConfig critic = critic_optimizer_defaults();
+  OptimizerConfig critic = critic_optimizer_defaults();  ///< [optim.critic]: the LSD critic's optimizer
+  /// Declares the [optim.critic] section.
   void visit(config::Fields& f) { f.section("critic", critic); }
 };
 

@@ -9,11 +9,14 @@
 
 namespace joule {
 
+/// A pointwise activation function.
 enum class Activation { kSiLU, kLeakyReLU, kELU, kSoftplus, kTanh };
 
 /// Parses "silu" (alias "swish"), "leaky_relu", "elu", "softplus", "tanh".
 Activation parse_activation(const std::string& name);
+/// The activation's name as parse_activation() accepts it.
 std::string to_string(Activation a);
+/// Every name parse_activation() accepts.
 std::vector<std::string> activation_names();
 
 /// act(z). `negative_slope` is used by LeakyReLU only.
@@ -22,8 +25,10 @@ torch::Tensor apply_activation(Activation a, const torch::Tensor& z, double nega
 /// act(z) and act'(z) together, for hand-written gradient paths. For SiLU on contiguous
 /// float32 CPU tensors it is one sigmoid pass plus one fused pass, instead of five.
 struct ActivationAndDerivative {
-  torch::Tensor value, derivative;
+  /// act(z), shaped like z.
+  torch::Tensor value, derivative;  ///< act'(z), shaped like z
 };
+/// act(z) and act'(z) in one call (see ActivationAndDerivative).
 ActivationAndDerivative apply_activation_with_derivative(Activation a, const torch::Tensor& z,
                                                          double negative_slope = 0.2);
 

@@ -21,8 +21,10 @@ class GaussianEnergyImpl : public EnergyModel {
   /// log ∫ exp(−E(x)/T) dx = Σ_i log(σ_i √(2πT)).
   double log_partition() const;
 
-  torch::Tensor mean, std;  // registered buffers
+  /// μ, [D] (a registered buffer).
+  torch::Tensor mean, std;  ///< σ, [D] (a registered buffer)
 };
+/// The module holder of GaussianEnergyImpl (a shared pointer to it).
 TORCH_MODULE(GaussianEnergy);
 
 }  // namespace joule

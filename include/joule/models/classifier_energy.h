@@ -32,6 +32,7 @@ class ClassifierEnergyImpl : public EnergyModel {
   /// `net` maps [B, event_shape...] to [B, num_classes]; it is registered as submodule "net"
   /// so that its parameters train, save and move with this module.
   ClassifierEnergyImpl(torch::nn::AnyModule net, std::vector<int64_t> event_shape, int64_t num_classes);
+  /// Same, for any torch module holder (e.g. SmallCnn), wrapped in an AnyModule.
   template <typename M>
   ClassifierEnergyImpl(torch::nn::ModuleHolder<M> net, std::vector<int64_t> event_shape, int64_t num_classes)
       : ClassifierEnergyImpl(torch::nn::AnyModule(std::move(net)), std::move(event_shape), num_classes) {}
@@ -50,7 +51,9 @@ class ClassifierEnergyImpl : public EnergyModel {
   torch::Tensor features(const torch::Tensor& x);
 
   std::vector<int64_t> event_shape() const override { return event_shape_; }
+  /// C, the number of classes.
   int64_t num_classes() const { return num_classes_; }
+  /// The wrapped classifier network.
   torch::nn::AnyModule& net() { return net_; }
 
  private:
@@ -58,6 +61,7 @@ class ClassifierEnergyImpl : public EnergyModel {
   std::vector<int64_t> event_shape_;
   int64_t num_classes_;
 };
+/// The module holder of ClassifierEnergyImpl (a shared pointer to it).
 TORCH_MODULE(ClassifierEnergy);
 
 /// E(x, y) rows of a ClassifierEnergy with fixed labels, as an unconditional EnergyModel, so

@@ -53,15 +53,22 @@ namespace joule {
 ///  concat:       W [t; z] + b
 ///  ignore:       W z + b (an autonomous field)
 enum class OdeLayer { kConcatSquash, kConcat, kIgnore };
+/// Parses "concatsquash", "concat" or "ignore".
 OdeLayer parse_ode_layer(const std::string& name);
+/// "concatsquash", "concat" or "ignore".
 std::string to_string(OdeLayer layer);
 
+/// Options for OdeNet.
 struct OdeNetOptions {
+  /// Options for a field on ℝ^dim.
   explicit OdeNetOptions(int64_t dim) : dim_(dim) {}
+  /// Throws unless dim ≥ 1 and every hidden width ≥ 1.
   void validate() const;
+  /// D, the state dimension (input and output of f).
   TORCH_ARG(int64_t, dim);
   /// Units of each hidden layer (FFJORD's --dims).
   TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{64, 64, 64};
+  /// How every layer sees time.
   TORCH_ARG(OdeLayer, layer) = OdeLayer::kConcatSquash;
   /// After every layer but the last.
   TORCH_ARG(Activation, activation) = Activation::kTanh;
@@ -76,6 +83,7 @@ struct OdeNetOptions {
 /// The vector field f(t, z): an MLP of time-aware layers, with forward-mode Jacobian-vector products.
 class OdeNetImpl : public torch::nn::Module {
  public:
+  /// Validates `options` and builds the layers, initialised as reset_parameters(make_generator(0)).
   explicit OdeNetImpl(OdeNetOptions options);
   /// PyTorch's default Linear initialisation U(±1/√fan_in) from `gen` (the time layers are
   /// Linear(1, ·), fan-in 1); the last weight zero when options.zero_last.
@@ -89,7 +97,7 @@ class OdeNetImpl : public torch::nn::Module {
   /// The same operation by operation (what the fused evaluation is checked against).
   std::pair<at::Tensor, at::Tensor> forward_reference(const at::Tensor& t, const at::Tensor& z, const at::Tensor& v);
 
-  OdeNetOptions options;
+  OdeNetOptions options;  ///< the options it was built with
 
  private:
   struct Layer {
@@ -99,6 +107,7 @@ class OdeNetImpl : public torch::nn::Module {
   };
   std::vector<Layer> layers_;
 };
+/// The module holder of OdeNetImpl (a shared pointer to it).
 TORCH_MODULE(OdeNet);
 
 /// log N(z; 0, I) per row of z [B, D]: the base density of every flow here.
@@ -106,15 +115,20 @@ at::Tensor standard_normal_log_prob(const at::Tensor& z);
 
 /// How the divergence tr ∂f/∂z is taken.
 enum class Divergence { kExact, kHutchinson };
+/// Parses "exact" or "hutchinson".
 Divergence parse_divergence(const std::string& name);
+/// "exact" or "hutchinson".
 std::string to_string(Divergence divergence);
 
 /// A CNF vector field for integrate_cnf(): (t, z, tangents v [K, B, D]) ↦ (f(t, z), J·v).
 using CnfField = std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor& t, const at::Tensor& z,
                                                                  const at::Tensor& v)>;
 
+/// Options of one integrate_cnf() solve.
 struct CnfSolveOptions {
+  /// tr ∂f/∂z exactly (D tangents) or by Hutchinson's estimator (one probe per solve).
   TORCH_ARG(Divergence, divergence) = Divergence::kExact;
+  /// Distribution of the Hutchinson probe.
   TORCH_ARG(ProbeKind, probe) = ProbeKind::kRademacher;
   /// Integrate ∫log-det (off: sampling needs z only).
   TORCH_ARG(bool, log_det) = true;
@@ -124,12 +138,16 @@ struct CnfSolveOptions {
   TORCH_ARG(bool, reverse) = false;
   /// Gradients by the adjoint method instead of back-propagation through the solver.
   TORCH_ARG(bool, adjoint) = false;
+  /// Adjoint only: step control of the backward solve ignores the parameters' adjoints
+  /// (see ode::AdjointOptions::seminorm).
   TORCH_ARG(bool, seminorm) = false;
   /// Every row its own step size (ode::odeint_per_sample): evaluation and sampling only.
   TORCH_ARG(bool, per_sample) = false;
+  /// Solver method and tolerances.
   TORCH_ARG(ode::SolverOptions, solver) = ode::SolverOptions().atol(1e-5).rtol(1e-5);
 };
 
+/// The result of integrate_cnf().
 struct CnfSolution {
   at::Tensor z;         ///< the end point [B, D]
   at::Tensor log_det;   ///< ∫ tr ∂f/∂z dt over the solve, [B] (forward: log p(x) = log N(z) + log_det); undefined if not asked
@@ -147,8 +165,11 @@ struct CnfSolution {
 CnfSolution integrate_cnf(const CnfField& field, const at::Tensor& x, const at::Tensor& end_time,
                           const std::vector<at::Tensor>& params, const CnfSolveOptions& options, at::Generator& gen);
 
+/// Options for ContinuousFlow.
 struct ContinuousFlowOptions {
+  /// Options for data of `dim` dimensions (net = OdeNetOptions(dim)).
   explicit ContinuousFlowOptions(int64_t dim) : net_(dim) {}
+  /// Throws unless net is valid, blocks ≥ 1, end_time is finite and > 0 and the penalty weights ≥ 0.
   void validate() const;
   /// Each block's vector field.
   TORCH_ARG(OdeNetOptions, net);
@@ -156,12 +177,15 @@ struct ContinuousFlowOptions {
   TORCH_ARG(int64_t, blocks) = 1;
   /// Initial end time T of each block (T = s², s learnable when train_end_time).
   TORCH_ARG(double, end_time) = 0.5;
+  /// Learn T (as T = s²); otherwise s is a buffer.
   TORCH_ARG(bool, train_end_time) = true;
   /// The divergence while training (evaluation always takes the exact trace).
   TORCH_ARG(Divergence, divergence) = Divergence::kExact;
+  /// Distribution of the Hutchinson probe.
   TORCH_ARG(ProbeKind, probe) = ProbeKind::kRademacher;
   /// RNODE penalty weights λ_K (kinetic energy) and λ_J (Jacobian Frobenius norm); 0 = off.
   TORCH_ARG(double, kinetic) = 0.0;
+  /// λ_J (see `kinetic`); 0 = off.
   TORCH_ARG(double, jacobian) = 0.0;
   /// Training solves (method, tolerances) ...
   TORCH_ARG(ode::SolverOptions, solver) = ode::SolverOptions().atol(1e-5).rtol(1e-5);
@@ -169,6 +193,7 @@ struct ContinuousFlowOptions {
   TORCH_ARG(ode::SolverOptions, eval_solver) = ode::SolverOptions().atol(1e-5).rtol(1e-5);
   /// Training gradients by the adjoint (memory independent of the steps) instead of back-propagation.
   TORCH_ARG(bool, adjoint) = false;
+  /// Adjoint only: step control of the backward solve ignores the parameters' adjoints.
   TORCH_ARG(bool, seminorm) = false;
   /// Evaluation and sampling solves (without gradients) give every row its own step size.
   TORCH_ARG(bool, per_sample) = false;
@@ -178,7 +203,10 @@ struct ContinuousFlowOptions {
 /// E = −log p, so the 2-D grid read-outs apply).
 class ContinuousFlowImpl : public EnergyModel, public DensityModel {
  public:
+  /// Validates `options` and builds the blocks (submodules "net0", ...), each with T = end_time.
   explicit ContinuousFlowImpl(ContinuousFlowOptions options);
+  /// Re-draws every block's field from `gen` (see OdeNetImpl::reset_parameters()) and resets T
+  /// to end_time.
   void reset_parameters(at::Generator gen);
 
   /// Exact log p(x) by the exact trace at the evaluation tolerances, [B]. Needs no autograd.
@@ -202,8 +230,8 @@ class ContinuousFlowImpl : public EnergyModel, public DensityModel {
   /// Backward evaluations of the adjoint of the last training step whose backward has run.
   int64_t last_backward_nfe() const;
 
-  ContinuousFlowOptions options;
-  std::vector<OdeNet> nets;
+  ContinuousFlowOptions options;  ///< the options it was built with
+  std::vector<OdeNet> nets;       ///< the vector field of each block
   std::vector<at::Tensor> sqrt_end_times;  ///< s with T = s² per block (parameters or buffers)
 
  private:
@@ -212,6 +240,7 @@ class ContinuousFlowImpl : public EnergyModel, public DensityModel {
   int64_t last_nfe_ = 0, last_row_evaluations_ = 0;
   std::vector<std::shared_ptr<ode::SolverStats>> backward_stats_;
 };
+/// The module holder of ContinuousFlowImpl (a shared pointer to it).
 TORCH_MODULE(ContinuousFlow);
 
 }  // namespace joule

@@ -23,11 +23,14 @@ enum class CompositionOp {
   kLogSumExp,  ///< E = −log Σ_i exp(−u_i): the mixture Σ_i exp(−u_i) (OR)
 };
 CompositionOp parse_composition_op(const std::string& name);  ///< "sum"/"and", "logsumexp"/"or"
+/// "sum" or "logsumexp".
 std::string to_string(CompositionOp op);
 
 /// One part of a ComposedEnergy.
 struct EnergyPart {
+  /// A part reading `energy` with weight 1, temperature 1 and log-weight 0.
   explicit EnergyPart(std::shared_ptr<EnergyModel> energy = nullptr) : energy_(std::move(energy)) {}
+  /// E_i, the part's energy model (shared, not copied; required).
   TORCH_ARG(std::shared_ptr<EnergyModel>, energy);
   /// w_i: a power of the part's density; < 0 makes it a NOT (the reference's E₁ − 0.001·E₂).
   TORCH_ARG(double, weight) = 1.0;
@@ -46,6 +49,9 @@ struct EnergyPart {
 ///   auto x = joule::Langevin(...).sample(either, x0, gen);
 class ComposedEnergy : public EnergyModel {
  public:
+  /// Combines `parts` (at least one) with `op`. Every part needs an energy model of the same
+  /// event shape, a finite non-zero weight, a finite temperature > 0 and a finite log-weight;
+  /// each distinct model is registered once as a submodule.
   ComposedEnergy(CompositionOp op, std::vector<EnergyPart> parts);
   torch::Tensor energy(const torch::Tensor& x) override;
   EnergyGrad energy_and_grad(const torch::Tensor& x) override;
@@ -53,7 +59,9 @@ class ComposedEnergy : public EnergyModel {
 
   /// The parts' terms u_i(x), [B, parts].
   torch::Tensor terms(const torch::Tensor& x);
+  /// How the parts combine.
   CompositionOp op() const { return op_; }
+  /// The parts, in the order given.
   const std::vector<EnergyPart>& parts() const { return parts_; }
 
  private:
@@ -80,6 +88,7 @@ class MultiScaleEnergy : public EnergyModel {
   /// The energy of each scale, [B, scales].
   torch::Tensor scale_energies(const torch::Tensor& x);
   std::vector<int64_t> event_shape() const override { return event_shape_; }
+  /// The number of scales.
   size_t num_scales() const { return scales_.size(); }
 
  private:

@@ -23,6 +23,7 @@ struct SteinCriticOptions {
   /// `dim` = number of features per sample; inputs [B, ...] are flattened and the output has
   /// the input's shape.
   explicit SteinCriticOptions(int64_t dim) : dim_(dim) {}
+  /// D, the number of features (> 0).
   TORCH_ARG(int64_t, dim);
   /// Units per hidden layer (LSD uses 300 on toy, ICA and RBM data).
   TORCH_ARG(int64_t, width) = 300;
@@ -31,6 +32,7 @@ struct SteinCriticOptions {
   /// Swish x·sigmoid(β⊙x) with a learned β per hidden unit (initialised to 1). When false,
   /// `activation` is applied with no extra parameters.
   TORCH_ARG(bool, learn_beta) = true;
+  /// Hidden activation when learn_beta is false (learn_beta needs silu).
   TORCH_ARG(Activation, activation) = Activation::kSiLU;
   /// Dropout probability after each hidden activation in training mode (0 = none). Masks are
   /// drawn from the generator passed to forward().
@@ -39,13 +41,18 @@ struct SteinCriticOptions {
 
 /// Loss terms of one critic step (see SteinCriticImpl::stein_loss_backward).
 struct CriticStepStats {
+  ///@{
+  /// `loss`: the minimised critic loss; `stat_mean`, `stat_std`: mean and standard deviation of
+  /// the Stein statistic t over the batch; `f_norm2`: mean ‖f(x)‖².
   double loss = 0, stat_mean = 0, stat_std = 0, f_norm2 = 0;
+  ///@}
 };
 
 /// The critic network. `forward()` is plain autograd and supports double backward (the LSD
 /// critic loss differentiates through tr ∂f/∂x).
 class SteinCriticImpl : public torch::nn::Cloneable<SteinCriticImpl> {
  public:
+  /// Builds the layers (see reset()).
   explicit SteinCriticImpl(const SteinCriticOptions& options);
 
   /// One LSD critic step's loss, −mean t + λ·mean‖f‖² (or −mean t/(std t + 1e-6) + λ·mean‖f‖²
@@ -70,6 +77,8 @@ class SteinCriticImpl : public torch::nn::Cloneable<SteinCriticImpl> {
   /// True when stein_loss_backward() and stein_statistic_exact() support this critic's activation.
   bool has_fused_step() const { return options.learn_beta() || options.activation() == Activation::kSiLU; }
 
+  /// Checks the options (dim, width > 0, depth ≥ 1, dropout in [0, 1), learn_beta only with silu)
+  /// and (re)creates every parameter from the global generator, β = 1.
   void reset() override;
   /// Re-draws all weights from `gen` (PyTorch's Linear default U(±1/√fan_in)); β = 1.
   void reset_parameters(at::Generator gen);
@@ -77,13 +86,15 @@ class SteinCriticImpl : public torch::nn::Cloneable<SteinCriticImpl> {
   /// f(x): [B, ...] -> the same shape. In training mode with dropout > 0, `gen` is required.
   at::Tensor forward(const at::Tensor& x, c10::optional<at::Generator> gen = c10::nullopt);
 
+  /// Prints "joule::SteinCritic(dim=..., width=..., ...)".
   void pretty_print(std::ostream& stream) const override;
 
-  SteinCriticOptions options;
+  SteinCriticOptions options;  ///< the options it was built with
   std::vector<at::Tensor> weights;  ///< depth hidden layers, then the output layer [dim, width]
-  std::vector<at::Tensor> biases;
+  std::vector<at::Tensor> biases;   ///< one per entry of `weights`
   std::vector<at::Tensor> betas;    ///< per hidden layer, [width]; empty unless learn_beta
 };
+/// The module holder of SteinCriticImpl (a shared pointer to it).
 TORCH_MODULE(SteinCritic);
 
 }  // namespace joule

@@ -28,8 +28,11 @@ namespace joule {
 /// Example (VERA's 2-D generator: 2 → 100 → 100 → 2 with BatchNorm and ReLU):
 ///   auto g = joule::VeraGenerator(joule::VeraGeneratorOptions({2}, 2).width(100).depth(2));
 struct VeraGeneratorOptions {
+  /// Options for samples of `event_shape` generated from `noise_dim` latent dimensions.
   VeraGeneratorOptions(std::vector<int64_t> event_shape, int64_t noise_dim)
       : event_shape_(std::move(event_shape)), noise_dim_(noise_dim) {}
+  /// Throws unless event_shape is non-empty, noise_dim, width, depth and the initial sigmas are
+  /// > 0, net and output are known names, and net = conv has [C, H, W] with H, W multiples of 4.
   void validate() const;
   /// Shape of one sample, e.g. {2} or {1, 28, 28}.
   TORCH_ARG(std::vector<int64_t>, event_shape);
@@ -50,22 +53,31 @@ struct VeraGeneratorOptions {
   TORCH_ARG(std::string, output) = "none";
   /// Initial σ of q(x|h) and initial per-dimension width of the posterior proposal.
   TORCH_ARG(double, init_sigma) = 0.01;
+  /// Initial σ_post of every latent dimension of the posterior proposal N(h₀, diag σ_post²).
   TORCH_ARG(double, init_posterior_sigma) = 0.1;
 };
 
 /// Options of the HMC posterior estimator (VERA's `verahmc`, after PresGAN).
 struct HmcPosteriorOptions {
+  /// HMC iterations discarded (and used to adapt the step size) before the kept ones.
   TORCH_ARG(int64_t, burn_in) = 2;
+  /// HMC iterations kept as posterior samples of h.
   TORCH_ARG(int64_t, samples) = 2;
+  /// Leapfrog steps per HMC iteration.
   TORCH_ARG(int64_t, leapfrog_steps) = 5;
   /// The step size adapts during burn-in towards this acceptance rate at this rate.
   TORCH_ARG(double, target_acceptance) = 0.67;
+  /// After each burn-in iteration, step += adapt_rate·(acceptance − target_acceptance)·step.
   TORCH_ARG(double, adapt_rate) = 0.02;
 };
 
+/// VERA's generator q_φ(x) (see the file comment) with its entropy-gradient estimators.
 class VeraGeneratorImpl : public torch::nn::Cloneable<VeraGeneratorImpl> {
  public:
+  /// Validates `options` and builds the network (see reset()).
   explicit VeraGeneratorImpl(VeraGeneratorOptions options);
+  /// (Re)creates the network from the global generator, log σ, log σ_post at their initial
+  /// values and the HMC step size at 1/noise_dim.
   void reset() override;
   /// Re-draws the network's weights from `gen` (PyTorch's defaults: U(±1/√fan_in); BatchNorm
   /// weight 1, bias 0), σ and σ_post to their initial values.
@@ -73,21 +85,27 @@ class VeraGeneratorImpl : public torch::nn::Cloneable<VeraGeneratorImpl> {
 
   /// x ~ q(x, h): h ~ N(0, I), mean = g(h), x = mean + σ·ε. x and mean carry the graph to φ.
   struct Draw {
+    ///@{
+    /// The sample x and its mean g(h) [n, event_shape...], and the latent h [n, noise_dim].
     at::Tensor x, h, mean;
+    ///@}
   };
+  /// n (> 0) draws from q, noise from `gen`.
   Draw sample(int64_t n, at::Generator& gen);
   /// g(h): [n, noise_dim] -> [n, event_shape...].
   at::Tensor mean(const at::Tensor& h);
   /// log q(x, h) = log N(h; 0, I) + log N(x; g(h), σ²I), [n].
   at::Tensor log_joint(const at::Tensor& x, const at::Tensor& h);
+  /// σ = exp(log_sigma).
   double sigma() const;
 
   /// The entropy-gradient surrogate for samples (x, h₀) of sample(): `surrogate` is a scalar
   /// whose gradient in φ is an estimate of ∇_φ H(q) (its value means nothing); `score` is the
   /// detached estimate c(x) of −∇ₓ log q(x); `score_norm` its mean norm.
   struct Entropy {
-    at::Tensor surrogate, score;
-    double score_norm = 0;
+    /// Scalar whose φ-gradient estimates ∇_φ H(q).
+    at::Tensor surrogate, score;  ///< c(x), detached, shaped like x
+    double score_norm = 0;        ///< mean over the batch of ‖c(x)‖
   };
   /// VERA's estimator with `samples` importance samples from N(h₀, diag σ_post²).
   Entropy entropy_surrogate(const at::Tensor& x, const at::Tensor& h, int64_t samples, at::Generator& gen);
@@ -104,15 +122,17 @@ class VeraGeneratorImpl : public torch::nn::Cloneable<VeraGeneratorImpl> {
   /// The parameters of the network and σ (the generator's parameter group), and σ_post alone
   /// (the posterior's group).
   std::vector<at::Tensor> generator_parameters();
+  /// log σ_post alone (the posterior's parameter group).
   std::vector<at::Tensor> posterior_parameters() { return {posterior_log_sigma}; }
 
-  VeraGeneratorOptions options;
-  torch::nn::Sequential net{nullptr};
+  VeraGeneratorOptions options;        ///< the options it was built with
+  torch::nn::Sequential net{nullptr};  ///< g_φ: [n, noise_dim] -> [n, event_shape...] (submodule "net")
   at::Tensor log_sigma;            ///< log σ, [1]
   at::Tensor posterior_log_sigma;  ///< log σ_post, [noise_dim]
   at::Tensor hmc_step_size;        ///< buffer: the HMC estimator's adapted leapfrog step
   double hmc_acceptance = 0;       ///< mean acceptance of the last HMC call
 };
+/// The module holder of VeraGeneratorImpl (a shared pointer to it).
 TORCH_MODULE(VeraGenerator);
 
 }  // namespace joule

@@ -18,6 +18,7 @@ namespace joule {
 /// model (so LSD, score matching and CD train it) and an exact density (maximum likelihood).
 class IcaImpl : public EnergyModel, public DensityModel {
  public:
+  /// An ICA model of `dim` (> 0) dimensions, B initialised to the identity.
   explicit IcaImpl(int64_t dim);
 
   /// Draws B with i.i.d. N(0, 1) entries, redrawn until cond(B) < max(D, 2) (lsd_ica.py keeps
@@ -36,12 +37,14 @@ class IcaImpl : public EnergyModel, public DensityModel {
   /// n exact samples: s ~ Logistic(0, 1)ᴰ, x = s B⁻¹.
   torch::Tensor sample(int64_t n, at::Generator gen) override;
 
+  /// D, the data dimension.
   int64_t dim() const { return dim_; }
   torch::Tensor unmixing;  ///< B, registered parameter
 
  private:
   int64_t dim_;
 };
+/// The module holder of IcaImpl (a shared pointer to it).
 TORCH_MODULE(Ica);
 
 }  // namespace joule

@@ -16,15 +16,23 @@
 
 namespace joule {
 
+/// Options for LinearGaussianVae.
 struct LinearGaussianVaeOptions {
+  /// A model of `dim` observed and `latent` latent dimensions.
   LinearGaussianVaeOptions(int64_t dim, int64_t latent) : dim_(dim), latent_(latent) {}
+  /// D, the data dimension (> 0).
   TORCH_ARG(int64_t, dim);
+  /// K, the latent dimension (> 0).
   TORCH_ARG(int64_t, latent);
 };
 
+/// The linear-Gaussian VAE of the file comment: decoder p(x|z) = N(W z + b, σ² I), encoder
+/// q(z|x) = N(A x + c, diag(s²)).
 class LinearGaussianVaeImpl : public torch::nn::Cloneable<LinearGaussianVaeImpl>, public LatentVariableModel {
  public:
+  /// Checks dim, latent > 0 and creates the parameters (see reset()).
   explicit LinearGaussianVaeImpl(LinearGaussianVaeOptions options);
+  /// (Re)registers every parameter at zero; reset_parameters() draws them.
   void reset() override;
   /// Small random weights from `gen` (W, A ~ N(0, 0.1²)), σ = s = 1, zero offsets.
   void reset_parameters(at::Generator gen);
@@ -35,10 +43,17 @@ class LinearGaussianVaeImpl : public torch::nn::Cloneable<LinearGaussianVaeImpl>
   /// The exact log p(x) = log N(x; b, W Wᵀ + σ² I), [B].
   at::Tensor log_marginal(const at::Tensor& x) const;
 
-  LinearGaussianVaeOptions options;
-  at::Tensor weight, bias, log_var;               ///< decoder W [D, K], b [D], log σ² (scalar)
-  at::Tensor enc_weight, enc_bias, enc_log_var;   ///< encoder A [K, D], c [K], log s² [K]
+  LinearGaussianVaeOptions options;  ///< the options it was built with
+  ///@{
+  /// Decoder W [D, K], b [D], log σ² (scalar).
+  at::Tensor weight, bias, log_var;
+  ///@}
+  ///@{
+  /// Encoder A [K, D], c [K], log s² [K].
+  at::Tensor enc_weight, enc_bias, enc_log_var;
+  ///@}
 };
+/// The module holder of LinearGaussianVaeImpl (a shared pointer to it).
 TORCH_MODULE(LinearGaussianVae);
 
 }  // namespace joule

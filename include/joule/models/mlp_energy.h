@@ -17,11 +17,13 @@ namespace joule {
 struct MlpEnergyOptions {
   /// `input_dim` = product of the event shape; inputs [B, ...] are flattened.
   explicit MlpEnergyOptions(int64_t input_dim) : input_dim_(input_dim) {}
+  /// Input dimension D (> 0).
   TORCH_ARG(int64_t, input_dim);
   /// Units per hidden layer.
   TORCH_ARG(int64_t, width) = 128;
   /// Number of hidden layers (>= 1).
   TORCH_ARG(int64_t, depth) = 3;
+  /// Hidden-layer activation.
   TORCH_ARG(Activation, activation) = Activation::kSiLU;
   /// Slope for x < 0 when activation = leaky_relu.
   TORCH_ARG(double, negative_slope) = 0.2;
@@ -40,8 +42,11 @@ struct MlpEnergyOptions {
 /// against autograd in tests/unit/test_mlp_energy.cpp.
 class MlpEnergyImpl : public EnergyModel {
  public:
+  /// Builds the layers; throws on invalid options.
   explicit MlpEnergyImpl(const MlpEnergyOptions& options);
 
+  /// Checks the options and (re)creates every parameter, drawn from the global generator
+  /// (U(±1/√fan_in)).
   void reset();
   /// Re-draws all parameters from `gen` (PyTorch's Linear default: U(±1/√fan_in)).
   void reset_parameters(at::Generator gen);
@@ -49,19 +54,21 @@ class MlpEnergyImpl : public EnergyModel {
   torch::Tensor energy(const torch::Tensor& x) override;
   EnergyGrad energy_and_grad(const torch::Tensor& x) override;
   std::vector<int64_t> event_shape() const override;
+  /// Prints "joule::MlpEnergy(input_dim=..., width=..., ...)".
   void pretty_print(std::ostream& stream) const override;
 
   /// Weight of layer i as used in the forward pass (spectrally normalised if enabled).
   /// `update` runs one power iteration first (done by energy() in training mode).
   torch::Tensor effective_weight(size_t i, bool update);
 
-  MlpEnergyOptions options;
+  MlpEnergyOptions options;  ///< the options it was built with
   std::vector<torch::Tensor> weights;  ///< depth hidden layers then the output layer [1, width]
-  std::vector<torch::Tensor> biases;
+  std::vector<torch::Tensor> biases;   ///< one per entry of `weights`
 
  private:
   std::vector<torch::Tensor> sn_u_, sn_v_;  // power-iteration vectors (buffers)
 };
+/// The module holder of MlpEnergyImpl (a shared pointer to it).
 TORCH_MODULE(MlpEnergy);
 
 }  // namespace joule

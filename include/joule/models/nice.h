@@ -27,7 +27,9 @@ namespace joule {
 /// Options for Nice. Example (VERA's NICE(784, 1000, 5)):
 ///   auto flow = joule::Nice(joule::NiceOptions(784).hidden(1000).depth(5).couplings(4));
 struct NiceOptions {
+  /// Options for data of `dim` dimensions.
   explicit NiceOptions(int64_t dim) : dim_(dim) {}
+  /// Throws unless dim ≥ 2, hidden, depth and couplings > 0 and base is gaussian or logistic.
   void validate() const;
   /// Data dimension (≥ 2).
   TORCH_ARG(int64_t, dim);
@@ -41,8 +43,10 @@ struct NiceOptions {
   TORCH_ARG(std::string, base) = "gaussian";
 };
 
+/// The NICE flow, both an exact density and an energy model E(x) = −log p(x).
 class NiceImpl : public EnergyModel, public DensityModel {
  public:
+  /// Builds the flow (validating `options`) with the scaling s at zero.
   explicit NiceImpl(NiceOptions options);
   /// PyTorch's default Linear initialisation drawn from `gen`, the last layer of each coupling
   /// function and the scaling at zero (the flow starts as the identity).
@@ -60,7 +64,8 @@ class NiceImpl : public EnergyModel, public DensityModel {
   at::Tensor sample(int64_t n, at::Generator gen) override;
   std::vector<int64_t> event_shape() const override { return {options.dim()}; }
 
-  NiceOptions options;
+  NiceOptions options;  ///< the options it was built with
+  /// m_i, one MLP per coupling (submodules "coupling0", ...).
   std::vector<torch::nn::Sequential> coupling_nets;
   torch::Tensor log_scale;  ///< s, [dim]
 
@@ -68,6 +73,7 @@ class NiceImpl : public EnergyModel, public DensityModel {
   at::Tensor base_log_prob(const at::Tensor& z) const;
   at::Tensor even_, odd_;  // index tensors of the two halves
 };
+/// The module holder of NiceImpl (a shared pointer to it).
 TORCH_MODULE(Nice);
 
 }  // namespace joule

@@ -40,9 +40,11 @@
 
 namespace joule {
 
+/// The type of the visible units.
 enum class RbmVisible { kBernoulli, kGaussian };
 /// Parses "bernoulli" / "binary" and "gaussian".
 RbmVisible parse_rbm_visible(const std::string& name);
+/// "bernoulli" or "gaussian".
 std::string to_string(RbmVisible v);
 
 /// Options for Rbm.
@@ -52,12 +54,16 @@ std::string to_string(RbmVisible v);
 ///   auto gb  = joule::Rbm(joule::RbmOptions(10, 5).visible_type(joule::RbmVisible::kGaussian)
 ///                             .sigma(1.0).learn_sigma(false));
 struct RbmOptions {
+  /// Options for `visible` visible and `hidden` hidden units.
   RbmOptions(int64_t visible, int64_t hidden) : visible_(visible), hidden_(hidden) {}
+  /// Throws unless visible, hidden > 0, sigma > 0, init_std ≥ 0 (all finite), learn_sigma only
+  /// with Gaussian visibles, and event_shape (if set) has `visible` elements.
   void validate() const;
   /// Number of visible units V (inputs [N, ...] are flattened to [N, V]).
   TORCH_ARG(int64_t, visible);
   /// Number of hidden units H.
   TORCH_ARG(int64_t, hidden);
+  /// Bernoulli (binary) or Gaussian (real-valued) visible units.
   TORCH_ARG(RbmVisible, visible_type) = RbmVisible::kBernoulli;
   /// Gaussian visibles: initial (or fixed) standard deviation σ of every visible unit.
   TORCH_ARG(double, sigma) = 1.0;
@@ -77,8 +83,11 @@ struct RbmOptions {
 /// Every stochastic method takes an explicit generator.
 class RbmImpl : public EnergyModel {
  public:
+  /// Builds the parameters (see reset()).
   explicit RbmImpl(const RbmOptions& options);
 
+  /// Validates the options and (re)registers the parameters: W ~ N(0, init_std²) from the global
+  /// generator, zero biases, log σ² = 2 log sigma for Gaussian visibles.
   void reset();
   /// Re-draws W ~ N(0, init_std²) from `gen` and resets the biases to 0 and σ to options.sigma.
   void reset_parameters(at::Generator gen);
@@ -92,6 +101,7 @@ class RbmImpl : public EnergyModel {
   /// F(v) and ∇_v F(v) in closed form (no autograd).
   EnergyGrad energy_and_grad(const torch::Tensor& v) override;
   std::vector<int64_t> event_shape() const override;
+  /// Prints "joule::Rbm(visible=..., hidden=..., visible_type=...)" (and σ settings if Gaussian).
   void pretty_print(std::ostream& stream) const override;
 
   /// Same as energy().
@@ -113,8 +123,11 @@ class RbmImpl : public EnergyModel {
   /// (with `mean_last`, the last half-step returns E[v | h] instead of a sample: pictures).
   torch::Tensor gibbs(const torch::Tensor& v, int64_t steps, at::Generator& gen, bool mean_last = false);
 
+  /// Whether the visible units are Gaussian.
   bool gaussian() const { return options.visible_type() == RbmVisible::kGaussian; }
+  /// V, the number of visible units.
   int64_t num_visible() const { return options.visible(); }
+  /// H, the number of hidden units.
   int64_t num_hidden() const { return options.hidden(); }
   /// σ² [V] (Gaussian visibles only).
   torch::Tensor variance() const;
@@ -123,7 +136,7 @@ class RbmImpl : public EnergyModel {
   /// ṽ = v or v / σ², for [N, V] input.
   torch::Tensor scaled_visible(const torch::Tensor& v_flat) const;
 
-  RbmOptions options;
+  RbmOptions options;  ///< the options it was built with
   torch::Tensor weight;        ///< W [H, V]
   torch::Tensor visible_bias;  ///< b [V]
   torch::Tensor hidden_bias;   ///< c [H]
@@ -131,6 +144,7 @@ class RbmImpl : public EnergyModel {
   /// undefined for Bernoulli visibles.
   torch::Tensor log_var;
 };
+/// The module holder of RbmImpl (a shared pointer to it).
 TORCH_MODULE(Rbm);
 
 /// 0/1 draws with P(1) = p, same dtype as p: (U < p) with U uniform (24 bits). For float32 on
@@ -162,10 +176,16 @@ struct RbmBase {
 /// so that chains at different temperatures run in one matrix product. No autograd.
 class TemperedRbm {
  public:
+  /// The family between `base` and `rbm` (borrowed: it must outlive this object). `base` needs
+  /// V entries (and a log-variance for Gaussian visibles); it is moved to the RBM's dtype and device.
   TemperedRbm(RbmImpl& rbm, RbmBase base);
 
+  /// p_β(h = 1 | v) = sigmoid(β (c + W ṽ)), v [N, ...]: [N, H].
   torch::Tensor hidden_probs(const torch::Tensor& v, const torch::Tensor& beta) const;
+  /// h ~ p_β(h | v), as 0/1: [N, H].
   torch::Tensor sample_hidden(const torch::Tensor& v, const torch::Tensor& beta, at::Generator& gen) const;
+  /// v ~ p_β(v | h), [N, V]: Bernoulli with logits (1 − β) b_A + β (b + Wᵀh), or the Gaussian
+  /// with precision (1 − β)/σ_A² + β/σ².
   torch::Tensor sample_visible(const torch::Tensor& h, const torch::Tensor& beta, at::Generator& gen) const;
   /// −log Σ_h exp(−(1 − β) E_A(v) − β E(v, h)), v [N, V]: [N] (float64).
   torch::Tensor free_energy(const torch::Tensor& v, const torch::Tensor& beta) const;
@@ -176,7 +196,9 @@ class TemperedRbm {
   /// n exact samples of the base visible distribution.
   torch::Tensor sample_base(int64_t n, at::Generator& gen) const;
 
+  /// The RBM (β = 1).
   RbmImpl& rbm() const { return rbm_; }
+  /// The base distribution (β = 0).
   const RbmBase& base() const { return base_; }
 
  private:

@@ -6,6 +6,8 @@
 
 namespace joule {
 
+/// Runs `net` on x layer by layer, Linear layers through joule::linear, any other layer by its
+/// own forward().
 at::Tensor forward_sequential(torch::nn::Sequential net, const at::Tensor& x);
 
 }  // namespace joule

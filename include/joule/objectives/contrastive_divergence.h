@@ -28,6 +28,9 @@ struct ContrastiveDivergenceOptions {
   TORCH_ARG(bool, robust_metrics) = false;
 };
 
+/// Contrastive divergence: CD-k (chains start at the data batch) or PCD (persistent chains in a
+/// replay buffer); name() is "cd" or "pcd". Reports e_pos, e_neg, cd_gap (and the sampler's
+/// acceptance rate when it has one).
 class ContrastiveDivergence : public EnergyObjective {
  public:
   /// CD-k when `buffer` is null, PCD (persistent chains of `sampler` in `buffer`) otherwise.
@@ -43,12 +46,14 @@ class ContrastiveDivergence : public EnergyObjective {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
+  /// The sampler that produces the negatives.
   Sampler& sampler() { return *sampler_; }
   /// The persistent chains (null for CD-k).
   PersistentChains* chains() { return chains_.get(); }
+  /// The persistent chains' replay buffer (null for CD-k).
   ReplayBuffer* buffer() { return chains_ ? &chains_->buffer() : nullptr; }
 
-  ContrastiveDivergenceOptions options;
+  ContrastiveDivergenceOptions options;  ///< the loss options (checked at construction)
 
  protected:
   /// The CD loss of the given positives and (detached) negatives, with the metrics.
@@ -56,8 +61,8 @@ class ContrastiveDivergence : public EnergyObjective {
   /// CD-k's chain start: the data (+ init_noise).
   torch::Tensor data_start(const torch::Tensor& x_pos, at::Generator& gen) const;
 
-  std::shared_ptr<Sampler> sampler_;
-  std::shared_ptr<PersistentChains> chains_;
+  std::shared_ptr<Sampler> sampler_;            ///< the sampler (the chains' sampler for PCD)
+  std::shared_ptr<PersistentChains> chains_;    ///< persistent chains; null for CD-k
 };
 
 }  // namespace joule

@@ -9,6 +9,7 @@
 
 namespace joule {
 
+/// Options for Elbo.
 struct ElboOptions {
   /// Weight β of KL(q(z|x) ‖ p(z)); 1 is the ELBO.
   TORCH_ARG(double, kl_weight) = 1.0;
@@ -18,11 +19,12 @@ struct ElboOptions {
 /// (β = 1), "reconstruction", "kl".
 class Elbo : public Objective {
  public:
+  /// Checks that kl_weight is finite and ≥ 0.
   explicit Elbo(ElboOptions options = {});
   ObjectiveOutput compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) override;
   std::string name() const override { return "elbo"; }
 
-  ElboOptions options;
+  ElboOptions options;  ///< the loss options
 };
 
 }  // namespace joule

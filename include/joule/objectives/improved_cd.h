@@ -28,6 +28,8 @@ namespace joule {
 ///   auto icd = std::make_shared<joule::ImprovedContrastiveDivergence>(
 ///       joule::ImprovedCdOptions().l2_energy(1.0).kl_weight(1.0).entropy_weight(0.3), chains);
 struct ImprovedCdOptions {
+  /// Throws unless kl_weight, entropy_weight ≥ 0, kl_steps ≥ 1 or −1, entropy_reference ≥ 1 and
+  /// entropy_min_buffer ≥ 0.
   void validate() const;
   /// The contrastive-divergence part.
   ContrastiveDivergenceOptions cd() const {
@@ -52,21 +54,27 @@ struct ImprovedCdOptions {
   TORCH_ARG(bool, augment_reference) = true;
   /// CD-k only: std of Gaussian noise added to the data before the chains start.
   TORCH_ARG(double, init_noise) = 0.0;
+  /// Also report e_pos_median, e_neg_median and e_pos_spread (see ContrastiveDivergenceOptions).
   TORCH_ARG(bool, robust_metrics) = false;
 
 };
 
+/// Improved contrastive divergence (name() "icd"): ContrastiveDivergence plus the KL and
+/// nearest-neighbour entropy terms of ImprovedCdOptions. Needs a differentiable sampler (Langevin)
+/// when either term is on; extra metrics "e_kl" and "nn_log_dist".
 class ImprovedContrastiveDivergence : public ContrastiveDivergence {
  public:
   /// CD-k chains from the data (buffer null) or persistent chains in `buffer`.
   ImprovedContrastiveDivergence(ImprovedCdOptions options, std::shared_ptr<Sampler> sampler,
                                 std::shared_ptr<ReplayBuffer> buffer = nullptr);
+  /// On the given persistent chains (must not be null).
   ImprovedContrastiveDivergence(ImprovedCdOptions options, std::shared_ptr<PersistentChains> chains);
 
   using EnergyObjective::compute;
   ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
   std::string name() const override { return "icd"; }
 
+  /// The options this objective was built with (the CD part is also in `options`).
   const ImprovedCdOptions& icd_options() const { return icd_; }
 
  private:

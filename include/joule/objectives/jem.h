@@ -33,11 +33,15 @@ namespace joule {
 ///   auto buffer = std::make_shared<joule::ReplayBuffer>(joule::ReplayBufferOptions(10000), {1, 28, 28});
 ///   auto jem = std::make_shared<joule::Jem>(joule::JemOptions(10), sampler, buffer);
 struct JemOptions {
+  /// Options for a classifier over `num_classes` classes, the other fields at their defaults.
   explicit JemOptions(int64_t num_classes = 10) : num_classes_(num_classes) {}
+  /// Throws unless num_classes ≥ 1, the weights are ≥ 0 with at least one > 0, l2_energy ≥ 0 and
+  /// data_noise is finite and ≥ 0.
   void validate() const;
   /// True when the step needs SGLD negatives (w_x > 0 or w_xy > 0).
   bool generative() const { return px_weight_ > 0 || pxy_weight_ > 0; }
 
+  /// Number of classes K of the classifier (≥ 1); the p(x|y) term keeps one buffer bucket per class.
   TORCH_ARG(int64_t, num_classes);
   /// w_x: weight of the generative term log p(x). 0 gives the cross-entropy-only baseline.
   TORCH_ARG(double, px_weight) = 1.0;
@@ -52,6 +56,8 @@ struct JemOptions {
   TORCH_ARG(double, data_noise) = 0.03;
 };
 
+/// The JEM objective (name() "jem", or "ce" when no generative term is on): cross-entropy plus
+/// the SGLD contrastive terms for log p(x) and log p(x|y) described at the top of this file.
 class Jem : public EnergyObjective {
  public:
   /// `sampler` and `buffer` may be null when the options need no negatives (the CE baseline);
@@ -75,12 +81,16 @@ class Jem : public EnergyObjective {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
+  /// The chains' sampler (null for the CE baseline).
   Sampler* sampler() { return chains_ ? &chains_->sampler() : nullptr; }
+  /// The chains' replay buffer (null for the CE baseline).
   ReplayBuffer* buffer() { return chains_ ? &chains_->buffer() : nullptr; }
+  /// The persistent chains (null for the CE baseline).
   PersistentChains* chains() { return chains_.get(); }
+  /// The labelled source of semi-supervised mode (null otherwise); see set_labelled().
   data::DataSource* labelled() { return labelled_.get(); }
 
-  JemOptions options;
+  JemOptions options;  ///< the loss options (validated at construction)
 
  private:
   std::shared_ptr<PersistentChains> chains_;

@@ -25,12 +25,15 @@ namespace joule {
 /// How tr ∇ₓ f(x) is computed.
 enum class TraceKind { kExact, kHutchinson };
 TraceKind parse_trace_kind(const std::string& name);  ///< "exact" or "hutchinson"
-std::string to_string(TraceKind kind);
+std::string to_string(TraceKind kind);  ///< "exact" or "hutchinson"
 
 /// Options for the trace inside stein_statistics().
 struct SteinTraceOptions {
+  /// Hutchinson's stochastic estimate (cost flat in D) or the exact trace (D backward passes).
   TORCH_ARG(TraceKind, kind) = TraceKind::kHutchinson;
+  /// Hutchinson probe distribution (Gaussian or Rademacher).
   TORCH_ARG(ProbeKind, probe) = ProbeKind::kGaussian;
+  /// Hutchinson probes per sample (≥ 1; variance falls as 1/probes).
   TORCH_ARG(int64_t, probes) = 1;
   /// Keep the graph so the statistic can be differentiated (critic training).
   TORCH_ARG(bool, create_graph) = true;
@@ -45,9 +48,16 @@ at::Tensor stein_statistics(const at::Tensor& score_q, const at::Tensor& fx, con
 /// the test-power surrogate −mean t / (std t + 1e-6) + λ·mean‖f‖² of the LSD test
 /// (`lsd_test.py --maximize_power`). Returns {loss, mean t, mean ‖f‖², std t}.
 struct CriticLoss {
-  at::Tensor loss;
+  at::Tensor loss;  ///< the scalar loss to minimise over the critic's parameters
+  /// Mean of the Stein statistic t over the batch (logged as "critic_stat").
   double stat_mean = 0, f_norm2 = 0, stat_std = 0;
+  /// \var f_norm2
+  /// Mean ‖f(x)‖² over the batch (logged as "critic_f2").
+  /// \var stat_std
+  /// Standard deviation of t over the batch.
 };
+/// The critic's loss for a batch from the Stein statistics t(x) [B] and f(x) [B, D]: −mean(t)
+/// (or −mean(t)/(std(t) + 1e-6) with `maximize_power`) plus l2 · mean ‖f(x)‖².
 CriticLoss lsd_critic_loss(const at::Tensor& stats, const at::Tensor& fx, double l2, bool maximize_power);
 
 /// Options for LsdObjective. Defaults follow LSD's toy script (lsd_toy.py). The critic's
@@ -79,6 +89,7 @@ struct LsdOptions {
 ///       std::make_shared<joule::LsdObjective>(joule::LsdOptions().l2(10)), data, TrainerOptions());
 class LsdObjective : public Objective {
  public:
+  /// Checks l2 > 0, trace probes ≥ 1 and l2_energy ≥ 0.
   explicit LsdObjective(LsdOptions options = {});
 
   ObjectiveOutput compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) override;
@@ -91,7 +102,7 @@ class LsdObjective : public Objective {
   /// The model's loss on `x` (differentiable in θ; the critic is held fixed in eval mode).
   ObjectiveOutput model_loss(EnergyModel& model, SteinCriticImpl& critic, const at::Tensor& x, at::Generator& gen);
 
-  LsdOptions options;
+  LsdOptions options;  ///< the loss options
 };
 
 }  // namespace joule

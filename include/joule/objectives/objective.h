@@ -47,7 +47,10 @@ struct ObjectiveOutput {
 class Objective {
  public:
   virtual ~Objective() = default;
+  /// Computes the loss (and metrics, negatives, optionally closed-form gradients) for one update
+  /// of the parameter group `update.group`, drawing randomness from `gen`.
   virtual ObjectiveOutput compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) = 0;
+  /// Short identifier of the objective (e.g. "cd", "pcd", "jem", "lsd"), used in logs and errors.
   virtual std::string name() const = 0;
   /// Temperature the objective's sampler runs at (model densities read out at T = this value
   /// times the model temperature reflect what training matched). 1 when sampling is exact.
@@ -55,7 +58,9 @@ class Objective {
   /// Called after each applied update of a group (e.g. clamping a parameter into its range, as
   /// VERA's generator clamps σ).
   virtual void after_update(ModuleSet& modules, const Update& update) {}
+  /// Writes the objective's own state (e.g. persistent chains) into a trainer checkpoint. No-op by default.
   virtual void save(torch::serialize::OutputArchive& archive) const {}
+  /// Restores the state written by save(). No-op by default.
   virtual void load(torch::serialize::InputArchive& archive) {}
 };
 
@@ -63,7 +68,10 @@ class Objective {
 /// JEM, RBM gradients, score matching). Subclasses implement the energy-model overload.
 class EnergyObjective : public Objective {
  public:
+  /// Checks that the update is for group "model" and forwards to the energy-model overload with
+  /// the module "model".
   ObjectiveOutput compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) override;
+  /// Computes the loss of the energy model `model` on `batch`, drawing randomness from `gen`.
   virtual ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) = 0;
 };
 

@@ -18,6 +18,7 @@ namespace joule {
 /// continues the same average. Everything else is the wrapped objective's.
 class ParameterEma : public Objective {
  public:
+  /// Wraps `inner` (not null) with an average of decay μ = `decay` in [0, 1) (ICD uses 0.99).
   ParameterEma(std::shared_ptr<Objective> inner, double decay, std::string source = "model",
                std::string target = "model_ema", std::string group = "model");
 
@@ -33,7 +34,9 @@ class ParameterEma : public Objective {
   /// Copies the source's parameters and buffers into the target (the average's start).
   static void copy(torch::nn::Module& source, torch::nn::Module& target);
 
+  /// The wrapped objective.
   Objective& inner() { return *inner_; }
+  /// The decay μ of the average.
   double decay() const { return decay_; }
 
  private:

@@ -31,10 +31,11 @@
 
 namespace joule {
 
+/// Which negatives RbmGradient uses: CD-k, PCD-k or parallel tempering.
 enum class RbmGradientKind { kCD, kPCD, kPT };
 /// Parses "cd", "pcd", "pt".
 RbmGradientKind parse_rbm_gradient(const std::string& name);
-std::string to_string(RbmGradientKind kind);
+std::string to_string(RbmGradientKind kind);  ///< "cd", "pcd" or "pt"
 
 /// Options for RbmGradient.
 ///
@@ -42,7 +43,10 @@ std::string to_string(RbmGradientKind kind);
 ///   auto objective = std::make_shared<joule::RbmGradient>(
 ///       joule::RbmGradientOptions().kind(joule::RbmGradientKind::kPCD).k(1));
 struct RbmGradientOptions {
+  /// Throws unless k ≥ 1, chains ≥ 0, sparsity_target and sparsity_decay are in [0, 1),
+  /// sparsity_cost ≥ 0 and (for PT) the tempering options are valid.
   void validate() const;
+  /// The gradient approximation (default PCD).
   TORCH_ARG(RbmGradientKind, kind) = RbmGradientKind::kPCD;
   /// Gibbs sweeps per update (CD-k, PCD-k); for PT, rounds of sweep + swap per update.
   TORCH_ARG(int64_t, k) = 1;
@@ -57,6 +61,7 @@ struct RbmGradientOptions {
   TORCH_ARG(ParallelTemperingOptions, tempering) = ParallelTemperingOptions(10);
   /// Target mean activation of the hidden units; 0 disables the sparsity term.
   TORCH_ARG(double, sparsity_target) = 0.0;
+  /// Weight of the sparsity term (Hinton's guide §11); the term is applied only when > 0.
   TORCH_ARG(double, sparsity_cost) = 0.0;
   /// Decay of the moving average q (Hinton's guide: 0.9–0.99).
   TORCH_ARG(double, sparsity_decay) = 0.9;
@@ -69,6 +74,7 @@ struct RbmGradientOptions {
 /// and for PT the mean swap acceptance.
 class RbmGradient : public EnergyObjective {
  public:
+  /// Validates `options`; the chains are created at the first update.
   explicit RbmGradient(RbmGradientOptions options = {});
 
   using EnergyObjective::compute;
@@ -89,7 +95,7 @@ class RbmGradient : public EnergyObjective {
   /// PT's replicas (null unless kind = PT and the chains exist).
   ParallelTempering* tempering();
 
-  RbmGradientOptions options;
+  RbmGradientOptions options;  ///< the gradient options (validated at construction)
 
  private:
   torch::Tensor initial_chains(const torch::Tensor& v_pos, int64_t n, at::Generator& gen) const;

@@ -22,10 +22,11 @@
 
 namespace joule {
 
+/// Which score-matching loss ScoreMatching uses (see the formulas at the top of this file).
 enum class ScoreMatchingKind { kExact, kSliced, kDenoising };
 /// Parses "exact", "sliced" or "denoising".
 ScoreMatchingKind parse_score_matching_kind(const std::string& name);
-std::string to_string(ScoreMatchingKind kind);
+std::string to_string(ScoreMatchingKind kind);  ///< "exact", "sliced" or "denoising"
 
 /// Per-sample exact score-matching loss ½‖s‖² + tr ∇s, [B]; D backward passes for the trace.
 at::Tensor exact_score_matching_loss(EnergyModel& model, const at::Tensor& x);
@@ -40,10 +41,13 @@ at::Tensor denoising_score_matching_loss(EnergyModel& model, const at::Tensor& x
 
 /// Options for ScoreMatching.
 struct ScoreMatchingOptions {
+  /// The loss: exact (D backward passes for the trace), sliced (default) or denoising.
   TORCH_ARG(ScoreMatchingKind, kind) = ScoreMatchingKind::kSliced;
-  /// Sliced: probe distribution and number of projections per sample.
+  /// Sliced: probe distribution of the projections v.
   TORCH_ARG(ProbeKind, probe) = ProbeKind::kRademacher;
+  /// Sliced: projections per sample (≥ 1), averaged.
   TORCH_ARG(int64_t, projections) = 1;
+  /// Sliced: compute ½‖s‖² in closed form (SSM-VR) rather than ½(vᵀs)² (plain SSM).
   TORCH_ARG(bool, variance_reduced) = true;
   /// Denoising: noise standard deviation σ.
   TORCH_ARG(double, noise) = 0.1;
@@ -54,12 +58,14 @@ struct ScoreMatchingOptions {
 /// Score matching as a training objective (no sampler, no auxiliary network).
 class ScoreMatching : public EnergyObjective {
  public:
+  /// Checks projections ≥ 1, noise > 0 and l2_energy ≥ 0.
   explicit ScoreMatching(ScoreMatchingOptions options);
   using EnergyObjective::compute;
   ObjectiveOutput compute(EnergyModel& model, const Batch& batch, at::Generator& gen) override;
+  /// "sm", "ssm" or "dsm" for the exact, sliced or denoising loss.
   std::string name() const override;
 
-  ScoreMatchingOptions options;
+  ScoreMatchingOptions options;  ///< the loss options
 };
 
 }  // namespace joule

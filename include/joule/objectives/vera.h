@@ -28,35 +28,46 @@
 
 namespace joule {
 
+/// How the generator's entropy gradient is estimated: VERA's importance sampling or PresGAN's HMC.
 enum class EntropyEstimator { kImportance, kHmc };
 /// "vera" (importance sampling) or "hmc".
 EntropyEstimator parse_entropy_estimator(const std::string& name);
 
 /// Options for Vera. Defaults: `VERA:train.py`'s argparse.
 struct VeraOptions {
+  /// Throws unless the weights and penalties are ≥ 0, posterior_samples ≥ 1 and
+  /// 0 < min_sigma ≤ max_sigma.
   void validate() const;
   /// λ: weight of the generator's entropy (0 trains the generator as a mode seeker).
   TORCH_ARG(double, entropy_weight) = 1.0;
   /// γ: gradient penalty on the data, mean ‖∇ₓ log p̃(x_d)‖²/2.
   TORCH_ARG(double, gradient_penalty) = 0.0;
-  /// L2 penalties on log p̃ of the data and of the generated samples.
+  /// p: L2 penalty on log p̃ of the data, mean log p̃(x_d)².
   TORCH_ARG(double, l2_data) = 0.0;
+  /// n: L2 penalty on log p̃ of the generated samples, mean log p̃(x_g)².
   TORCH_ARG(double, l2_generated) = 0.0;
   /// K: importance samples of the posterior proposal.
   TORCH_ARG(int64_t, posterior_samples) = 20;
+  /// Entropy-gradient estimator: importance sampling (VERA, default) or HMC (PresGAN).
   TORCH_ARG(EntropyEstimator, estimator) = EntropyEstimator::kImportance;
+  /// Settings of the HMC estimator (used only when estimator = kHmc).
   TORCH_ARG(HmcPosteriorOptions, hmc) = HmcPosteriorOptions();
   /// σ of q(x|h) is clamped to [min_sigma, max_sigma] after each generator update.
   TORCH_ARG(double, min_sigma) = 0.01;
+  /// Upper clamp of σ (see min_sigma).
   TORCH_ARG(double, max_sigma) = 0.3;
   /// VERA-JEM (the model is a ClassifierEnergy): α on the cross-entropy of labelled data and β
   /// on the entropy of p(y|x) for the data batch (semi-supervised).
   TORCH_ARG(double, classification_weight) = 1.0;
+  /// β: weight of the entropy of p(y|x) on the data batch (VERA-JEM, semi-supervised; 0 = off).
   TORCH_ARG(double, unlabelled_entropy_weight) = 0.0;
 };
 
+/// The VERA objective over the modules "model" (energy) and "generator" (VeraGenerator), trained
+/// as the groups "model", "posterior" and "generator" described at the top of this file.
 class Vera : public Objective {
  public:
+  /// Validates `options`.
   explicit Vera(VeraOptions options = {});
 
   /// Semi-supervised VERA-JEM: labelled batches from `labelled`; the trainer's batches (labels
@@ -69,7 +80,7 @@ class Vera : public Objective {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
-  VeraOptions options;
+  VeraOptions options;  ///< the loss options (validated at construction)
 
  private:
   ObjectiveOutput model_update(ModuleSet& modules, const Batch& batch, at::Generator& gen);

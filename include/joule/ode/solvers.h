@@ -36,6 +36,7 @@ namespace joule::ode {
 /// divergence (train::DivergenceError: the last good state is restored when restarts are left).
 class SolverError : public c10::Error {
  public:
+  /// An error raised at `function` in `file`:`line` (as TORCH_CHECK records it) with `message`.
   SolverError(const char* function, const char* file, uint32_t line, const std::string& message)
       : c10::Error(c10::SourceLocation{function, file, line}, message) {}
 };
@@ -46,28 +47,44 @@ using State = std::vector<at::Tensor>;
 /// dy/dt = f(t, y), returning one derivative per member of y.
 using VectorField = std::function<State(double t, const State& y)>;
 
-enum class Method { kEuler, kMidpoint, kRk4, kBosh3, kDopri5 };
+/// Integration method.
+enum class Method {
+  kEuler,     ///< fixed-grid explicit Euler (order 1)
+  kMidpoint,  ///< fixed-grid explicit midpoint (order 2)
+  kRk4,       ///< fixed-grid classical Runge–Kutta (order 4)
+  kBosh3,     ///< adaptive Bogacki–Shampine 3(2)
+  kDopri5     ///< adaptive Dormand–Prince 5(4)
+};
 /// "euler", "midpoint", "rk4", "bosh3", "dopri5" (torchdiffeq's names); throws on anything else,
 /// naming the closest.
 Method parse_method(const std::string& name);
-std::string to_string(Method method);
+std::string to_string(Method method);  ///< the name parse_method() accepts
 /// Whether the method chooses its own steps (bosh3, dopri5).
 bool is_adaptive(Method method);
 
+/// Options for odeint(), odeint_adjoint() and odeint_per_sample().
 struct SolverOptions {
+  /// Integration method (default dopri5).
   TORCH_ARG(Method, method) = Method::kDopri5;
-  /// Adaptive methods: error tolerances (torchdiffeq's defaults) ...
+  /// Adaptive methods: relative error tolerance (torchdiffeq's default) ...
   TORCH_ARG(double, rtol) = 1e-7;
+  /// ... and absolute error tolerance (torchdiffeq's default).
   TORCH_ARG(double, atol) = 1e-9;
-  /// ... or one per member of the state (empty: rtol/atol for all). FFJORD keeps regulariser
-  /// members out of step control with a huge tolerance.
+  /// Relative tolerances, one per member of the state (empty: rtol for all). FFJORD keeps
+  /// regulariser members out of step control with a huge tolerance.
   TORCH_ARG(std::vector<double>, member_rtol) = {};
+  /// Absolute tolerances, one per member of the state (empty: atol for all).
   TORCH_ARG(std::vector<double>, member_atol) = {};
-  /// Step-size controller: dt ← dt · min(ifactor, max(safety · r^(−1/order), dfactor)).
+  /// Safety factor of the step-size controller (> 0), which sets
+  /// dt ← dt · min(ifactor, max(safety · r^(−1/order), dfactor)) with r the error ratio.
   TORCH_ARG(double, safety) = 0.9;
+  /// Largest growth factor of the step (>= 1).
   TORCH_ARG(double, ifactor) = 10.0;
+  /// Smallest shrink factor of the step after a rejection (in (0, 1]).
   TORCH_ARG(double, dfactor) = 0.2;
+  /// Lower bound the next step is clamped to (>= 0).
   TORCH_ARG(double, min_step) = 0.0;
+  /// Upper bound the next step is clamped to (> 0, >= min_step; default unbounded).
   TORCH_ARG(double, max_step) = std::numeric_limits<double>::infinity();
   /// The first step (0: Hairer's initial step selection, one extra evaluation of f).
   TORCH_ARG(double, first_step) = 0.0;
@@ -95,13 +112,15 @@ std::vector<State> odeint(const VectorField& f, const State& y0, const std::vect
 /// The mixed RMS norm of torchdiffeq: the largest over members of sqrt(mean(x²)).
 double mixed_rms_norm(const State& x);
 
+/// Options of the backward solve of odeint_adjoint().
 struct AdjointOptions {
   /// Step control of the backward solve ignores the parameters' adjoints (Kidger et al.,
   /// arXiv:2009.09457, "seminorm"): they do not feed back into the dynamics, so their error
   /// need not be controlled; usually far fewer backward steps.
   TORCH_ARG(bool, seminorm) = false;
-  /// Tolerances of the backward solve (0: the forward's).
+  /// Relative tolerance of the backward solve (0: the forward's).
   TORCH_ARG(double, rtol) = 0.0;
+  /// Absolute tolerance of the backward solve (0: the forward's).
   TORCH_ARG(double, atol) = 0.0;
   /// When set, receives the backward solves' work (summed over output intervals) when backward runs.
   TORCH_ARG(std::shared_ptr<SolverStats>, backward_stats) = nullptr;
@@ -125,10 +144,14 @@ std::vector<State> odeint_adjoint(const VectorField& f, const State& y0, const s
 /// and every member of y has the rows as its first dimension.
 using BatchVectorField = std::function<State(const at::Tensor& t, const State& y)>;
 
+/// Work done by one odeint_per_sample() call.
 struct PerSampleStats {
   int64_t nfe = 0;               ///< batched evaluations of f (over the rows still moving)
   int64_t iterations = 0;        ///< rounds of steps (the slowest row's attempted steps)
-  at::Tensor accepted, rejected; ///< [B] steps of each row
+  ///@{
+  /// [B] accepted and rejected steps of each row.
+  at::Tensor accepted, rejected;
+  ///@}
   int64_t row_evaluations = 0;   ///< Σ over evaluations of the rows evaluated: the work
 };
 

@@ -42,6 +42,8 @@ class PersistentChains {
   /// Applied to the drawn states before the sampler runs (e.g. a random augmentation).
   using Transition = std::function<torch::Tensor(const torch::Tensor& x, at::Generator& gen)>;
 
+  /// Chains stored in `buffer` and advanced by `sampler` (both required). Class buckets need an
+  /// in-place buffer whose capacity is a multiple of options.num_classes.
   PersistentChains(std::shared_ptr<Sampler> sampler, std::shared_ptr<ReplayBuffer> buffer,
                    PersistentChainsOptions options = {});
 
@@ -49,14 +51,16 @@ class PersistentChains {
   /// With ChainRunOptions::keep_graph_last > 0, `x_graph` is the same states with the graph of
   /// the last transitions (to the model parameters).
   struct Step {
-    torch::Tensor x;
-    torch::Tensor indices;
-    torch::Tensor x_graph;
+    torch::Tensor x;        ///< new states [n, ...], detached (what was written back)
+    torch::Tensor indices;  ///< buffer slots [n] the states were drawn from and written to
+    torch::Tensor x_graph;  ///< x with the graph of the last transitions; undefined unless keep_graph_last > 0
   };
 
   /// Draws n distinct chains (the buffer's reinitialisation applies), applies the transition,
   /// runs the sampler on `model` and writes the states back. Returns the new states.
   torch::Tensor advance(EnergyModel& model, int64_t n, at::Generator& gen);
+  /// As advance() but runs the sampler with Sampler::run() and `run`'s options; returns the
+  /// states, their slots and (with keep_graph_last > 0) the states with their graph.
   Step advance(EnergyModel& model, int64_t n, at::Generator& gen, const ChainRunOptions& run);
   /// The chains of the class buckets of labels y [n], run on `conditional` (an energy of x given
   /// those labels, e.g. ClassConditionalEnergy). Needs options.num_classes > 0.
@@ -67,24 +71,29 @@ class PersistentChains {
 
   /// Sets every chain's state [capacity, ...] (e.g. the first data batch, as RBM PCD starts).
   void initialize(const torch::Tensor& states);
+  /// True once the buffer holds states (after initialize() or the first draw).
   bool initialized() const { return buffer_->size() > 0; }
   /// The stored states [capacity, ...] (undefined before the first draw or initialize()).
   torch::Tensor states() const { return buffer_->states(); }
   /// Writes every chain's state (after a transition computed outside, e.g. fused Gibbs sweeps).
   void set_states(const torch::Tensor& states);
 
+  /// Sets the hook applied to drawn states before sampling (an empty function removes it).
   void set_transition(Transition transition) { transition_ = std::move(transition); }
+  /// True when a transition hook is set.
   bool has_transition() const { return static_cast<bool>(transition_); }
   /// The transition applied to x (x itself when there is none), e.g. to augment a reference set.
   torch::Tensor transform(const torch::Tensor& x, at::Generator& gen) const { return transformed(x, gen); }
 
-  Sampler& sampler() { return *sampler_; }
-  std::shared_ptr<Sampler> sampler_ptr() const { return sampler_; }
-  ReplayBuffer& buffer() { return *buffer_; }
-  const PersistentChainsOptions& options() const { return options_; }
+  Sampler& sampler() { return *sampler_; }  ///< the sampler that advances the chains
+  std::shared_ptr<Sampler> sampler_ptr() const { return sampler_; }  ///< the sampler, shared
+  ReplayBuffer& buffer() { return *buffer_; }  ///< the buffer holding the chains' states
+  const PersistentChainsOptions& options() const { return options_; }  ///< the options given at construction
 
   /// The states and the sampler's own state (parallel tempering's replicas).
   void save(torch::serialize::OutputArchive& archive) const;
+  /// Restores what save() wrote; fails if the archive holds no chains. The sampler's state is
+  /// restored only when present.
   void load(torch::serialize::InputArchive& archive);
 
  private:

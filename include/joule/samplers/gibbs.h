@@ -16,6 +16,7 @@ namespace joule {
 ///   auto gibbs = std::make_shared<joule::BlockGibbs>(joule::BlockGibbsOptions(1));
 ///   joule::ContrastiveDivergence cd1({}, gibbs);
 struct BlockGibbsOptions {
+  /// `steps` sweeps per sample() call (>= 0).
   explicit BlockGibbsOptions(int64_t steps = 1) : steps_(steps) {}
   /// Number of full sweeps (h ~ p(h|v), then v ~ p(v|h)).
   TORCH_ARG(int64_t, steps);
@@ -29,16 +30,18 @@ struct BlockGibbsOptions {
 /// temperature 1; other energy models are rejected with a clear error.
 class BlockGibbs : public Sampler {
  public:
+  /// Fails if options.steps < 0.
   explicit BlockGibbs(BlockGibbsOptions options);
   torch::Tensor sample(EnergyModel& model, const torch::Tensor& x0,
                        c10::optional<at::Generator> gen = c10::nullopt) override;
+  /// "gibbs".
   std::string name() const override { return "gibbs"; }
   std::unique_ptr<Sampler> with_steps(int64_t steps) const override {
     return std::make_unique<BlockGibbs>(BlockGibbsOptions(options).steps(steps));
   }
   int64_t steps() const override { return options.steps(); }
 
-  BlockGibbsOptions options;
+  BlockGibbsOptions options;  ///< sweep count and last-half-step mode
 };
 
 /// The RbmImpl behind an EnergyModel, or a clear error naming `who` if it is not an RBM.

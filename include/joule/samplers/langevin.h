@@ -19,7 +19,9 @@ namespace joule {
 ///   joule::Langevin ula(joule::LangevinOptions::ula(/*step_size=*/0.01, /*steps=*/50));
 ///   joule::Langevin jem(joule::LangevinOptions::jem());   // a = 1, b = 0.01, 20 steps
 struct LangevinOptions {
+  /// A closed interval [first, second].
   using Range = std::pair<double, double>;
+  /// `steps` transitions (K) per sample() call; the other options keep their defaults.
   explicit LangevinOptions(int64_t steps = 20) : steps_(steps) {}
 
   /// Proper ULA: b = √(2a), samples the model at temperature 1.
@@ -31,6 +33,8 @@ struct LangevinOptions {
 
   /// T = b²/(2a).
   double temperature() const { return noise_ * noise_ / (2.0 * step_size_); }
+  /// Fails unless steps >= 0, step_size > 0, noise >= 0 (finite), grad_clip > 0 and clamp
+  /// has first < second.
   void validate() const;
 
   /// Number of transitions K.
@@ -45,12 +49,16 @@ struct LangevinOptions {
   TORCH_ARG(c10::optional<Range>, clamp) = c10::nullopt;
 };
 
+/// Unadjusted Langevin dynamics sampler (see LangevinOptions for the update and its temperature).
+/// Its transitions are differentiable (step() accepts keep_graph).
 class Langevin : public Sampler {
  public:
+  /// Validates `options`.
   explicit Langevin(LangevinOptions options);
   torch::Tensor sample(EnergyModel& model, const torch::Tensor& x0,
                        c10::optional<at::Generator> gen = c10::nullopt) override;
   double temperature() const override { return options.temperature(); }
+  /// "langevin".
   std::string name() const override { return "langevin"; }
   std::unique_ptr<Sampler> with_steps(int64_t steps) const override {
     return std::make_unique<Langevin>(LangevinOptions(options).steps(steps));
@@ -62,7 +70,7 @@ class Langevin : public Sampler {
                      bool keep_graph = false) override;
   bool differentiable() const override { return true; }
 
-  LangevinOptions options;
+  LangevinOptions options;  ///< step size, noise, steps, clipping and clamping
 };
 
 }  // namespace joule

@@ -30,7 +30,10 @@ namespace joule {
 ///   auto v = pt.step(*rbm, gen);        // [64, V] states at β = 1
 ///   pt.swap_acceptance();              // per neighbouring pair
 struct ParallelTemperingOptions {
+  /// `temperatures` evenly spaced inverse temperatures (unless `betas` is set).
   explicit ParallelTemperingOptions(int64_t temperatures = 10) : temperatures_(temperatures) {}
+  /// Fails unless rounds >= 1 and either `betas` has >= 2 values starting at 1, strictly
+  /// decreasing and >= 0, or temperatures >= 2 and min_beta in [0, 1).
   void validate() const;
   /// Inverse temperatures used: `betas` if given, else `temperatures` values evenly spaced
   /// from 1 down to `min_beta` (Desjardins et al. 2010 space β linearly).
@@ -49,10 +52,12 @@ struct ParallelTemperingOptions {
 /// the objective that owns it (RbmGradient), so resuming continues the same chains.
 class ParallelTempering {
  public:
+  /// Resolves (and so validates) the inverse temperatures; the chains start with init().
   explicit ParallelTempering(ParallelTemperingOptions options);
 
   /// Starts n independent replica sets, every temperature from `v0` [n, ...].
   void init(const RbmImpl& rbm, const torch::Tensor& v0);
+  /// True once the chains have states (after init(), or load() of a checkpoint with states).
   bool initialized() const { return v_.defined(); }
 
   /// options.rounds rounds under `rbm` (with base RbmBase::of_model(rbm) unless given);
@@ -64,7 +69,9 @@ class ParallelTempering {
   /// current joint states (v, h).
   void swap(const TemperedRbm& model, int64_t parity, at::Generator& gen);
 
+  /// The inverse temperatures β_1 = 1 > ... > β_K.
   const std::vector<double>& betas() const { return betas_; }
+  /// Chains n per temperature.
   int64_t chains() const { return n_; }
   /// Visible states [K, n, V] (row block k is temperature β_k).
   torch::Tensor visible() const;
@@ -79,14 +86,20 @@ class ParallelTempering {
   std::vector<double> swap_acceptance() const;
   /// Over all pairs.
   double mean_swap_acceptance() const;
+  /// Attempted swaps of each neighbouring pair (k, k + 1) since reset_stats() [K − 1].
   std::vector<int64_t> swap_attempts() const { return attempts_; }
+  /// Accepted swaps of each neighbouring pair since reset_stats() [K − 1].
   std::vector<int64_t> swap_accepts() const;
+  /// Zeroes the swap counters (init() does it too).
   void reset_stats();
 
+  /// Writes the inverse temperatures, round counter, swap counters and joint states.
   void save(torch::serialize::OutputArchive& archive) const;
+  /// Restores what save() wrote; fails if the archive has no tempering state or its inverse
+  /// temperatures differ from this one's.
   void load(torch::serialize::InputArchive& archive);
 
-  ParallelTemperingOptions options;
+  ParallelTemperingOptions options;  ///< temperatures and rounds per step()
 
  private:
   std::vector<double> betas_;
@@ -105,17 +118,22 @@ class ParallelTempering {
 /// sampler is persistent-chain PT exactly as Desjardins et al. (2010) train RBMs with it.
 class ParallelTemperingSampler : public Sampler {
  public:
+  /// Validates `options`; the replicas are created at the first sample().
   explicit ParallelTemperingSampler(ParallelTemperingOptions options);
   torch::Tensor sample(EnergyModel& model, const torch::Tensor& x0,
                        c10::optional<at::Generator> gen = c10::nullopt) override;
+  /// "pt".
   std::string name() const override { return "pt"; }
   std::unique_ptr<Sampler> with_steps(int64_t steps) const override;
   int64_t steps() const override { return tempering_.options.rounds(); }
+  /// Saves the replicas and swap statistics (ParallelTempering::save()).
   void save(torch::serialize::OutputArchive& archive) const override { tempering_.save(archive); }
+  /// Restores the replicas and swap statistics (ParallelTempering::load()).
   void load(torch::serialize::InputArchive& archive) override { tempering_.load(archive); }
 
   /// The replicas and their swap statistics.
   ParallelTempering& tempering() { return tempering_; }
+  /// The replicas and their swap statistics (read-only).
   const ParallelTempering& tempering() const { return tempering_; }
 
  private:

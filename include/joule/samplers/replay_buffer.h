@@ -17,8 +17,8 @@ enum class BufferInit {
   kGaussian,  ///< N(init_mean, init_std²)
   kData,      ///< a random data point plus N(0, data_noise²); needs set_data()
 };
-BufferInit parse_buffer_init(const std::string& name);
-std::string to_string(BufferInit init);
+BufferInit parse_buffer_init(const std::string& name);  ///< "uniform", "gaussian", "data"; fails otherwise
+std::string to_string(BufferInit init);  ///< the name parse_buffer_init() accepts
 
 /// How states enter and leave the buffer.
 enum class BufferPolicy {
@@ -34,7 +34,7 @@ enum class BufferPolicy {
   kReservoir,
 };
 BufferPolicy parse_buffer_policy(const std::string& name);  ///< "in_place", "fifo", "reservoir"
-std::string to_string(BufferPolicy policy);
+std::string to_string(BufferPolicy policy);  ///< the name parse_buffer_policy() accepts
 
 /// Options for ReplayBuffer.
 ///
@@ -45,17 +45,28 @@ std::string to_string(BufferPolicy policy);
 ///   joule::ReplayBuffer buffer(joule::ReplayBufferOptions(10000).policy(joule::BufferPolicy::kFifo)
 ///                                  .storage_bits(8).init_low(0).init_high(1), {3, 32, 32});
 struct ReplayBufferOptions {
+  /// A buffer of at most `capacity` chains; the other options keep their defaults.
   explicit ReplayBufferOptions(int64_t capacity = 10000) : capacity_(capacity) {}
+  /// Fails unless capacity > 0, reinit_prob in [0, 1], init_low < init_high, init_std > 0,
+  /// data_noise >= 0, storage_bits is 8 or 32 and quantize_low < quantize_high (finite).
   void validate() const;
+  /// Number of chain slots (> 0).
   TORCH_ARG(int64_t, capacity);
   /// Probability that a drawn chain is replaced by a fresh one from the init distribution.
   TORCH_ARG(double, reinit_prob) = 0.05;
+  /// Distribution of fresh chains.
   TORCH_ARG(BufferInit, init) = BufferInit::kUniform;
+  /// Lower bound of the uniform init (< init_high).
   TORCH_ARG(double, init_low) = -1.0;
+  /// Upper bound of the uniform init.
   TORCH_ARG(double, init_high) = 1.0;
+  /// Mean of the Gaussian init.
   TORCH_ARG(double, init_mean) = 0.0;
+  /// Standard deviation of the Gaussian init (> 0).
   TORCH_ARG(double, init_std) = 1.0;
+  /// Standard deviation of the Gaussian noise added to data points by the data init (>= 0).
   TORCH_ARG(double, data_noise) = 0.0;
+  /// How states enter and leave the buffer.
   TORCH_ARG(BufferPolicy, policy) = BufferPolicy::kInPlace;
   /// 32: float32 states. 8: one byte per element, a quarter of the memory: a state x is stored as
   /// the bin q = min(255, ⌊(clamp(x, lo, hi) − lo) / (hi − lo) · 256⌋) and read back as
@@ -63,7 +74,9 @@ struct ReplayBufferOptions {
   /// so a read value lies in the bin of the written one: |x − read| < (hi − lo)/256 for x in
   /// [lo, hi] (values outside are clamped first). lo, hi = quantize_low, quantize_high.
   TORCH_ARG(int64_t, storage_bits) = 32;
+  /// Lower end lo of the 8-bit storage range.
   TORCH_ARG(double, quantize_low) = 0.0;
+  /// Upper end hi of the 8-bit storage range (> quantize_low).
   TORCH_ARG(double, quantize_high) = 1.0;
 };
 
@@ -76,12 +89,15 @@ struct ReplayBufferOptions {
 /// (in-place, 32-bit) buffer draws exactly what it always did.
 class ReplayBuffer {
  public:
+  /// A buffer of states of shape `event_shape` (non-empty) on `device`; validates `options`.
+  /// Nothing is allocated until the first draw or write.
   ReplayBuffer(ReplayBufferOptions options, std::vector<int64_t> event_shape,
                torch::Device device = torch::kCPU);
 
   /// Data used by BufferInit::kData (kept by reference, not copied; not checkpointed).
   void set_data(torch::Tensor data);
 
+  /// What sample() and sample_at() return.
   struct Draw {
     torch::Tensor x;        ///< [n, ...] float starting states (a fresh tensor, safe to modify)
     torch::Tensor indices;  ///< [n] int64 slots they came from; −1 for a state not read from the buffer
@@ -130,9 +146,9 @@ class ReplayBuffer {
   int64_t size() const { return size_; }
   /// States ever offered to a FIFO / reservoir buffer (algorithm R's i); 0 for in-place.
   int64_t seen() const { return seen_; }
-  int64_t capacity() const { return options_.capacity(); }
-  const std::vector<int64_t>& event_shape() const { return event_shape_; }
-  const ReplayBufferOptions& options() const { return options_; }
+  int64_t capacity() const { return options_.capacity(); }  ///< options().capacity
+  const std::vector<int64_t>& event_shape() const { return event_shape_; }  ///< shape of one state
+  const ReplayBufferOptions& options() const { return options_; }  ///< the options given at construction
 
   /// Checkpoint keys: "capacity", "filled", "storage" (raw, [size(), ...]; the format before
   /// policies, which still loads into an in-place 32-bit buffer), "policy" (0 in_place, 1 fifo,

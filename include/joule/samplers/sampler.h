@@ -59,6 +59,7 @@ class Sampler {
   /// 1 for ULA with b = √(2a), MALA and HMC; b²/(2a) for a Langevin chain with decoupled noise.
   virtual double temperature() const { return 1.0; }
 
+  /// Short identifier of the sampler kind (e.g. "langevin", "mala", "gibbs"), used in messages and reports.
   virtual std::string name() const = 0;
 
   /// A copy of this sampler making `steps` transitions per call (e.g. long chains for
@@ -87,14 +88,16 @@ class Sampler {
                const ChainRunOptions& options = {});
 
   /// Stateful samplers (parallel tempering keeps its hotter replicas between calls) save and
-  /// restore that state with the checkpoints of whatever owns them.
+  /// restore that state with the checkpoints of whatever owns them. No-op by default.
   virtual void save(torch::serialize::OutputArchive& archive) const {}
+  /// Restores the state written by save(). No-op by default.
   virtual void load(torch::serialize::InputArchive& archive) {}
 
+  /// Diagnostics of the last sample() call.
   const SamplerStats& stats() const { return stats_; }
 
  protected:
-  SamplerStats stats_;
+  SamplerStats stats_;  ///< filled in by each sample() call
 };
 
 /// Σ over all non-batch dimensions: [B, ...] -> [B].

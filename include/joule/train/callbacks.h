@@ -23,6 +23,7 @@ namespace joule::train {
 /// Other callbacks can add values to the next line with `add()` (e.g. a periodic test NLL).
 class MetricsLogger : public Callback {
  public:
+  /// Logs to the .jsonl file `path`, one line every `every` (> 0) steps.
   MetricsLogger(std::string path, int64_t every);
   /// On a resume (step > 0), drops the lines logged after the checkpoint's step by the run that
   /// was stopped (a kill after its last checkpoint) and a torn last line, so every step appears once.
@@ -35,16 +36,18 @@ class MetricsLogger : public Callback {
   void log_event(const std::string& json_line) { append_line(json_line); }
   /// Writes a line with arbitrary values immediately (e.g. evaluation results).
   void log(int64_t step, const std::vector<std::pair<std::string, double>>& values);
+  /// The metrics file.
   const std::string& path() const { return path_; }
   /// Mirrors every logged line to TensorBoard as scalars (tag = the metrics.jsonl key), and
   /// divergence events as text; each line is flushed, so TensorBoard follows the run live.
   void set_event_writer(std::shared_ptr<io::EventWriter> writer) { tensorboard_ = std::move(writer); }
 
-  /// All values logged so far in this process, by step (for the loss-curve picture).
+  /// One logged line: its step and its values.
   struct Row {
-    int64_t step;
-    std::vector<std::pair<std::string, double>> values;
+    int64_t step;                                        ///< the line's "step"
+    std::vector<std::pair<std::string, double>> values;  ///< the line's other values, in order
   };
+  /// All values logged so far in this process, by step (for the loss-curve picture).
   const std::vector<Row>& history() const { return history_; }
   /// Reads the rows of an existing metrics file (to continue the curves after a resume).
   static std::vector<Row> read(const std::string& path);
@@ -65,6 +68,7 @@ class MetricsLogger : public Callback {
 /// steps and at the end.
 class TensorBoardHistograms : public Callback {
  public:
+  /// Writes to `writer` (not null) every `every` (> 0) steps.
   TensorBoardHistograms(std::shared_ptr<io::EventWriter> writer, int64_t every);
   void on_step_end(Trainer& trainer, const StepResult& result) override;
   void on_train_end(Trainer& trainer) override;
@@ -79,9 +83,11 @@ class TensorBoardHistograms : public Callback {
 /// Saves the full trainer state every `every` steps and at the end (atomically).
 class Checkpointer : public Callback {
  public:
+  /// Saves to `path` every `every` steps (0 = only at the end).
   Checkpointer(std::string path, int64_t every);
   void on_step_end(Trainer& trainer, const StepResult& result) override;
   void on_train_end(Trainer& trainer) override;
+  /// The checkpoint file.
   const std::string& path() const { return path_; }
 
  private:
@@ -116,6 +122,8 @@ class ProgressBar : public Callback {
 /// Calls `fn(trainer, step)` every `every` steps and at the end of training.
 class PeriodicCallback : public Callback {
  public:
+  /// `every` ≤ 0 calls `fn` only at the end; `at_end` = false skips the call at the end (which is
+  /// also skipped when the last step already called it).
   PeriodicCallback(int64_t every, std::function<void(Trainer&, int64_t)> fn, bool at_end = true);
   void on_step_end(Trainer& trainer, const StepResult& result) override;
   void on_train_end(Trainer& trainer) override;

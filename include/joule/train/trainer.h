@@ -22,13 +22,16 @@
 
 namespace joule::train {
 
+/// A parameter group's optimizer: LibTorch's Adam or SGD.
 enum class OptimizerKind { kAdam, kSGD };
+/// Parses "adam" or "sgd".
 OptimizerKind parse_optimizer(const std::string& name);
 
 /// Learning-rate schedule over the run: constant, decaying to 0 at the last step (linear or
 /// cosine), or multiplied by decay_rate at each milestone step (step; PyTorch's MultiStepLR),
 /// after an optional linear warm-up.
 enum class LrSchedule { kConstant, kLinear, kCosine, kStep };
+/// Parses "constant", "linear", "cosine" or "step".
 LrSchedule parse_lr_schedule(const std::string& name);
 
 /// One parameter group's optimizer, learning-rate schedule and update cadence.
@@ -38,21 +41,29 @@ LrSchedule parse_lr_schedule(const std::string& name);
 struct OptimizerOptions {
   /// Checks every value; `group` names the group in messages.
   void validate(const std::string& group = "model") const;
+  /// The optimizer (default Adam).
   TORCH_ARG(OptimizerKind, kind) = OptimizerKind::kAdam;
+  /// Base learning rate (> 0), before the schedule and any restart factor.
   TORCH_ARG(double, lr) = 1e-3;
+  /// Learning rate over the run (see LrSchedule).
   TORCH_ARG(LrSchedule, lr_schedule) = LrSchedule::kConstant;
+  /// Linear warm-up: at step s < warmup_steps the rate is lr·(s + 1)/warmup_steps; the decaying
+  /// schedules start after it. 0 = none.
   TORCH_ARG(int64_t, warmup_steps) = 0;
   /// Adam β₁; 0 is common for EBMs (IGEBM, ICD, VERA, LSD).
   TORCH_ARG(double, beta1) = 0.0;
+  /// Adam β₂, in [0, 1).
   TORCH_ARG(double, beta2) = 0.999;
   /// SGD momentum.
   TORCH_ARG(double, momentum) = 0.0;
+  /// L2 weight decay (LibTorch's weight_decay of Adam or SGD, added to the gradient); ≥ 0.
   TORCH_ARG(double, weight_decay) = 0.0;
   /// Clip the group's gradient norm to this value; 0 disables.
   TORCH_ARG(double, grad_clip_norm) = 0.0;
   /// LrSchedule::kStep: the steps at which the rate is multiplied by decay_rate (empty: 80% and
   /// 90% of TrainerOptions::steps).
   TORCH_ARG(std::vector<int64_t>, milestones) = {};
+  /// LrSchedule::kStep: the factor (> 0) applied at each milestone.
   TORCH_ARG(double, decay_rate) = 0.1;
   /// Updates of this group per trainer step (e.g. n critic steps per model step).
   TORCH_ARG(int64_t, updates) = 1;
@@ -68,20 +79,26 @@ struct OptimizerOptions {
 /// named_parameters() spells them), e.g. a generator's posterior width in its own group:
 ///   ParamGroup("posterior", {"generator"}).only({"posterior_log_sigma"})
 struct ParamGroup {
+  /// The group `name` over all parameters of the modules named in `modules`.
   ParamGroup(std::string name, std::vector<std::string> modules, OptimizerOptions optimizer = {})
       : name(std::move(name)), modules(std::move(modules)), optimizer(std::move(optimizer)) {}
+  /// Restricts the group to these parameter names (sets `only`); returns *this for chaining.
   ParamGroup& only_parameters(std::vector<std::string> names) {
     only = std::move(names);
     return *this;
   }
+  /// Leaves these parameter names out of the group (sets `except`); returns *this for chaining.
   ParamGroup& except_parameters(std::vector<std::string> names) {
     except = std::move(names);
     return *this;
   }
-  std::string name;
-  std::vector<std::string> modules;
-  OptimizerOptions optimizer;
+  std::string name;                  ///< unique group name, e.g. "model" or "critic" (Update::group)
+  std::vector<std::string> modules;  ///< names of the ModuleSet modules whose parameters the group trains
+  OptimizerOptions optimizer;        ///< the group's optimizer, schedule and cadence
+  /// If not empty, only these parameters (each must exist in the modules) are in the group.
   std::vector<std::string> only, except;
+  /// \var except
+  /// Parameters left out of the group.
 };
 
 /// Options of the loop itself (each group's optimizer is in its ParamGroup).
@@ -92,27 +109,34 @@ struct ParamGroup {
 ///       joule::train::OptimizerOptions().lr(1e-3));
 ///   trainer.train();
 struct TrainerOptions {
+  /// Throws unless steps ≥ 0, batch_size > 0, both bounds > 0, max_restarts ≥ 0 and
+  /// restart_lr_factor is in (0, 1].
   void validate() const;
+  /// Total optimisation steps of the run (≥ 0).
   TORCH_ARG(int64_t, steps) = 10000;
+  /// Rows per batch drawn from the data (> 0).
   TORCH_ARG(int64_t, batch_size) = 256;
   /// Divergence guard: an update whose loss is NaN/inf or whose |loss| exceeds loss_bound, or
   /// whose mean energies (metrics "e_pos"/"e_neg") exceed energy_bound, is refused before it is
   /// applied; so is one whose gradient norm is not finite.
   TORCH_ARG(double, energy_bound) = 1e4;
+  /// Divergence guard: the largest |loss| an update may have (> 0; see energy_bound).
   TORCH_ARG(double, loss_bound) = 1e8;
   /// On divergence, restart from the last good state up to this many times, multiplying every
   /// group's learning rate by restart_lr_factor and re-seeding the generator each time.
   TORCH_ARG(int64_t, max_restarts) = 0;
+  /// Learning-rate factor applied at each restart, in (0, 1].
   TORCH_ARG(double, restart_lr_factor) = 0.5;
+  /// Seed of the trainer's generator (data order, sampling; restart r re-seeds with seed + 1000003·r).
   TORCH_ARG(uint64_t, seed) = 0;
 };
 
 /// What one group's last update in a step did.
 struct GroupStep {
-  std::string group;
-  double loss = 0;
+  std::string group;     ///< the parameter group's name
+  double loss = 0;       ///< the loss of the group's last update
   double grad_norm = 0;  ///< before clipping
-  int64_t updates = 0;
+  int64_t updates = 0;   ///< updates of the group in this step
 };
 
 /// What one step did.
@@ -122,25 +146,27 @@ struct StepResult {
   double loss = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::pair<std::string, double>> metrics;  ///< every update's metrics, later ones winning
   double grad_norm = std::numeric_limits<double>::quiet_NaN();  ///< the main group's, before clipping
-  double seconds = 0;
+  double seconds = 0;  ///< wall-clock time of the step
   std::vector<GroupStep> groups;  ///< each group updated in this step, in update order
 };
 
 /// Thrown by step() when the divergence guard refuses an update.
 class DivergenceError : public std::runtime_error {
  public:
+  /// what() reads "training diverged at step <step>: <reason>".
   DivergenceError(int64_t step, const std::string& reason);
-  int64_t step;
-  std::string reason;
+  int64_t step;        ///< the step that diverged (steps completed + 1)
+  std::string reason;  ///< what tripped the guard, e.g. "loss is nan"
 };
 
 /// Thrown by train_run when an interrupt (request_interrupt(), e.g. from a SIGINT handler) stopped
 /// training; the state at `step` has been saved to `checkpoint`.
 class InterruptedError : public std::runtime_error {
  public:
+  /// what() names the step and the checkpoint.
   InterruptedError(int64_t step, const std::string& checkpoint);
-  int64_t step;
-  std::string checkpoint;
+  int64_t step;            ///< steps completed when training stopped
+  std::string checkpoint;  ///< path of the checkpoint holding the saved state
 };
 
 /// Asks every running Trainer::train() to stop after its current step. Async-signal-safe (one
@@ -148,6 +174,7 @@ class InterruptedError : public std::runtime_error {
 void request_interrupt();
 /// Whether an interrupt was requested (and not yet cleared).
 bool interrupt_requested();
+/// Clears a requested interrupt.
 void clear_interrupt();
 
 class Trainer;
@@ -156,13 +183,20 @@ class Trainer;
 class Callback {
  public:
   virtual ~Callback() = default;
+  /// Called by train() before its first step (also on a resumed run).
   virtual void on_train_begin(Trainer& trainer) {}
+  /// Called by train() after each successful step with what the step did.
   virtual void on_step_end(Trainer& trainer, const StepResult& result) {}
   /// Called when a step diverged; `restarting` says whether train() will restart.
   virtual void on_divergence(Trainer& trainer, const DivergenceError& error, bool restarting) {}
+  /// Called when train() finishes its steps or is stopped by request_stop() (not on an
+  /// interrupt or an unrecovered divergence).
   virtual void on_train_end(Trainer& trainer) {}
 };
 
+/// The training loop: updates the parameter groups of a ModuleSet with the losses an Objective
+/// computes on batches from a DataSource, guards against divergence (optionally restarting from
+/// the last good state), runs callbacks and saves/restores the full state.
 class Trainer {
  public:
   /// Trains named modules as parameter groups, updated in the order given. The main group (whose
@@ -186,42 +220,63 @@ class Trainer {
   void save(const std::string& path);
   /// Writes the full state to `path` (atomically) without making it the "last good" state.
   void save_copy(const std::string& path);
+  /// Restores the full state from a checkpoint written by save() (also older format 1) and makes
+  /// it the "last good" state; fails if it does not match this setup's modules and groups.
   void load(const std::string& path);
   /// Ends train() after the current step (a callback's decision, e.g. a held-out watch).
   void request_stop() { stop_requested_ = true; }
+  /// Whether request_stop() was called.
   bool stop_requested() const { return stop_requested_; }
   /// In-memory equivalents of save()/load().
   std::string snapshot();
+  /// Restores the state from bytes written by snapshot().
   void restore(const std::string& bytes);
 
+  /// Adds a callback; callbacks run in the order added.
   void add_callback(std::shared_ptr<Callback> callback) { callbacks_.push_back(std::move(callback)); }
 
+  /// Steps completed (restored by load()).
   int64_t step_count() const { return step_; }
+  /// Divergence restarts so far.
   int64_t restarts() const { return restarts_; }
   /// The main group's learning rate in use now.
   double lr() const { return lr(main_group()); }
+  /// The learning rate the optimizer of `group` holds now ("" = the main group).
   double lr(const std::string& group) const;
   /// group lr × schedule(step) × the restart factor.
   double scheduled_lr(int64_t step) const { return scheduled_lr(main_group(), step); }
+  /// The learning rate of `group` at `step` ("" = the main group), as for the main group above.
   double scheduled_lr(const std::string& group, int64_t step) const;
+  /// The trainer's random generator (batches, sampling); checkpointed.
   at::Generator& generator() { return gen_; }
+  /// The trained modules.
   ModuleSet& modules() { return modules_; }
   /// The module "model" as an energy model (an error if it is not one).
   EnergyModel& model();
+  /// The module "model".
   std::shared_ptr<torch::nn::Module> model_ptr() { return modules_.ptr("model"); }
+  /// The objective.
   Objective& objective() { return *objective_; }
+  /// The objective, shared.
   std::shared_ptr<Objective> objective_ptr() { return objective_; }
+  /// The training data source.
   data::DataSource& data() { return *data_; }
+  /// The optimizer of `group` ("" = the main group).
   torch::optim::Optimizer& optimizer(const std::string& group = "");
+  /// The parameter groups, in update order.
   const std::vector<ParamGroup>& groups() const { return groups_; }
+  /// Name of the main group: "model" if there is one, else the first.
   const std::string& main_group() const { return groups_[main_].name; }
+  /// The loop options (steps may have been changed by set_total_steps()).
   const TrainerOptions& options() const { return options_; }
   /// Extends the run (e.g. when resuming with a larger step budget).
   void set_total_steps(int64_t steps);
 
   /// String metadata stored in checkpoints (e.g. "config" = the resolved TOML).
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  /// The metadata value of `key`, or "" if there is none.
   std::string metadata(const std::string& key) const;
+  /// All metadata, by key.
   const std::map<std::string, std::string>& all_metadata() const { return metadata_; }
 
  private:

@@ -74,6 +74,28 @@ std::string GofReport::to_json(const std::string& samples_name) const {
   return j.dump(2) + "\n";
 }
 
+eval::LsdTestOptions GofConfig::Gof::lsd_options() const {
+  return eval::LsdTestOptions()
+      .train_fraction(lsd_train_fraction)
+      .val_fraction(lsd_val_fraction)
+      .iterations(lsd_iterations)
+      .batch_size(lsd_batch_size)
+      .width(lsd_width)
+      .depth(lsd_depth)
+      .dropout(lsd_dropout)
+      .lr(lsd_lr)
+      .weight_decay(lsd_weight_decay)
+      .l2(lsd_l2)
+      .val_every(lsd_val_every)
+      .validate_last(lsd_validate_last)
+      .probe(parse_probe_kind(lsd_probe))
+      .alpha(alpha);
+}
+
+eval::KsdTestOptions GofConfig::Gof::ksd_options() const {
+  return eval::KsdTestOptions().bootstrap(ksd_bootstrap).bandwidth(ksd_bandwidth).alpha(alpha);
+}
+
 GofTest::GofTest(GofConfig config) : config_(std::move(config)) {}
 
 void GofTest::load_model(int64_t dim, torch::Device device) {
@@ -147,26 +169,10 @@ GofReport GofTest::run(const at::Tensor& samples, torch::Device device) {
   report.dim = dim;
   report.alpha = g.alpha;
   if (g.test == "lsd" || g.test == "both") {
-    auto o = eval::LsdTestOptions()
-                 .train_fraction(g.lsd_train_fraction)
-                 .val_fraction(g.lsd_val_fraction)
-                 .iterations(g.lsd_iterations)
-                 .batch_size(g.lsd_batch_size)
-                 .width(g.lsd_width)
-                 .depth(g.lsd_depth)
-                 .dropout(g.lsd_dropout)
-                 .lr(g.lsd_lr)
-                 .weight_decay(g.lsd_weight_decay)
-                 .l2(g.lsd_l2)
-                 .val_every(g.lsd_val_every)
-                 .validate_last(g.lsd_validate_last)
-                 .probe(parse_probe_kind(g.lsd_probe))
-                 .alpha(g.alpha);
-    report.results.push_back(eval::lsd_test(score_, x, o, make_generator(derive_seed(seed, 1))));
+    report.results.push_back(eval::lsd_test(score_, x, g.lsd_options(), make_generator(derive_seed(seed, 1))));
   }
   if (g.test == "ksd" || g.test == "both") {
-    auto o = eval::KsdTestOptions().bootstrap(g.ksd_bootstrap).bandwidth(g.ksd_bandwidth).alpha(g.alpha);
-    report.results.push_back(eval::ksd_test(score_, x, o, make_generator(derive_seed(seed, 2))));
+    report.results.push_back(eval::ksd_test(score_, x, g.ksd_options(), make_generator(derive_seed(seed, 2))));
   }
   return report;
 }

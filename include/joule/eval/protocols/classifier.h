@@ -24,9 +24,11 @@ namespace joule::eval {
 /// constant (all from the test images' shape and pixels) and mnist (the user's MNIST files).
 std::vector<std::string> ood_set_names();
 
+/// Options for make_classifier_eval_inputs() and the classifier evaluation protocol.
 struct ClassifierEvalOptions {
   /// In-distribution inputs and inputs per OOD set scored for AUROC.
   TORCH_ARG(int64_t, ood_n) = 2000;
+  /// OOD sets to build, from ood_set_names() ("mnist" needs ood_mnist_dir).
   TORCH_ARG(std::vector<std::string>, ood_sets) = std::vector<std::string>{"uniform", "gaussian", "vflip", "invert", "constant"};
   /// Folder with MNIST's t10k IDX files (for the "mnist" OOD set).
   TORCH_ARG(std::string, ood_mnist_dir) = "";
@@ -34,12 +36,16 @@ struct ClassifierEvalOptions {
   TORCH_ARG(double, data_noise) = 0.03;
   /// Inputs are images in [−1, 1] (OOD sets are built for images only).
   TORCH_ARG(bool, images) = true;
+  /// Inputs scored at once.
   TORCH_ARG(int64_t, batch_size) = 256;
 };
 
 /// What the evaluation scores: noisy test inputs, and OOD sets of the same shape.
 struct ClassifierEvalInputs {
-  at::Tensor x, y;        ///< accuracy and calibration
+  ///@{
+  /// The noisy test inputs and their labels, for accuracy and calibration.
+  at::Tensor x, y;
+  ///@}
   at::Tensor in_dist;     ///< the first ood_n test inputs (AUROC positives)
   std::vector<std::pair<std::string, at::Tensor>> ood;  ///< name, inputs (AUROC negatives)
 };
@@ -51,10 +57,13 @@ ClassifierEvalInputs make_classifier_eval_inputs(const at::Tensor& test_x, const
 
 /// The metrics of one model.
 struct ClassifierEvalResult {
+  ///@{
+  /// Test accuracy, mean −log p(y|x), ECE (10 bins) and Brier score.
   double acc = 0, nll = 0, ece = 0, brier = 0;
-  std::vector<ReliabilityBin> bins;
-  ClassifierScores in_scores;
-  std::vector<std::pair<std::string, ClassifierScores>> ood_scores;
+  ///@}
+  std::vector<ReliabilityBin> bins;  ///< the 10 reliability bins behind `ece`
+  ClassifierScores in_scores;        ///< scores of the in-distribution inputs (empty without OOD sets)
+  std::vector<std::pair<std::string, ClassifierScores>> ood_scores;  ///< name, scores of each OOD set
   std::vector<std::pair<std::string, double>> auroc;  ///< "<set>.<score>", value
   double logpx_mean = 0;  ///< mean log p̃(x) of the test inputs at the read-out temperature
 };

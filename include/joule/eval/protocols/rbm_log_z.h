@@ -17,10 +17,13 @@
 
 namespace joule::eval {
 
+/// Options for rbm_log_z_protocol().
 struct RbmLogZOptions {
-  /// AIS runs and intermediate distributions (S&M use 100 and 14 500), and their spacing.
+  /// AIS runs (S&M use 100).
   TORCH_ARG(int64_t, runs) = 100;
+  /// AIS intermediate distributions (S&M use 14 500).
   TORCH_ARG(int64_t, steps) = 5000;
+  /// Spacing of the AIS inverse temperatures.
   TORCH_ARG(AisSchedule, schedule) = AisSchedule::kSalakhutdinovMurray;
   /// Also run reverse AIS.
   TORCH_ARG(bool, reverse) = true;
@@ -30,6 +33,7 @@ struct RbmLogZOptions {
   TORCH_ARG(int64_t, exact_max_units) = 20;
 };
 
+/// What rbm_log_z_protocol() returns.
 struct RbmLogZResult {
   c10::optional<double> exact;  ///< exact log Z when enumerable
   int64_t exact_units = 0;      ///< units enumerated (2^units states)

@@ -20,11 +20,13 @@
 
 namespace joule::eval {
 
+/// Options for evaluate_robustness().
 struct RobustnessOptions {
   /// "linf" and/or "l2".
   TORCH_ARG(std::vector<std::string>, norms) = std::vector<std::string>{"linf", "l2"};
-  /// Radii in data units (pixels in [0, 1] for images); multiplied by input_scale for the model.
+  /// L∞ radii in data units (pixels in [0, 1] for images); multiplied by input_scale for the model.
   TORCH_ARG(std::vector<double>, eps_linf) = std::vector<double>{0, 0.02, 0.05, 0.1, 0.2, 0.5};
+  /// L2 radii in data units; multiplied by input_scale for the model.
   TORCH_ARG(std::vector<double>, eps_l2) = std::vector<double>{0, 0.5, 1, 2, 4, 8};
   /// Model units per data unit: 2 for images in [−1, 1] made from pixels in [0, 1].
   TORCH_ARG(double, input_scale) = 2.0;
@@ -38,24 +40,32 @@ struct RobustnessOptions {
   TORCH_ARG(std::vector<AttackLoss>, losses) = std::vector<AttackLoss>{AttackLoss::kCrossEntropy, AttackLoss::kMargin};
   /// Test inputs attacked without the defence (the first n).
   TORCH_ARG(int64_t, n) = 1000;
+  /// PGD steps without the defence (step 2.5·ε/steps, random start).
   TORCH_ARG(int64_t, steps) = 20;
+  /// PGD restarts; an input fooled once stays fooled.
   TORCH_ARG(int64_t, restarts) = 1;
   /// Attack seeds: every point is the mean (and standard deviation) over them.
   TORCH_ARG(int64_t, seeds) = 3;
   /// Refinement steps K of the defence, one set of curves per value; 0 = no defence.
   TORCH_ARG(std::vector<int64_t>, defence_steps) = std::vector<int64_t>{0, 10};
+  /// Refinement chains per input; the logits are averaged over them.
   TORCH_ARG(int64_t, defence_chains) = 4;
+  /// SGLD step a of the refinement (JEM: 1).
   TORCH_ARG(double, defence_step_size) = 1.0;
+  /// SGLD noise b of the refinement (JEM: 0.01).
   TORCH_ARG(double, defence_noise) = 0.01;
+  /// How attacks differentiate the refinement: through its steps (exact) or identity (BPDA).
   TORCH_ARG(RefinementGradient, defence_gradient) = RefinementGradient::kThrough;
-  /// Inputs and attack steps when the defence is on (each attack step differentiates through
+  /// Inputs attacked when the defence is on (each attack step differentiates through
   /// chains × K Langevin steps, so the defended curves are costlier by about 3·chains·K).
   TORCH_ARG(int64_t, defence_n) = 200;
+  /// PGD steps against the defence.
   TORCH_ARG(int64_t, defence_attack_steps) = 10;
   /// Gradient samples per attack step on the defended (stochastic) classifier (EOT).
   TORCH_ARG(int64_t, eot_samples) = 1;
   /// Run the gradient-masking checks (one more attack per curve, with twice the steps).
   TORCH_ARG(bool, checks) = true;
+  /// Seed from which every attack's and defence's generator is derived.
   TORCH_ARG(uint64_t, seed) = 0;
   /// Called with a one-line summary after each curve (long evaluations show their progress).
   TORCH_ARG(std::function<void(const std::string&)>, on_curve) = nullptr;
@@ -63,25 +73,36 @@ struct RobustnessOptions {
 
 /// Robust accuracy of one model under one norm and one defence setting.
 struct RobustnessCurve {
-  std::string norm;
-  int64_t defence_steps = 0;
+  std::string norm;            ///< "linf" or "l2"
+  int64_t defence_steps = 0;   ///< refinement steps K of the defence (0: none)
+  ///@{
+  /// Inputs attacked and attack steps per restart.
   int64_t n = 0, attack_steps = 0;
+  ///@}
   std::vector<double> eps;                   ///< data units
-  std::vector<double> acc_mean, acc_sd;      ///< over seeds
+  ///@{
+  /// Mean and standard deviation of the robust accuracy over seeds, per ε.
+  std::vector<double> acc_mean, acc_sd;
+  ///@}
   std::vector<std::vector<double>> acc_seed; ///< [eps][seed]
   double attack_seconds = 0;                 ///< wall time of the whole curve
   /// Checks: accuracy at the largest ε (0 unless the gradients are masked), and the change of
   /// accuracy at the middle ε when the attack has twice the steps (≤ 0 up to noise).
   double acc_at_max_eps = 0;
+  ///@{
+  /// The middle ε of the check (0 when not run), the first seed's accuracy there, and the
+  /// accuracy with twice the attack steps.
   double check_eps = 0, acc_check = 0, acc_check_2x = 0;
+  ///@}
 };
 
+/// What evaluate_robustness() returns for one model.
 struct RobustnessResult {
-  std::string model;
+  std::string model;          ///< the model's name (as passed to evaluate_robustness())
   double clean_acc = 0;       ///< on the n undefended inputs
-  int64_t classes = 0;
+  int64_t classes = 0;        ///< number of classes of the model
   std::vector<AttackLoss> losses;  ///< the attacks' losses (robust = every one fails)
-  std::vector<RobustnessCurve> curves;
+  std::vector<RobustnessCurve> curves;  ///< one per norm and defence setting
   /// Seconds to classify one input without and with each defence setting (no attack).
   std::vector<std::pair<int64_t, double>> seconds_per_image;
 };
