@@ -4,6 +4,7 @@
 #include <c10/util/Exception.h>
 
 #include <cmath>
+#include <vector>
 
 namespace joule::eval {
 
@@ -85,6 +86,53 @@ KernelDistance kernel_distance(const at::Tensor& features_a, const at::Tensor& f
     out.std = std::sqrt(ss / static_cast<double>(values.size() - 1));
   }
   return out;
+}
+
+namespace {
+
+// Euclidean distances from each row of `x` [M, F] to its nearest rows of `y` [N, F], in blocks
+// of rows, reduced by `reduce` (a [b, N] block of distances -> [b]).
+template <class Reduce>
+at::Tensor blockwise_distances(const at::Tensor& x, const at::Tensor& y, Reduce reduce) {
+  constexpr int64_t kBlock = 512;
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < x.size(0); i += kBlock) out.push_back(reduce(at::cdist(x.slice(0, i, i + kBlock), y)));
+  return at::cat(out);
+}
+
+// The k-th-neighbour radius of every row of `f` within `f` (the row itself, at distance 0, excluded).
+at::Tensor knn_radii(const at::Tensor& f, int64_t k) {
+  return blockwise_distances(f, f, [k](const at::Tensor& d) { return std::get<0>(d.topk(k + 1, 1, false, true)).select(1, k); });
+}
+
+// The fraction of rows of `query` within the radius of some row of `support`.
+double coverage(const at::Tensor& query, const at::Tensor& support, const at::Tensor& radii) {
+  auto inside = blockwise_distances(query, support, [&radii](const at::Tensor& d) {
+    return (d <= radii.unsqueeze(0)).any(1).to(at::kDouble);
+  });
+  return inside.mean().item<double>();
+}
+
+}  // namespace
+
+PrecisionRecall precision_recall(const at::Tensor& real, const at::Tensor& generated, int64_t k) {
+  TORCH_CHECK(k >= 1, "precision_recall: k must be >= 1, got ", k);
+  check_features(real, "precision_recall (real)", k + 1);
+  check_features(generated, "precision_recall (generated)", k + 1);
+  TORCH_CHECK(real.size(1) == generated.size(1), "precision_recall: ", real.size(1), " features against ",
+              generated.size(1));
+  auto r = real.to(at::kCPU, at::kDouble), g = generated.to(at::kCPU, at::kDouble);
+  PrecisionRecall out;
+  out.precision = coverage(g, r, knn_radii(r, k));
+  out.recall = coverage(r, g, knn_radii(g, k));
+  return out;
+}
+
+double class_agreement(const at::Tensor& logits, const at::Tensor& intended) {
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) > 0, "class_agreement: expected logits [N, C], got ", logits.sizes());
+  TORCH_CHECK(intended.dim() == 1 && intended.size(0) == logits.size(0), "class_agreement: expected ", logits.size(0),
+              " intended classes, got shape ", intended.sizes());
+  return (logits.argmax(1).cpu() == intended.cpu().to(at::kLong)).to(at::kDouble).mean().item<double>();
 }
 
 }  // namespace joule::eval

@@ -12,6 +12,7 @@
 #include "joule/data/cifar.h"
 #include "joule/data/idx.h"
 #include "joule/eval/classifier_scores.h"
+#include "joule/eval/report.h"
 #include "joule/io/checkpoint.h"
 #include "joule/models/classifiers.h"
 #include "joule/objectives/jem.h"
@@ -202,6 +203,30 @@ TEST_F(JemCliTest, TrainEvaluateAgainstBaselineAndSample) {
   EXPECT_TRUE(contains(r.output, "| metric | jem (jem) | ce (ce) |")) << r.output;
   EXPECT_TRUE(contains(r.output, "baseline.auroc.invert.logpx")) << r.output;
   EXPECT_TRUE(contains(joule::io::read_text_file(path("jem/eval-table-step8.md")), "AUROC invert, log p(x)"));
+
+  // Sample quality in ce's features (methods::SampleQuality): the train-vs-test floor and the
+  // buffer, fresh and class-conditional chains; the same numbers twice from the same checkpoints.
+  r = joule("eval jem eval.feature_run=ce eval.quality_n=60 eval.out=q1.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto q = joule::eval::Report::from_json(joule::io::read_text_file(path("q1.json")));
+  for (const char* set : {"quality.train_vs_test.", "quality.buffer.", "quality.fresh.", "quality.fresh_class."}) {
+    for (const char* m : {"precision", "recall"}) {
+      const double v = q.value(std::string(set) + m);
+      EXPECT_TRUE(v >= 0 && v <= 1) << set << m << " = " << v;
+    }
+    EXPECT_GE(q.value(std::string(set) + "fd"), 0) << set;
+  }
+  const double agreement = q.value("quality.fresh_class.class_agreement");
+  EXPECT_TRUE(agreement >= 0 && agreement <= 1) << agreement;
+  EXPECT_FALSE(q.has("quality.fresh.class_agreement"));  // unconditional chains have no intended class
+  r = joule("eval jem eval.feature_run=ce eval.quality_n=60 eval.out=q2.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto q2 = joule::eval::Report::from_json(joule::io::read_text_file(path("q2.json")));
+  for (const auto& line : q.lines) {
+    if (line.name.rfind("quality.", 0) == 0) EXPECT_EQ(q2.value(line.name), line.value) << line.name;
+  }
+  r = joule("eval jem eval.feature_run=jem/metrics.jsonl");
+  EXPECT_NE(r.exit_code, 0) << r.output;
 
   r = joule("sample jem sample.n=12 sample.steps=2 sample.class=3");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -126,6 +126,15 @@ TEST_F(RbmCliTest, ShippedConfigsTrainEvaluateAndResume) {
   r = joule("eval rbm_pcd_fashion eval.ais_steps=100 eval.ais_runs=10");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "ll_test_ais")) << r.output;
+  // Sample quality in the features of a (tiny) classifier run: fresh Gibbs chains and the PCD chains.
+  r = joule("train " + src + "/configs/ce_fashion_cnn.toml run.out=ce data.n_train=256 data.n_test=100 model.channels=4"
+            " train.steps=4 train.batch_size=32 train.warmup_steps=0 eval.ood_n=50 run.progress=none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = joule("eval rbm_pcd_fashion eval.ais_steps=100 eval.ais_runs=10 eval.feature_run=ce eval.quality_n=50");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* key : {"quality.train_vs_test.fd", "quality.fresh.precision", "quality.chains.recall"}) {
+    EXPECT_TRUE(contains(r.output, key)) << key << "\n" << r.output;
+  }
   r = joule("sample rbm_pcd_fashion sample.n=16 sample.steps=10");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(path("rbm_pcd_fashion/samples-step60.csv")));

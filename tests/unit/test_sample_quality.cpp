@@ -1,5 +1,5 @@
 // Fréchet and kernel distances: the closed form for Gaussians, zero for one distribution,
-// invariances and clear errors.
+// invariances and clear errors; improved precision/recall and class agreement.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -55,6 +55,56 @@ TEST(SampleQualityTest, ClearErrors) {
   bad[0][0] = std::nan("");
   EXPECT_THROW(joule::eval::frechet_distance(bad, torch::randn({10, 3})), c10::Error);
   EXPECT_THROW(joule::eval::kernel_distance(torch::randn({10, 3}), torch::randn({10, 2}), gen), c10::Error);
+}
+
+// Improved precision and recall (arXiv:1904.06991): exact on sets against themselves and on
+// disjoint sets; on a generated set covering half the real support (or one of two modes),
+// precision stays high while recall halves.
+TEST(SampleQualityTest, PrecisionAndRecallSeparateFidelityFromCoverage) {
+  using joule::eval::precision_recall;
+  auto gen = joule::make_generator(4);
+  auto real = torch::randn({1500, 4}, gen, torch::kFloat64);
+  auto self = precision_recall(real, real);
+  EXPECT_EQ(self.precision, 1.0);
+  EXPECT_EQ(self.recall, 1.0);
+  auto far = precision_recall(real, torch::randn({1500, 4}, gen, torch::kFloat64) + 20.0);
+  EXPECT_EQ(far.precision, 0.0);
+  EXPECT_EQ(far.recall, 0.0);
+
+  // Uniform on the unit square against uniform on its left half. The k-NN balls leave small gaps
+  // even in the support (a fresh draw of the same law scores ~0.97, not 1), so precision is
+  // compared with that draw's; recall is the half plus a boundary band of about one k-NN radius
+  // (sqrt(3 / (pi * 4000)) = 0.015 at the generated density), so 0.5 to ~0.53.
+  auto square = torch::rand({2000, 2}, gen, torch::kFloat64);
+  auto same = precision_recall(square, torch::rand({2000, 2}, gen, torch::kFloat64));
+  auto half = torch::rand({2000, 2}, gen, torch::kFloat64) * torch::tensor({0.5, 1.0}, torch::kFloat64);
+  auto h = precision_recall(square, half);
+  EXPECT_GT(same.precision, 0.9);
+  EXPECT_NEAR(h.precision, same.precision, 0.03);
+  EXPECT_GT(h.recall, 0.48);
+  EXPECT_LT(h.recall, 0.56);
+
+  // Two far-apart modes against a generator that drops one: recall falls to half of what a
+  // fresh draw of the same law gets (finite samples leave gaps), precision does not.
+  auto modes = [&](int64_t n, bool both) {
+    auto x = torch::randn({n, 4}, gen, torch::kFloat64);
+    if (both) x.slice(0, 0, n / 2).add_(50.0);
+    return x;
+  };
+  auto data = modes(2000, true);
+  auto fresh = precision_recall(data, modes(2000, true));
+  auto dropped = precision_recall(data, modes(1000, false));
+  EXPECT_GT(fresh.recall, 0.8);
+  EXPECT_NEAR(dropped.recall / fresh.recall, 0.5, 0.05);
+  EXPECT_GT(dropped.precision, fresh.precision - 0.05);
+}
+
+TEST(SampleQualityTest, ClassAgreementCountsTheIntendedClass) {
+  auto logits = torch::tensor({{2.0, 1.0, 0.0}, {0.0, 3.0, 1.0}, {0.0, 0.0, 5.0}, {1.0, 0.0, 0.0}});
+  EXPECT_DOUBLE_EQ(joule::eval::class_agreement(logits, torch::tensor({0, 1, 2, 2})), 0.75);
+  EXPECT_THROW(joule::eval::class_agreement(logits, torch::tensor({0, 1})), c10::Error);
+  EXPECT_THROW(joule::eval::precision_recall(torch::randn({3, 2}), torch::randn({10, 2})), c10::Error);  // k = 3 needs 4 rows
+  EXPECT_THROW(joule::eval::precision_recall(torch::randn({10, 2}), torch::randn({10, 3})), c10::Error);
 }
 
 }  // namespace

@@ -10,44 +10,63 @@
 #include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
 #include "joule/methods/network_config.h"
+#include "joule/methods/sample_quality.h"
 #include "joule/models/classifier_energy.h"
 #include "joule/objectives/jem.h"
 
 namespace joule::methods {
 
+/// The options of method = "jem". Defaults: JEM's optimisation (`JEM:train_wrn_ebm.py`: Adam, lr
+/// 1e-4, 1000 warm-up steps, batch 64) for 10 epochs of Fashion-MNIST (9370 steps), JEM's SGLD and buffer.
 struct JemConfig : MethodConfig {
-  LabelledDataConfig data;
-  ClassifierConfig model;
+  LabelledDataConfig data;  ///< [data]: the labelled examples
+  ClassifierConfig model;   ///< [model]: the classifier network
+  /// [jem]: the terms of the joint objective.
   struct Jem {
-    double px_weight = 1.0;
-    double py_weight = 1.0;
+    double px_weight = 1.0;   ///< weight of the generative term log p(x) (0 = cross-entropy-only baseline)
+    double py_weight = 1.0;   ///< weight of the cross-entropy term log p(y|x)
+    /// Weight of log p(x|y) with class-conditional chains (class buckets of the buffer, so
+    /// buffer.capacity must be a multiple of the classes).
     double pxy_weight = 0.0;
-    double data_noise = 0.03;
+    double data_noise = 0.03;  ///< std of Gaussian noise added to training and test inputs (JEM: 0.03)
+    /// Semi-supervised: labelled examples per class (−1 = all labelled); the generative term uses all data.
     int64_t labels_per_class = -1;
+    /// Declares the [jem] fields.
     void visit(config::Fields& f);
-  } jem;
-  SamplerConfig sampler = SamplerConfig::jem();
-  BufferConfig buffer = BufferConfig::jem();
+  } jem;  ///< [jem]
+  SamplerConfig sampler = SamplerConfig::jem();  ///< [sampler]: JEM's SGLD by default
+  BufferConfig buffer = BufferConfig::jem();     ///< [buffer]: JEM's persistent chains by default
+  /// [objective]: the energy penalty.
   struct Objective {
-    double l2_energy = 0.1;
+    double l2_energy = 0.1;  ///< α of the L2 penalty on the energies of data and samples (the JEM author suggests 0.1)
+    /// Declares the [objective] fields.
     void visit(config::Fields& f);
-  } objective;
-  struct Eval : ClassifierEvalConfig {
-    int64_t grid_n = 100;
-    double temperature = 0.0;
-    int64_t chain_steps = 200;
+  } objective;  ///< [objective]
+  /// [eval]: the classifier protocol's options plus JEM's sample grids and read-outs.
+  struct Eval : ClassifierEvalConfig, QualityConfig {
+    int64_t grid_n = 100;       ///< images in each sample grid (1 to 1024)
+    double temperature = 0.0;   ///< temperature of log p̃(x) read-outs; 0 = model T × sampler T
+    int64_t chain_steps = 200;  ///< SGLD steps of the fresh chains in the sample grids
+    /// Declares the [eval] fields, the classifier protocol's included.
     void visit(config::Fields& f);
-  } eval;
+  } eval;  ///< [eval]
+  /// [sample]: the common sampling options plus the class.
   struct Sample : SampleConfig {
-    int64_t label = -1;
+    int64_t label = -1;  ///< the key `class`: class of class-conditional samples (−1 = unconditional)
+    /// Declares the [sample] fields, the common ones included.
     void visit(config::Fields& f);
-  } sample;
+  } sample;  ///< [sample]
+  /// The defaults, with JEM's [train] settings and a divergence guard tuned to its energies.
   JemConfig();
   void visit(config::Fields& f) override;
 };
 
+/// A classifier trained as a joint energy model with SGLD negatives from persistent chains
+/// (method = "jem"), or by cross-entropy only (jem.px_weight = 0) as the baseline in the same
+/// harness; supervised or semi-supervised (jem.labels_per_class).
 class JemMethod : public Method {
  public:
+  /// A method with these options; nothing is loaded until build().
   explicit JemMethod(JemConfig config = {});
   std::string name() const override { return "jem"; }
   JemConfig& config() override { return config_; }
@@ -62,7 +81,9 @@ class JemMethod : public Method {
   void add_callbacks(const Monitor& monitor) override;
 
   ClassifierEnergyImpl* classifier() override { return classifier_; }
+  /// The joint objective (valid after build()).
   Jem& objective() { return *jem_; }
+  /// The number of classes of the loaded data (0 before build()).
   int64_t num_classes() const { return classes_; }
   /// The temperature of log p̃(x) read-outs: eval.temperature, else model T × sampler T.
   double readout_temperature();
@@ -85,6 +106,8 @@ class JemMethod : public Method {
   at::Tensor init_states(int64_t n, at::Generator& gen);
 
   const RobustnessEvaluation& robustness();
+  /// The sample-quality lines (eval.feature_run): buffer, fresh and class-conditional chains.
+  void add_sample_quality(eval::Report& r);
 
   JemConfig config_;
   RobustnessCache robust_;

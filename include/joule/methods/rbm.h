@@ -11,6 +11,7 @@
 #include "joule/data/image_transforms.h"
 #include "joule/eval/protocols/rbm_log_z.h"
 #include "joule/methods/method.h"
+#include "joule/methods/sample_quality.h"
 #include "joule/models/rbm.h"
 #include "joule/objectives/rbm_gradient.h"
 
@@ -66,7 +67,7 @@ struct RbmConfig : MethodConfig {
     void visit(config::Fields& f);
   } rbm;  ///< [rbm]
   /// [eval]: log Z by AIS (forward and reverse) or exactly, and the sampling chains.
-  struct Eval {
+  struct Eval : QualityConfig {
     int64_t ais_runs = 100;     ///< AIS runs (importance weights) for log Z (>= 2)
     int64_t ais_steps = 5000;   ///< AIS intermediate distributions (Salakhutdinov & Murray use 14500)
     /// AIS β spacing: sm (denser near β = 1, as Salakhutdinov & Murray 2008) or linear.
@@ -122,6 +123,7 @@ class RbmMethod : public Method {
   at::Tensor display(const at::Tensor& v) const;
   at::Tensor fresh_chains(int64_t n, int64_t steps, at::Generator& gen, bool mean_last);
   void run_evaluation();
+  void add_sample_quality(eval::Report& r);
 
   RbmConfig config_;
   bool gaussian_ = false, binary_ = false;

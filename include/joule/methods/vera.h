@@ -19,84 +19,115 @@
 #include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
 #include "joule/methods/network_config.h"
+#include "joule/methods/sample_quality.h"
 #include "joule/models/generator.h"
 #include "joule/objectives/vera.h"
 
 namespace joule::methods {
 
+/// The options of method "vera": [data], [model], [generator], [vera], [optim.generator],
+/// [optim.posterior], [eval] and [sample], besides [run] and [train].
 struct VeraConfig : MethodConfig {
   /// [data]: a 2-D toy set, a CSV table (its last column the label in JEM mode) or images.
   struct Data {
+    /// A built-in 2-D toy set, csv (unlabelled points, or labelled rows with vera.jem), images
+    /// (fashion-mnist, mnist, cifar10, cifar100) or the paper's tables hepmass, human, crop.
     std::string dataset = "8gaussians";
-    std::string path;
+    std::string path;  ///< the CSV file, or the folder with the IDX / CIFAR / HEPMASS / HUMAN / CROP files
     int64_t n_train = 0;  ///< 0: 50 000 toy points / every row
     int64_t n_test = 0;   ///< 0: 5 000 toy points / every row
-    std::string label_column = "-1";
-    double val_fraction = 0.1;
-    double test_fraction = 0.2;
+    std::string label_column = "-1";  ///< csv with vera.jem: label column (name or 0-based index; -1 = last)
+    double val_fraction = 0.1;   ///< csv with vera.jem: fraction of rows held out for validation, in [0, 0.9]
+    double test_fraction = 0.2;  ///< csv with vera.jem: fraction of rows held out for testing, in [0.01, 0.9]
     int64_t drop_repeated = -1;  ///< −1: the table's own filter (5 for hepmass and human)
+    /// Declares the [data] fields.
     void visit(config::Fields& f);
     bool points() const;  ///< a toy set, or a CSV table read as unlabelled points
+    /// The options of the point data (energy mode on points), the 0 defaults resolved.
     PointDataConfig point_config() const;
+    /// The options of the labelled data (vera.jem, or images and tables).
     LabelledDataConfig labelled_config() const;
-  } data;
+  } data;  ///< [data]
   /// [model]: the energy (an MLP, or a NICE flow: VERA's tractable-model check) or, with
   /// vera.jem, the classifier.
   struct Model : ClassifierConfig {
-    int64_t couplings = 4;
-    std::string base = "gaussian";
+    int64_t couplings = 4;          ///< nice: additive coupling layers, 1..64 (width, depth: each coupling function)
+    std::string base = "gaussian";  ///< nice: base distribution, gaussian | logistic
+    /// Declares the [model] fields: the classifier's, kind nice added (not with vera.jem).
     void visit(config::Fields& f);
-  } model;
+  } model;  ///< [model]
+  /// [generator]: the generator q(x) = ∫ q(x|h) p(h) dh of the negatives, q(x|h) = N(g(h), σ²).
   struct Generator {
+    /// mlp: Linear+BatchNorm+ReLU (VERA's small generator); large_mlp: with Softplus; conv:
+    /// DCGAN-style for images; linear: g(h) = Wh + b (a Gaussian q).
     std::string net = "mlp";
-    int64_t noise_dim = 2;
-    int64_t width = 100;
-    int64_t depth = 2;
-    std::string output = "none";
-    double init_sigma = 0.01;
-    double init_posterior_sigma = 0.1;
+    int64_t noise_dim = 2;         ///< latent dimension of h
+    int64_t width = 100;           ///< hidden units (mlp) or base channels (conv)
+    int64_t depth = 2;             ///< hidden layers (mlp), 1..64
+    std::string output = "none";   ///< activation of g(h): none, tanh (images in [−1, 1]) or sigmoid
+    double init_sigma = 0.01;      ///< initial σ of q(x|h)
+    double init_posterior_sigma = 0.1;  ///< initial width of the posterior proposal
+    /// Declares the [generator] fields.
     void visit(config::Fields& f);
-  } generator;
+  } generator;  ///< [generator]
+  /// [vera]: the objective's weights, the entropy-gradient estimator and the VERA-JEM mode.
   struct Vera {
-    double entropy_weight = 1.0;
+    double entropy_weight = 1.0;    ///< λ: weight of the generator's entropy (0 = a mode-seeking generator)
+    /// γ: weight of mean ‖∇ₓ log p̃(x_data)‖²/2 (0.1: the paper repository's toy setting).
     double gradient_penalty = 0.1;
-    double l2_data = 0.0;
-    double l2_generated = 0.0;
-    int64_t posterior_samples = 20;
-    std::string estimator = "vera";
-    double min_sigma = 0.01;
-    double max_sigma = 0.3;
-    bool learn_posterior = true;
+    double l2_data = 0.0;           ///< weight of mean log p̃(x_data)²
+    double l2_generated = 0.0;      ///< weight of mean log p̃(x_generated)²
+    int64_t posterior_samples = 20; ///< K: importance samples of the entropy estimator
+    std::string estimator = "vera"; ///< entropy gradient: vera (importance sampling) or hmc (PresGAN's)
+    double min_sigma = 0.01;        ///< σ of q(x|h) is clamped to [min_sigma, max_sigma]
+    double max_sigma = 0.3;         ///< upper clamp of σ (>= min_sigma)
+    bool learn_posterior = true;    ///< train the proposal width on the ELBO ([optim.posterior])
+    /// VERA-JEM: the model is a classifier on labelled data, evaluated by the classifier protocol.
     bool jem = false;
-    double clf_weight = 1.0;
+    double clf_weight = 1.0;        ///< α: weight of the cross-entropy (vera.jem)
+    /// β: weight of the entropy of p(y|x) on the data (semi-supervised).
     double unlabelled_entropy_weight = 0.0;
-    int64_t labels_per_class = -1;
+    int64_t labels_per_class = -1;  ///< semi-supervised (vera.jem): labelled examples per class (-1 = all)
+    /// Declares the [vera] fields.
     void visit(config::Fields& f);
-  } vera;
+  } vera;  ///< [vera]
   /// [optim.generator] and [optim.posterior]: the generator's and the proposal width's groups.
   struct Optim {
+    /// @{
+    /// The generator's group and the posterior proposal width's group (VERA: Adam lr 1e-3 and 0.02).
     OptimizerConfig generator, posterior;
+    /// @}
+    /// Declares [optim.generator] and [optim.posterior].
     void visit(config::Fields& f) {
       f.section("generator", generator);
       f.section("posterior", posterior);
     }
-  } optim;
-  struct Eval : ClassifierEvalConfig {
-    int64_t grid_resolution = 256;
-    double extent = 0.0;
-    int64_t n_samples = 2000;
-    int64_t mala_steps = 0;
-    double mala_step_size = 0.001;
-    int64_t grid_n = 100;
+  } optim;  ///< [optim.generator] and [optim.posterior]
+  /// [eval]: the energy mode's density protocol (2-D grid, MMD of generator samples) and, with
+  /// vera.jem, the classifier protocol.
+  struct Eval : ClassifierEvalConfig, QualityConfig {
+    int64_t grid_resolution = 256;  ///< 2-D grid points per axis for log Z by quadrature, 16..4096
+    double extent = 0.0;            ///< half-width of the square grid; 0 = the dataset's default
+    int64_t n_samples = 2000;       ///< generator samples for MMD and pictures
+    int64_t mala_steps = 0;         ///< MALA steps refining generator samples for the evaluation (0 = none)
+    double mala_step_size = 0.001;  ///< MALA step of that refinement and of `joule sample`
+    int64_t grid_n = 100;           ///< images in each sample grid, 1..1024
+    /// Declares the [eval] fields, the classifier protocol's included.
     void visit(config::Fields& f);
-  } eval;
+  } eval;  ///< [eval]
+  /// [sample]: generator samples, refined by sample.steps MALA steps (0 here by default).
   SampleConfig sample;
+  /// VERA's defaults (VERA:train.py): an MLP 100 × 2 energy, batch 200, Adam β = (0, 0.9) at lr
+  /// 1e-3 for the model and the generator (× 0.3 at 80% and 90% of the run), the proposal width's
+  /// own Adam at 0.02, sample.steps = 0.
   VeraConfig();
   void visit(config::Fields& f) override;
 };
 
+/// Method "vera": an energy or a JEM classifier trained against a VERA generator instead of MCMC.
 class VeraMethod : public Method {
  public:
+  /// The method with `config` (VeraConfig()'s defaults if none).
   explicit VeraMethod(VeraConfig config = {});
   std::string name() const override { return "vera"; }
   VeraConfig& config() override { return config_; }
@@ -109,6 +140,7 @@ class VeraMethod : public Method {
   void add_callbacks(const Monitor& monitor) override;
   ClassifierEnergyImpl* classifier() override { return classifier_; }
 
+  /// The generator (after build()).
   VeraGeneratorImpl& generator() { return *generator_; }
   /// n samples of the generator (eval mode, no graph), optionally `mala_steps` MALA steps on.
   at::Tensor generate(int64_t n, int64_t mala_steps, at::Generator& gen);

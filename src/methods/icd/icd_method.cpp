@@ -8,10 +8,10 @@
 #include "joule/core/runtime.h"
 #include "joule/eval/ood.h"
 #include "joule/eval/protocols/classifier.h"
-#include "joule/eval/sample_quality.h"
 #include "joule/io/plot.h"
 #include "joule/io/png.h"
 #include "joule/methods/run.h"
+#include "joule/methods/sample_quality.h"
 #include "joule/models/compose.h"
 #include "joule/models/conv_energy.h"
 #include "joule/objectives/parameter_ema.h"
@@ -274,14 +274,6 @@ void IcdMethod::add_callbacks(const Monitor& monitor) {
 
 namespace {
 
-at::Tensor batched_features(ClassifierEnergyImpl& clf, const at::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  EvalModeGuard eval_mode(clf);
-  std::vector<at::Tensor> out;
-  for (int64_t i = 0; i < x.size(0); i += 256) out.push_back(clf.features(x.slice(0, i, std::min(i + 256, x.size(0)))).cpu());
-  return at::cat(out, 0);
-}
-
 at::Tensor batched_energy(EnergyModel& e, const at::Tensor& x) {
   torch::NoGradGuard no_grad;
   EvalModeGuard eval_mode(e);
@@ -323,31 +315,20 @@ eval::Report IcdMethod::evaluate() {
   r.add("e_samples", batched_energy(energy, samples).mean().item<double>(), "mean energy of the evaluated chains");
   r.add("chain_steps", static_cast<double>(cfg.eval.chain_steps), "sampler steps of the evaluated chains");
 
-  ClassifierEnergyImpl* clf = nullptr;
-  std::unique_ptr<Method> feature_method;
-  at::Tensor f_test;
+  // Sample quality in a classifier run's features (methods::SampleQuality, shared with JEM).
+  std::unique_ptr<SampleQuality> quality;
   if (!cfg.eval.feature_run.empty()) {
-    feature_method = load(cfg.eval.feature_run, device());
-    clf = feature_method->classifier();
-    if (!clf || clf->event_shape() != data_.event_shape) {
-      throw ConfigError("eval.feature_run '" + cfg.eval.feature_run + "' is not a classifier run on images of this shape");
-    }
-    f_test = batched_features(*clf, data_.test.x.slice(0, 0, n).to(device()));
-    auto f_train = batched_features(*clf, data_.train.x.slice(0, 0, std::min<int64_t>(n, data_.train.size())).to(device()));
-    auto f_samples = batched_features(*clf, samples);
-    auto kgen = make_generator(derive_seed(seed, 9));
-    r.add("fd", eval::frechet_distance(f_samples, f_test), "Fréchet distance of samples to test images (feature_run's features)");
-    auto kd = eval::kernel_distance(f_samples, f_test, kgen, 10, std::min<int64_t>(n, 1000));
-    r.add("kd", kd.mean, "kernel (KID-style) distance of samples to test images (feature_run's features)");
-    r.add("fd_train_test", eval::frechet_distance(f_train, f_test),
-          "the same Fréchet distance between training and test images (its floor)");
-    // The classifier's labels for the samples: how evenly the model covers the classes.
-    torch::NoGradGuard no_grad;
-    EvalModeGuard eval_mode(*clf);
-    auto pred = clf->logits(samples).argmax(1).cpu();
-    auto counts = at::bincount(pred, {}, clf->num_classes()).to(at::kDouble) / static_cast<double>(n);
-    auto nz = counts.masked_select(counts > 0);
-    r.add("class_entropy", -(nz * nz.log()).sum().item<double>(),
+    quality = std::make_unique<SampleQuality>(cfg.eval.feature_run, data_.test.x, data_.train.x, device(),
+                                              derive_seed(seed, 9), n);
+    const auto s = quality->score(samples);
+    r.add("fd", s.fd, "Fréchet distance of samples to test images (feature_run's features)");
+    r.add("kd", s.kd, "kernel (KID-style) distance of samples to test images (feature_run's features)");
+    r.add("precision", s.precision, "improved precision of the samples (fidelity; k-NN manifold of test images)");
+    r.add("recall", s.recall, "improved recall of the samples (diversity: test images inside the samples' manifold)");
+    r.add("fd_train_test", quality->floor().fd, "the same Fréchet distance between training and test images (its floor)");
+    r.add("precision_train_test", quality->floor().precision, "improved precision of training images against test images");
+    r.add("recall_train_test", quality->floor().recall, "improved recall of training images against test images");
+    r.add("class_entropy", s.class_entropy,
           "entropy (nats) of the feature classifier's labels of the samples (log 10 = 2.303: every class equally)");
   }
 
@@ -360,7 +341,6 @@ eval::Report IcdMethod::evaluate() {
     auto cgen = make_generator(derive_seed(seed, 10), device());
     auto x = chain_starts(n, cgen, cfg.eval.chain_init);
     int64_t done = 0;
-    auto kgen = make_generator(derive_seed(seed, 11));
     for (int64_t k : steps) {
       if (k < 0) throw ConfigError("eval.steps_curve holds a negative step count");
       if (k > done) x = run_chains(x, k - done, 0, cgen);
@@ -368,15 +348,15 @@ eval::Report IcdMethod::evaluate() {
       CurvePoint pt;
       pt.steps = k;
       pt.energy = batched_energy(energy, x).mean().item<double>();
-      if (clf) {
-        auto f = batched_features(*clf, x);
-        pt.fd = eval::frechet_distance(f, f_test);
-        pt.kd = eval::kernel_distance(f, f_test, kgen, 10, std::min<int64_t>(n, 1000)).mean;
+      if (quality) {
+        const auto s = quality->score(x);
+        pt.fd = s.fd;
+        pt.kd = s.kd;
       }
       curve_.push_back(pt);
       const std::string key = "steps_curve." + std::to_string(k);
       r.add(key + ".energy", pt.energy, "mean energy of the chains after this many steps");
-      if (clf) {
+      if (quality) {
         r.add(key + ".fd", pt.fd, "Fréchet distance to test images after this many steps");
         r.add(key + ".kd", pt.kd, "kernel distance to test images after this many steps");
       }

@@ -31,7 +31,8 @@ void JemConfig::Eval::visit(config::Fields& f) {
   f("grid_n", grid_n, Doc("images in each sample grid").min(1).max(1024));
   f("temperature", temperature,
     Doc("temperature of log p~(x) read-outs; 0 = model T x sampler T (what training matched)").min(0.0));
-  f("chain_steps", chain_steps, Doc("SGLD steps of the fresh chains in the sample grids").min(0));
+  f("chain_steps", chain_steps, Doc("SGLD steps of the fresh chains in the sample grids and the quality scores").min(0));
+  QualityConfig::visit(f);
 }
 
 void JemConfig::Sample::visit(config::Fields& f) {
@@ -190,7 +191,37 @@ eval::Report JemMethod::evaluate() {
     add_robustness_lines(r, rob);
     r.table += "\n" + eval::robustness_table(rob.results);
   }
+  if (!config_.eval.feature_run.empty()) add_sample_quality(r);
   return r;
+}
+
+void JemMethod::add_sample_quality(eval::Report& r) {
+  const auto& cfg = config_;
+  if (!data_.images()) throw ConfigError("eval.feature_run scores image samples, but this JEM's data are not images");
+  const uint64_t seed = derive_seed(static_cast<uint64_t>(cfg.run.seed), 12);
+  const int64_t n = cfg.eval.quality_n;
+  SampleQuality quality(cfg.eval.feature_run, data_.test.x, data_.train.x, device(), seed, n);
+  quality.add_floor_lines(r);
+  auto gen = make_generator(derive_seed(seed, 1), device());
+  const auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device());
+  if (buffer_ && buffer_->size() > 0) {
+    auto idx = torch::randperm(buffer_->size(), gen, idx_opts).slice(0, 0, std::min(n, buffer_->size()));
+    SampleQuality::add_lines(r, "quality.buffer.", quality.score(buffer_->states().index_select(0, idx)),
+                             "persistent chains (replay buffer)");
+  }
+  const int64_t steps = cfg.eval.chain_steps;
+  if (steps == 0) return;
+  auto chain = sampler_->with_steps(steps);
+  EvalModeGuard eval_mode(*classifier_);
+  const std::string what = std::to_string(steps) + " SGLD steps from the buffer's initial distribution";
+  SampleQuality::add_lines(r, "quality.fresh.", quality.score(chain->sample(*classifier_, init_states(n, gen), gen)),
+                           "fresh chains, " + what);
+  // Class-conditional chains on E(x, y) = −f(x)[y], classes in turn; the feature classifier
+  // (another network) judges whether each shows its class.
+  auto y = torch::arange(n, idx_opts).remainder(classes_);
+  ClassConditionalEnergy conditional(*classifier_, y);
+  auto cond = chain->sample(conditional, init_states(n, gen), gen);
+  SampleQuality::add_lines(r, "quality.fresh_class.", quality.score(cond, y), "class-conditional fresh chains, " + what);
 }
 
 const RobustnessEvaluation& JemMethod::robustness() {

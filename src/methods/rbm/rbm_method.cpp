@@ -64,7 +64,8 @@ void RbmConfig::Eval::visit(config::Fields& f) {
         .choices({"forward", "chains"}));
   f("exact_max_units", exact_max_units,
     Doc("compute exact log Z when the smaller layer has at most this many units (2^units states)").min(0).max(30));
-  f("chain_steps", chain_steps, Doc("Gibbs sweeps before reverse AIS and for the sample picture").min(0));
+  f("chain_steps", chain_steps, Doc("Gibbs sweeps before reverse AIS, for the sample picture and the quality scores").min(0));
+  QualityConfig::visit(f);
 }
 
 RbmConfig::RbmConfig() {
@@ -243,6 +244,30 @@ at::Tensor RbmMethod::display(const at::Tensor& v) const {
   return to_data_space(v).clamp(0.0, 1.0).reshape(shape);
 }
 
+void RbmMethod::add_sample_quality(eval::Report& r) {
+  const auto& cfg = config_;
+  if (event_shape_.size() != 3) throw ConfigError("eval.feature_run scores image samples, but this RBM's data are not images");
+  // The feature classifier sees images in [−1, 1]; binary samples and binarised data map alike.
+  const auto image = [this](const at::Tensor& v) { return display(v.cpu()) * 2.0 - 1.0; };
+  const uint64_t seed = derive_seed(static_cast<uint64_t>(cfg.run.seed), 12);
+  const int64_t n = cfg.eval.quality_n;
+  SampleQuality quality(cfg.eval.feature_run, image(test_x_.slice(0, 0, n)), image(train_x_.slice(0, 0, n)), device(), seed, n);
+  quality.add_floor_lines(r);
+  auto gen = make_generator(derive_seed(seed, 1), device());
+  SampleQuality::add_lines(r, "quality.fresh.", quality.score(image(fresh_chains(n, cfg.eval.chain_steps, gen, false))),
+                           std::to_string(cfg.eval.chain_steps) + " Gibbs sweeps from the base-rate model");
+  at::Tensor chains;
+  if (gradient_->chains().defined()) {
+    chains = gradient_->chains();
+  } else if (gradient_->tempering() && gradient_->tempering()->initialized()) {
+    chains = gradient_->tempering()->visible()[0];
+  }
+  if (chains.defined() && chains.size(0) > 3) {
+    SampleQuality::add_lines(r, "quality.chains.", quality.score(image(chains.slice(0, 0, n))),
+                             "the persistent training chains (PCD, or PT at temperature 1)");
+  }
+}
+
 at::Tensor RbmMethod::fresh_chains(int64_t n, int64_t steps, at::Generator& gen, bool mean_last) {
   auto x0 = TemperedRbm(*rbm_, RbmBase::from_data(*rbm_, train_x_)).sample_base(n, gen);
   return rbm_->gibbs(x0, std::max<int64_t>(steps, 1), gen, mean_last).cpu();
@@ -319,6 +344,7 @@ void RbmMethod::run_evaluation() {
     }
   }
   if (lz.exact) r.add("ais_error", a.log_z - *lz.exact, "log_z_ais - log_z_exact");
+  if (!cfg.eval.feature_run.empty()) add_sample_quality(r);
   if (auto* pt = gradient_->tempering()) {
     double lo = 1.0;
     for (double v : pt->swap_acceptance()) {

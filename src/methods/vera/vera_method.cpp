@@ -116,6 +116,7 @@ void VeraConfig::Eval::visit(config::Fields& f) {
   f("mala_step_size", mala_step_size, Doc("MALA step of that refinement and of joule sample").min(1e-12));
   f("grid_n", grid_n, Doc("images in each sample grid").min(1).max(1024));
   ClassifierEvalConfig::visit(f);
+  QualityConfig::visit(f);
 }
 
 VeraConfig::VeraConfig() {
@@ -375,6 +376,19 @@ eval::Report VeraMethod::evaluate() {
       const auto& rob = robustness();
       add_robustness_lines(r, rob);
       r.table += "\n" + eval::robustness_table(rob.results);
+    }
+    if (!cfg.eval.feature_run.empty()) {
+      if (!labelled_.images()) throw ConfigError("eval.feature_run scores image samples, but this VERA's data are not images");
+      const int64_t n = cfg.eval.quality_n;
+      SampleQuality quality(cfg.eval.feature_run, labelled_.test.x, labelled_.train.x, device(),
+                            derive_seed(static_cast<uint64_t>(cfg.run.seed), 12), n);
+      quality.add_floor_lines(r);
+      const auto first = [n](const at::Tensor& x) { return x.slice(0, 0, std::min(n, x.size(0))); };
+      SampleQuality::add_lines(r, "quality.generator.", quality.score(first(st.generated)), "generator samples");
+      if (st.refined.defined()) {
+        SampleQuality::add_lines(r, "quality.refined.", quality.score(first(st.refined)),
+                                 "generator samples after " + std::to_string(cfg.eval.mala_steps) + " MALA steps");
+      }
     }
   } else {
     const at::Tensor test = points_.test.defined() ? points_.test : labelled_.test.x.reshape({labelled_.test.size(), -1});

@@ -1,0 +1,99 @@
+#include "joule/methods/sample_quality.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "joule/config/options.h"
+#include "joule/core/energy.h"
+#include "joule/core/runtime.h"
+#include "joule/eval/sample_quality.h"
+#include "joule/methods/run.h"
+
+namespace joule::methods {
+
+using config::ConfigError;
+using config::Doc;
+
+void QualityConfig::visit(config::Fields& f) {
+  f("feature_run", feature_run,
+    Doc("a classifier run (e.g. of ce_fashion_cnn) whose features score sample quality: Fréchet and kernel distances, "
+        "precision/recall, class agreement; empty = off"));
+  f("quality_n", quality_n, Doc("samples scored per set, and test/training images they are compared with").min(10).max(100000));
+}
+
+SampleQuality::SampleQuality(const std::string& feature_run, const at::Tensor& test, const at::Tensor& train,
+                             torch::Device device, uint64_t seed, int64_t n, int64_t k)
+    : device_(device), gen_(make_generator(seed)), k_(k) {
+  if (n < k + 1) throw ConfigError("sample quality needs at least " + std::to_string(k + 1) + " images, got n = " + std::to_string(n));
+  run_ = load(feature_run, device);
+  classifier_ = run_->classifier();
+  std::vector<int64_t> shape(test.sizes().begin() + 1, test.sizes().end());
+  if (!classifier_ || classifier_->event_shape() != shape) {
+    throw ConfigError("the feature run '" + feature_run + "' is not a classifier of images of shape " +
+                      c10::str(c10::IntArrayRef(shape)) + " (train one with: joule train ce_fashion_cnn, or a JEM run)");
+  }
+  test_features_ = features(test.slice(0, 0, std::min(n, test.size(0))));
+  floor_ = score(train.slice(0, 0, std::min(n, train.size(0))));
+}
+
+at::Tensor SampleQuality::features(const at::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval_mode(*classifier_);
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < x.size(0); i += 256) {
+    out.push_back(classifier_->features(x.slice(0, i, std::min(i + 256, x.size(0))).to(device_)).cpu());
+  }
+  return at::cat(out, 0);
+}
+
+QualityScores SampleQuality::score(const at::Tensor& samples, const at::Tensor& intended) {
+  TORCH_CHECK(samples.dim() >= 2 && samples.size(0) > k_, "sample quality: needs more than ", k_, " samples, got shape ",
+              samples.sizes());
+  QualityScores s;
+  s.n = samples.size(0);
+  auto f = features(samples);
+  if (!at::isfinite(f).all().item<bool>()) return s;  // diverged samples: every score stays NaN
+  s.fd = eval::frechet_distance(f, test_features_);
+  const auto kd = eval::kernel_distance(f, test_features_, gen_, 10, std::min<int64_t>({f.size(0), test_features_.size(0), 1000}));
+  s.kd = kd.mean;
+  s.kd_std = kd.std;
+  const auto pr = eval::precision_recall(test_features_, f, k_);
+  s.precision = pr.precision;
+  s.recall = pr.recall;
+  at::Tensor logits;
+  {
+    torch::NoGradGuard no_grad;
+    EvalModeGuard eval_mode(*classifier_);
+    std::vector<at::Tensor> out;
+    for (int64_t i = 0; i < samples.size(0); i += 256) {
+      out.push_back(classifier_->logits(samples.slice(0, i, std::min(i + 256, samples.size(0))).to(device_)).cpu());
+    }
+    logits = at::cat(out, 0);
+  }
+  auto counts = at::bincount(logits.argmax(1), {}, classifier_->num_classes()).to(at::kDouble) / static_cast<double>(s.n);
+  auto nz = counts.masked_select(counts > 0);
+  s.class_entropy = -(nz * nz.log()).sum().item<double>();
+  if (intended.defined()) s.class_agreement = eval::class_agreement(logits, intended);
+  return s;
+}
+
+void SampleQuality::add_lines(eval::Report& report, const std::string& prefix, const QualityScores& s, const std::string& what) {
+  report.add(prefix + "fd", s.fd, "Fréchet distance to test images in the feature run's features: " + what);
+  report.add(prefix + "kd", s.kd, "kernel (KID-style) distance to test images: " + what);
+  report.add(prefix + "precision", s.precision, "improved precision (fidelity, k-NN manifold of test images): " + what);
+  report.add(prefix + "recall", s.recall, "improved recall (diversity: test images inside the samples' manifold): " + what);
+  report.add(prefix + "class_entropy", s.class_entropy, "entropy (nats) of the feature classifier's labels of the samples: " + what);
+  if (!std::isnan(s.class_agreement)) {
+    report.add(prefix + "class_agreement", s.class_agreement,
+               "fraction the feature classifier assigns to the intended class: " + what);
+  }
+}
+
+void SampleQuality::add_floor_lines(eval::Report& report, const std::string& prefix) const {
+  report.add(prefix + "fd", floor_.fd, "the same Fréchet distance between training and test images (its floor)");
+  report.add(prefix + "kd", floor_.kd, "the same kernel distance between training and test images");
+  report.add(prefix + "precision", floor_.precision, "improved precision of training images against test images");
+  report.add(prefix + "recall", floor_.recall, "improved recall of training images against test images");
+}
+
+}  // namespace joule::methods
