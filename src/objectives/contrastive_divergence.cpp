@@ -49,6 +49,7 @@ ObjectiveOutput ContrastiveDivergence::contrastive_loss(EnergyModel& model, cons
   const double ep = e_pos.mean().item<double>();
   const double en = e_neg.mean().item<double>();
   out.metrics = {{"e_pos", ep}, {"e_neg", en}, {"cd_gap", ep - en}};
+  out.distributions = {{"energy/data", e_pos.detach()}, {"energy/samples", e_neg.detach()}};
   // Robust summaries for a sampler-health watch: medians ignore the few freshly re-initialised
   // chains (far out, high energy) that move the means, and the data energies' interquartile
   // range / 1.349 (the sd of a normal) is the scale the gap is measured in.

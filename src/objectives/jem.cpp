@@ -149,6 +149,9 @@ ObjectiveOutput Jem::compute(EnergyModel& model, const Batch& batch, at::Generat
   out.loss = loss;
   out.metrics = std::move(metrics);
   out.negatives = x_q.defined() ? x_q : x_qy;
+  if (e_d.defined()) out.distributions.emplace_back("energy/data", e_d.detach());
+  if (e_q.defined()) out.distributions.emplace_back("energy/samples", e_q.detach());
+  if (e_qy.defined()) out.distributions.emplace_back("energy/samples_y", e_qy.detach());
   return out;
 }
 

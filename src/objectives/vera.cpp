@@ -100,6 +100,7 @@ ObjectiveOutput Vera::model_update(ModuleSet& modules, const Batch& batch, at::G
   out.metrics.emplace_back("e_pos", e_pos);
   out.metrics.emplace_back("e_neg", e_neg);
   out.metrics.emplace_back("cd_gap", e_pos - e_neg);
+  out.distributions = {{"energy/data", (-t * ld).detach()}, {"energy/samples", (-t * lg).detach()}};
   return out;
 }
 

@@ -150,6 +150,9 @@ TensorBoardHistograms::TensorBoardHistograms(std::shared_ptr<io::EventWriter> wr
 }
 
 void TensorBoardHistograms::on_step_end(Trainer& trainer, const StepResult& r) {
+  // Kept every step (tensor handles only), so the histograms at the end show the last step's.
+  distributions_.clear();
+  for (const auto& g : r.groups) distributions_.insert(distributions_.end(), g.distributions.begin(), g.distributions.end());
   if (r.step % every_ == 0) write(trainer, r.step);
 }
 
@@ -163,6 +166,9 @@ void TensorBoardHistograms::write(Trainer& trainer, int64_t step) {
       writer_->add_histogram("weights/" + name + "/" + p.key(), p.value(), step);
       if (p.value().grad().defined()) writer_->add_histogram("grads/" + name + "/" + p.key(), p.value().grad(), step);
     }
+  }
+  for (const auto& [tag, values] : distributions_) {
+    if (values.defined() && values.numel() > 0) writer_->add_histogram(tag, values, step);
   }
   writer_->flush();
 }

@@ -330,6 +330,7 @@ GroupStep Trainer::update(size_t g, int64_t index, const Batch& batch, std::vect
   r.loss = out.loss.item<double>();
   r.grad_norm = grad_norm;
   r.updates = index + 1;
+  r.distributions = std::move(out.distributions);
   return r;
 }
 

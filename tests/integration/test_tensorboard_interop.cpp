@@ -1,6 +1,6 @@
 // A run's TensorBoard event files read by the real `tensorboard` Python package
 // (tests/interop/read_tensorboard.py): every metrics.jsonl value as a scalar at its step, every
-// picture as an image of its size, weight histograms, the config as text. scripts/setup.sh test
+// picture as an image of its size, weight and energy histograms, the config as text. scripts/setup.sh test
 // installs the package with pip into a cache folder (JOULE_PY_TOOLS); where it cannot be
 // imported the test is skipped and says why.
 #include <gtest/gtest.h>
@@ -107,6 +107,15 @@ TEST_F(TensorBoardInterop, TheTensorBoardPackageReadsEveryMetricPictureHistogram
     }
   }
   EXPECT_GT(weights, 0);
+  // The energies of the data and of the negatives of a step (ObjectiveOutput::distributions): one
+  // value per example of the batch.
+  for (const char* tag : {"energy/data", "energy/samples"}) {
+    ASSERT_TRUE(j["histograms"].contains(tag)) << "no histogram " << tag;
+    for (const auto& e : j["histograms"][tag]) {
+      EXPECT_GT(e[1].get<double>(), 0) << tag;
+      EXPECT_DOUBLE_EQ(e[1].get<double>(), e[4].get<double>()) << tag;
+    }
+  }
 
   ASSERT_TRUE(j["texts"].contains("config"));
   const auto& config = j["texts"]["config"][0];

@@ -31,6 +31,9 @@ struct ObjectiveOutput {
   std::vector<std::pair<std::string, double>> metrics;
   /// Negative samples of this update, detached (pictures and diagnostics); may be undefined.
   torch::Tensor negatives;
+  /// Per-sample values worth a histogram, detached, e.g. {"energy/data", E(x⁺)} and
+  /// {"energy/samples", E(x⁻)}; the TensorBoard histograms show them (train::TensorBoardHistograms).
+  std::vector<std::pair<std::string, torch::Tensor>> distributions;
   /// Optional: ∂loss/∂θ for every parameter of the update's group, in the group's order, when the
   /// objective computes them itself (RBMs in closed form, the LSD critic's fused backward). The
   /// trainer installs them as the parameters' .grad() instead of running loss.backward() — no

@@ -63,9 +63,10 @@ class MetricsLogger : public Callback {
   int64_t last_step_ = -1;
 };
 
-/// Histograms of every trained module's parameters ("weights/<module>/<parameter>") and of their
-/// gradients ("grads/<module>/<parameter>", where a step left them) to TensorBoard, every `every`
-/// steps and at the end.
+/// Histograms of every trained module's parameters ("weights/<module>/<parameter>"), of their
+/// gradients ("grads/<module>/<parameter>", where a step left them) and of the per-sample values
+/// the objective reports (ObjectiveOutput::distributions, e.g. "energy/data" and
+/// "energy/samples") to TensorBoard, every `every` steps and at the end.
 class TensorBoardHistograms : public Callback {
  public:
   /// Writes to `writer` (not null) every `every` (> 0) steps.
@@ -78,6 +79,7 @@ class TensorBoardHistograms : public Callback {
   std::shared_ptr<io::EventWriter> writer_;
   int64_t every_;
   int64_t last_ = -1;
+  std::vector<std::pair<std::string, at::Tensor>> distributions_;  // the latest step's
 };
 
 /// Saves the full trainer state every `every` steps and at the end (atomically).

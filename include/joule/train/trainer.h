@@ -137,6 +137,8 @@ struct GroupStep {
   double loss = 0;       ///< the loss of the group's last update
   double grad_norm = 0;  ///< before clipping
   int64_t updates = 0;   ///< updates of the group in this step
+  /// The last update's ObjectiveOutput::distributions (per-sample values for histograms).
+  std::vector<std::pair<std::string, torch::Tensor>> distributions;
 };
 
 /// What one step did.
