@@ -175,11 +175,15 @@ TEST_F(RobustnessTest, InterruptSavesAResumableCheckpointAndExits130) {
 TEST_F(RobustnessTest, InterruptDuringTheSamplersGemmNeverCorruptsTheProcess) {
   // The default model (width 128) samples with MALA on oneDNN's sgemm; a SIGINT handler run on
   // that code's own stack corrupted the heap in about 2 of 5 runs (abort or segfault instead of
-  // exit 130). train::StopSignalScope runs it on an alternate stack.
+  // exit 130). train::StopSignalScope runs it on an alternate stack. The signal is sent once the
+  // run has written its step-0 checkpoint (training, hence the handler, has started: a fixed delay
+  // is too short under the sanitizers), then half a second into the sampling.
   for (int i = 0; i < 5; ++i) {
     const std::string out = "gemm-int" + std::to_string(i);
-    auto r = run_command("OMP_NUM_THREADS=1 timeout --preserve-status -s INT 2.5 " + std::string(JOULE_BIN) + " train out=" +
-                             out + " train.steps=10000000 train.eval_every=0 run.progress=none",
+    auto r = run_command("{ OMP_NUM_THREADS=1 " + std::string(JOULE_BIN) + " train out=" + out +
+                             " train.steps=10000000 train.eval_every=0 run.progress=none 2>&1 & pid=$!;"
+                             " for t in $(seq 1200); do [ -f " + out + "/checkpoint.pt ] && break; sleep 0.1; done;"
+                             " sleep 0.5; kill -INT $pid; wait $pid; }",
                          dir_.path());
     ASSERT_EQ(r.exit_code, 130) << "run " << i << ":\n" << r.output;
     EXPECT_TRUE(contains(r.output, "interrupted at step")) << r.output;
