@@ -7,6 +7,7 @@
 #include "joule/methods/jem.h"
 #include "joule/methods/method.h"
 #include "joule/methods/rbm.h"
+#include "joule/methods/relax_toy.h"
 #include "joule/methods/vera.h"
 
 namespace joule::methods {
@@ -27,6 +28,8 @@ const std::vector<MethodInfo>& registry() {
        [] { return std::unique_ptr<Method>(new IcdMethod()); }},
       {"ffjord", "continuous normalising flows (FFJORD) by exact maximum likelihood on Joule's ODE solvers",
        [] { return std::unique_ptr<Method>(new FfjordMethod()); }},
+      {"relax_toy", "gradients through Bernoulli choices on the RELAX toy: REINFORCE, REBAR, RELAX, straight-through",
+       [] { return std::unique_ptr<Method>(new RelaxToyMethod()); }},
   };
   return methods;
 }
