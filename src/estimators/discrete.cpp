@@ -237,9 +237,10 @@ at::Tensor ControlVariateImpl::temperature() const { return log_temperature.exp(
 at::Tensor ControlVariateImpl::network(const at::Tensor& input, const at::Tensor& context) {
   at::Tensor h = input;
   if (options.context_dim() > 0) {
-    TORCH_CHECK(context.defined() && context.dim() == 2 && context.size(0) == input.size(0) &&
+    const int64_t batch = input.defined() ? input.size(0) : (context.defined() ? context.size(0) : 0);
+    TORCH_CHECK(context.defined() && context.dim() == 2 && context.size(0) == batch &&
                     context.size(1) == options.context_dim(),
-                "ControlVariate: context must be [", input.size(0), ", ", options.context_dim(), "], got ",
+                "ControlVariate: context must be [", batch, ", ", options.context_dim(), "], got ",
                 context.defined() ? context.sizes() : at::IntArrayRef{});
     h = h.defined() ? at::cat({h, context.to(h.scalar_type())}, 1) : context;
   }

@@ -1,5 +1,6 @@
 // Every method Joule knows: one line each. A new method is a folder under src/methods/, its
 // header in include/joule/methods/, a preset in configs/ and a line here.
+#include "joule/methods/discrete_vae.h"
 #include "joule/methods/ebm.h"
 #include "joule/methods/ffjord.h"
 #include "joule/methods/icd.h"
@@ -28,6 +29,8 @@ const std::vector<MethodInfo>& registry() {
        [] { return std::unique_ptr<Method>(new IcdMethod()); }},
       {"ffjord", "continuous normalising flows (FFJORD) by exact maximum likelihood on Joule's ODE solvers",
        [] { return std::unique_ptr<Method>(new FfjordMethod()); }},
+      {"discrete_vae", "Bernoulli-latent VAEs by REINFORCE, REBAR, RELAX or straight-through, or (reweighted) wake-sleep",
+       [] { return std::unique_ptr<Method>(new DiscreteVaeMethod()); }},
       {"relax_toy", "gradients through Bernoulli choices on the RELAX toy: REINFORCE, REBAR, RELAX, straight-through",
        [] { return std::unique_ptr<Method>(new RelaxToyMethod()); }},
   };
