@@ -1,5 +1,6 @@
 // Every method Joule knows: one line each. A new method is a folder under src/methods/, its
 // header in include/joule/methods/, a preset in configs/ and a line here.
+#include "joule/methods/actor_critic.h"
 #include "joule/methods/discrete_vae.h"
 #include "joule/methods/ebm.h"
 #include "joule/methods/ffjord.h"
@@ -29,6 +30,8 @@ const std::vector<MethodInfo>& registry() {
        [] { return std::unique_ptr<Method>(new IcdMethod()); }},
       {"ffjord", "continuous normalising flows (FFJORD) by exact maximum likelihood on Joule's ODE solvers",
        [] { return std::unique_ptr<Method>(new FfjordMethod()); }},
+      {"actor_critic", "policy gradients on cart-pole: A2C's value baseline or the RELAX control variate",
+       [] { return std::unique_ptr<Method>(new ActorCriticMethod()); }},
       {"discrete_vae", "Bernoulli-latent VAEs by REINFORCE, REBAR, RELAX or straight-through, or (reweighted) wake-sleep",
        [] { return std::unique_ptr<Method>(new DiscreteVaeMethod()); }},
       {"relax_toy", "gradients through Bernoulli choices on the RELAX toy: REINFORCE, REBAR, RELAX, straight-through",

@@ -1,6 +1,7 @@
-// method = "relax_toy" through the joule binary: the preset writes a run folder with the exact
-// loss, θ and the log-variance; resuming equals running straight through (θ's and φ's
-// optimizers, the surrogate and the running variance restored); bad input is a clear error.
+// Methods relax_toy and actor_critic through the joule binary: each preset writes a run folder
+// (the toy's exact loss, θ and log-variance; cart-pole's episodes to solve), resuming equals
+// running straight through (both groups' optimizers, the surrogate, the running variance and
+// the return history restored), and bad input is a clear error that writes nothing.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -70,6 +71,40 @@ TEST_F(RelaxCliTest, BadInputIsAClearErrorAndWritesNothing) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(contains(r.output, "toy.target")) << r.output;
   for (const char* d : {"bad1", "bad2", "bad3", "bad4"}) EXPECT_FALSE(fs::exists(path(d))) << d;
+}
+
+}  // namespace
+
+namespace {
+
+class CartPoleCliTest : public joule::testing::CliTestBase {
+ protected:
+  CartPoleCliTest() : CliTestBase("joule-cartpole-cli") {}
+};
+
+TEST_F(CartPoleCliTest, PresetRunAndResumeEqualsStraight) {
+  const std::string tiny = " train.steps=60 train.log_every=10 train.checkpoint_every=30 run.progress=none";
+  auto r = joule("train relax_cartpole out=run" + tiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"eval.json", "curves.png", "checkpoint.pt"}) EXPECT_TRUE(fs::exists(path(std::string("run/") + f))) << f;
+  EXPECT_TRUE(contains(joule::io::read_text_file(path("run/eval.json")), "episodes_to_solve"));
+  ASSERT_EQ(joule("train relax_cartpole out=first" + tiny + " train.steps=30").exit_code, 0);
+  r = joule("train train.resume=first train.steps=60");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto resumed = metrics(path("first/metrics.jsonl")), straight = metrics(path("run/metrics.jsonl"));
+  for (int64_t step : {40, 60}) {
+    for (const char* k : {"return", "mean_return", "variance_loss", "temperature"}) {
+      ASSERT_TRUE(straight[step].count(k)) << k;
+      EXPECT_EQ(resumed[step][k], straight[step][k]) << k << " at step " << step;
+    }
+  }
+  r = joule("train relax_cartpole out=bad" + tiny + " agent.estimator=reinforce");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "a2c")) << r.output;
+  r = joule("train relax_cartpole out=bad" + tiny + " train.batch_size=4");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "one episode per step")) << r.output;
+  EXPECT_FALSE(fs::exists(path("bad")));
 }
 
 }  // namespace
