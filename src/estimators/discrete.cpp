@@ -129,18 +129,24 @@ at::Tensor conditional_relaxed_sample(DiscreteFamily family, const at::Tensor& l
     // In logs, for stability near θ ∈ {0, 1}: with θ = σ(l),
     //   b = 1: v′ = 1 − θ(1 − v),  1 − v′ = θ(1 − v)
     //   b = 0: v′ = v(1 − θ),      1 − v′ = 1 − v(1 − θ)
+    // Both branches stay finite for any logits (1 − θ is σ(−l), not a difference), so the
+    // blend's unused branch never turns into 0·∞.
     const auto theta = at::sigmoid(logits);
     const auto one = logits + at::log1p(-theta * (1 - v)) - at::log_sigmoid(logits) - at::log1p(-v);
-    const auto zero = logits + at::log(v) + at::log_sigmoid(-logits) - at::log1p(-v * (1 - theta));
+    const auto zero = logits + at::log(v) + at::log_sigmoid(-logits) - at::log1p(-v * at::sigmoid(-logits));
     return b * one + (1 - b) * zero;
   }
   // Categorical: the top (chosen) coordinate is a standard Gumbel (the max of Gumbels located at
   // normalised log θ), the others Gumbels located at log θ_i truncated below it.
-  const auto theta = at::softmax(logits, -1);
+  // θ is bounded away from 0 so that −log v / θ, and its derivative, stay finite for classes
+  // whose probability underflows; where() keeps each coordinate's own branch.
+  // (θ² must not underflow either: autograd divides by it.)
+  const double tiny = logits.scalar_type() == at::kDouble ? 1e-150 : 1e-15;
+  const auto theta = at::softmax(logits, -1).clamp_min(tiny);
   const auto log_vb = (at::log(v) * b).sum(-1, /*keepdim=*/true);  // log v_b, broadcast over classes
   const auto top = -at::log(-log_vb);
   const auto rest = -at::log(-at::log(v) / theta - log_vb);
-  return b * top + (1 - b) * rest;
+  return at::where(b > 0.5, top.expand_as(rest), rest);
 }
 
 at::Tensor common_random_v(DiscreteFamily family, const at::Tensor& logits, const at::Tensor& z, const at::Tensor& b) {
@@ -148,18 +154,19 @@ at::Tensor common_random_v(DiscreteFamily family, const at::Tensor& logits, cons
   const double eps = noise_eps(logits);
   const auto l = logits.detach();
   const auto zd = z.detach();
+  // where(), not a blend: the branch a sample does not take may be ±∞ (e.g. u / (1 − θ) at
+  // θ = 1 in float32, logits above ~17), and 0·∞ would be NaN.
   if (family == DiscreteFamily::kBernoulli) {
-    const auto theta = at::sigmoid(l);
     const auto u = at::sigmoid(zd - l);  // the u that gave z
-    const auto v1 = 1 - (1 - u) / theta;
-    const auto v0 = u / (1 - theta);
-    return (b * v1 + (1 - b) * v0).clamp(eps, 1 - eps);
+    const auto v1 = 1 - (1 - u) / at::sigmoid(l);
+    const auto v0 = u / at::sigmoid(-l);
+    return at::nan_to_num(at::where(b > 0.5, v1, v0), 1 - eps, 1 - eps, eps).clamp(eps, 1 - eps);
   }
   const auto theta = at::softmax(l, -1);
   const auto zb = (zd * b).sum(-1, /*keepdim=*/true);
-  const auto vb = at::exp(-at::exp(-zb));
+  const auto vb = at::exp(-at::exp(-zb)).expand_as(zd);
   const auto vi = at::exp(-theta * (at::exp(-zd) - at::exp(-zb)));
-  return (b * vb + (1 - b) * vi).clamp(eps, 1 - eps);
+  return at::nan_to_num(at::where(b > 0.5, vb, vi), 1 - eps, 1 - eps, eps).clamp(eps, 1 - eps);
 }
 
 at::Tensor score_function(DiscreteFamily family, const at::Tensor& logits, const at::Tensor& b) {

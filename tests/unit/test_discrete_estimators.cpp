@@ -265,6 +265,38 @@ TEST(DiscreteEstimatorsTest, CommonRandomNumbersReproduceZ) {
   }
 }
 
+TEST(DiscreteEstimatorsTest, ExtremeLogitsGiveFiniteEstimates) {
+  // Found in a REBAR VAE run: at a logit of 17.05 σ is 1 in float32, the common-random-number v of
+  // the branch b = 0 was u / 0 = ∞, and the blend 0·∞ turned one sample's whole estimate to NaN.
+  auto gen = joule::make_generator(17);
+  for (auto family : {DiscreteFamily::kBernoulli, DiscreteFamily::kCategorical}) {
+    auto logits = at::randn({256, 2, 4}, gen) * 60;  // many |l| > 17, some > 88 (σ exactly 0 or 1)
+    logits[0][0][0] = 17.0474;
+    auto f = [](const at::Tensor& b) { return b.reshape({b.size(0), -1}).pow(2).sum(1) + b.reshape({b.size(0), -1}).select(1, 0); };
+    for (bool crn : {false, true}) {
+      for (auto kind : {SurrogateKind::kRebar, SurrogateKind::kRebarNeural}) {
+        auto cv = ControlVariate(ControlVariateOptions(8).family(family).kind(kind).temperature(0.12));
+        DiscreteGradientEstimator estimator(
+            DiscreteEstimatorOptions()
+                .kind(kind == SurrogateKind::kRebar ? EstimatorKind::kRebar : EstimatorKind::kRelax)
+                .family(family)
+                .common_random_numbers(crn),
+            cv);
+        const auto g = estimator.estimate(logits, f, gen);
+        EXPECT_TRUE(g.grad_logits.isfinite().all().item<bool>()) << est::to_string(family) << " crn " << crn;
+        const auto dphi = torch::autograd::grad({g.variance_loss}, cv->parameters());
+        for (const auto& d : dphi) EXPECT_TRUE(d.isfinite().all().item<bool>()) << est::to_string(family) << " crn " << crn;
+      }
+    }
+    const auto noise = est::draw_relaxation_noise(logits, gen);
+    const auto z = est::relaxed_sample(family, logits, noise.u);
+    const auto b = est::hard_sample(family, z);
+    const auto v = est::common_random_v(family, logits, z, b);
+    EXPECT_TRUE(v.isfinite().all().item<bool>());
+    EXPECT_TRUE(est::conditional_relaxed_sample(family, logits, b, v).isfinite().all().item<bool>());
+  }
+}
+
 TEST(DiscreteEstimatorsTest, VarianceLossGradientMatchesFiniteDifferences) {
   auto gen = joule::make_generator(8);
   const auto logits = at::randn({16, 3}, gen, at::kDouble);
