@@ -197,3 +197,13 @@ def test_gof_of_a_trained_run(pcd_run):
     report = joule.gof(x, pcd_run.dir, {"gof.test": "ksd", "gof.ksd_bootstrap": 200})
     assert report["results"][0]["test"] == "ksd"
     assert 0 <= report["results"][0]["p_value"] <= 1
+
+
+def test_relax_from_python_lowers_theta_on_the_toy(tmp_path):
+    # The RELAX toy (t = 0.45): from θ = 1/2 towards the optimum θ = 0; samples are Bernoulli draws.
+    run = joule.train("relax_toy", overrides={"train.steps": 800}, out=str(tmp_path / "toy"), progress=False)
+    m = run.evaluate()["metrics"]
+    assert m["theta"] < 0.2
+    assert abs(m["loss_exact"] - (m["theta"] * 0.55**2 + (1 - m["theta"]) * 0.45**2)) < 1e-5
+    b = run.sample(n=500)
+    assert set(b.unique().tolist()) <= {0.0, 1.0}
