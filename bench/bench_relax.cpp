@@ -7,6 +7,10 @@
 //     (OUT/relax_toy_t<t>.png), and each estimator's per-sample variance at θ = ½ (initial
 //     surrogate, 200,000 draws) beside REINFORCE's closed form (0.01594 / 0.015625).
 //
+//   bench_relax --curves OUT.png NAME=RUN_DIR ...
+//     The validation ELBO (elbo_valid) of several discrete_vae runs against the step, one curve
+//     per run, into one picture (docs/methods/relax.md's comparison).
+//
 //   bench_relax --time [--task vae|toy] [--batch B] [--threads T] [--reps R] [--warmup W]
 //     One estimator step. vae: a discrete-VAE-sized problem, logits [B, 200] (B rows of 200
 //     Bernoullis), f(b) = ‖b W − x‖² per row with W [200, 784] fixed; toy: the RELAX toy, B rows
@@ -30,6 +34,7 @@
 #include "joule/io/plot.h"
 #include "joule/io/png.h"
 #include "joule/methods/relax_toy.h"
+#include "joule/train/callbacks.h"
 
 namespace est = joule::estimators;
 
@@ -170,9 +175,34 @@ int time_step(const std::string& task, int64_t batch, int threads, int reps, int
   return 0;
 }
 
+int curves(const std::string& png, const std::vector<std::string>& runs) {
+  std::vector<joule::io::Series> series;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto eq = runs[i].find('=');
+    if (eq == std::string::npos) {
+      std::fprintf(stderr, "expected NAME=RUN_DIR, got %s\n", runs[i].c_str());
+      return 2;
+    }
+    joule::io::Series s{runs[i].substr(0, eq), {}, {}, joule::io::palette(static_cast<int64_t>(i)), false};
+    for (const auto& row : joule::train::MetricsLogger::read(runs[i].substr(eq + 1) + "/metrics.jsonl")) {
+      for (const auto& kv : row.values) {
+        if (kv.first != "elbo_valid") continue;
+        s.x.push_back(static_cast<double>(row.step));
+        s.y.push_back(kv.second);
+      }
+    }
+    series.push_back(s);
+  }
+  joule::io::write_png(png, joule::io::line_plot(series, "validation ELBO", "step", "nats per image", 700, 450));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "--curves") {
+    return curves(argv[2], std::vector<std::string>(argv + 3, argv + argc));
+  }
   std::string out, task = "vae";
   bool time = false;
   int64_t batch = 64;
