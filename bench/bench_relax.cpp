@@ -17,7 +17,9 @@
 //     of one Bernoulli, f = (b − 0.45)², RELAX with toy.py's 10-unit Q. The estimate and, where
 //     there is a surrogate, the variance loss's gradient for φ (REBAR: η, λ; RELAX: REBAR's term
 //     plus a 200-200-200-1 tanh network, the paper's VAE surrogate). One JSON line per estimator,
-//     as bench/relax_peer.py prints for the same step in Python PyTorch.
+//     as bench/relax_peer.py prints for the same step in Python PyTorch. vae-step: one training
+//     step of the discrete_vae preset (Fashion-MNIST, linear, RELAX) through the trainer, against
+//     bench/relax_vae_peer.py.
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -33,6 +35,7 @@
 #include "joule/estimators/discrete.h"
 #include "joule/io/plot.h"
 #include "joule/io/png.h"
+#include "joule/methods/discrete_vae.h"
 #include "joule/methods/relax_toy.h"
 #include "joule/train/callbacks.h"
 
@@ -175,6 +178,29 @@ int time_step(const std::string& task, int64_t batch, int threads, int reps, int
   return 0;
 }
 
+// One training step of the discrete_vae preset (linear, RELAX with REBAR's term plus a network,
+// common random numbers, batch 24, two Adams) through the library's trainer.
+int time_vae_step(int threads, int reps, int warmup) {
+  joule::set_num_threads(threads);
+  joule::methods::DiscreteVaeConfig cfg;
+  cfg.data.n_train = 2000;
+  joule::methods::DiscreteVaeMethod method(cfg);
+  method.build();
+  auto& trainer = method.trainer();
+  std::vector<double> times;
+  for (int i = 0; i < warmup + reps; ++i) {
+    const auto t0 = joule::bench::Clock::now();
+    trainer.step();
+    const double dt = joule::bench::since(t0);
+    if (i >= warmup) times.push_back(dt);
+  }
+  std::printf(
+      "{\"impl\": \"joule\", \"task\": \"vae-step/relax\", \"threads\": %d, \"batch\": 24, \"reps\": %d, "
+      "\"step_s_median\": %.6f, \"step_s_min\": %.6f, \"checksum_finite\": true}\n",
+      threads, reps, joule::bench::median(times), *std::min_element(times.begin(), times.end()));
+  return 0;
+}
+
 int curves(const std::string& png, const std::vector<std::string>& runs) {
   std::vector<joule::io::Series> series;
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -226,8 +252,9 @@ int main(int argc, char** argv) {
     }
   }
   if (time) {
+    if (task == "vae-step") return time_vae_step(threads, reps, warmup);
     if (task != "toy" && task != "vae") {
-      std::fprintf(stderr, "unknown --task %s (toy, vae)\n", task.c_str());
+      std::fprintf(stderr, "unknown --task %s (toy, vae, vae-step)\n", task.c_str());
       return 2;
     }
     return time_step(task, batch, threads, reps, warmup);

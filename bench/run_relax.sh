@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One gradient-estimator step (REINFORCE, REBAR, RELAX) on the RELAX toy (batch 1) and on a
-# discrete-VAE-sized problem (batch 24, the paper's, and 64): Joule
+# discrete-VAE-sized problem (batch 24, the paper's, and 64), and one whole training step of the
+# discrete_vae preset (bench/relax_vae_peer.py): Joule
 # (bench_relax --time) against the same step in Python PyTorch (bench/relax_peer.py), with
 # Debian's torch (/usr/bin/python3) and a current torch from pip ($VENV_PY), at 1 and 2 threads,
 # interleaved over rounds. Each side is reported at its best.
@@ -21,6 +22,12 @@ for r in $(seq "$rounds"); do
         env OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=1 "$py" "$root/bench/relax_peer.py" --task $1 --batch $2 \
           --threads $t --reps "$reps" >> "$out"
       done
+    done
+  done
+  for t in 1 2; do
+    env OMP_NUM_THREADS=$t "$build/bench/bench_relax" --time --task vae-step --threads $t --reps "$reps" >> "$out"
+    for py in "${pythons[@]}"; do
+      env OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=1 "$py" "$root/bench/relax_vae_peer.py" --threads $t --reps "$reps" >> "$out"
     done
   done
 done
