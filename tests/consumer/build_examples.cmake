@@ -11,7 +11,7 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "building examples/ against the package failed (${rc})")
 endif()
 # example and its steps (small: this checks that they run, not what they reach)
-set(runs "ebm_pcd 20" "score_matching 20" "custom_energy 50" "rbm 50" "jem 10" "vera 20" "icd 10" "ffjord 10"
+set(runs "relax 30" "ebm_pcd 20" "score_matching 20" "custom_energy 50" "rbm 50" "jem 10" "vera 20" "icd 10" "ffjord 10"
   "ica 20" "goodness_of_fit 50")
 foreach(run ${runs})
   separate_arguments(run)
