@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh smoke        each target for FUZZ_SECONDS (default 10) s: what the test suite runs
 #   scripts/fuzz.sh long         each target for FUZZ_RUNS (default 1000000) executions
 #   scripts/fuzz.sh build        build only
-# FUZZ_TARGETS="csv idx" picks targets (default: all six).
+# FUZZ_TARGETS="csv idx" picks targets (default: all seven).
 # New inputs that reach new code go to build-fuzz/corpus/<target> (copy good ones to fuzz/corpus
 # to keep them); a crash leaves crash-* in build-fuzz/ and fails the run.
 set -euo pipefail
@@ -11,7 +11,7 @@ mode=${1:-smoke}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${JOULE_FUZZ_BUILD_DIR:-$root/build-fuzz}
 jobs=${JOULE_JOBS:-$(nproc)}
-read -r -a targets <<< "${FUZZ_TARGETS:-csv idx cifar config checkpoint npy}"
+read -r -a targets <<< "${FUZZ_TARGETS:-csv idx cifar config checkpoint npy png}"
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ is not installed (apt-get install clang)" >&2

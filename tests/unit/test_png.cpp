@@ -263,3 +263,257 @@ TEST(ImageGridTest, SaveImageGridWritesTheGrid) {
   EXPECT_EQ(decode_png(read_file(path)).image.rgb, joule::io::image_grid(x, 3).rgb);
   std::remove(path.c_str());
 }
+
+// ---------------------------------------------------------------- decoding (io::decode_png / read_png)
+//
+// The files below are built by hand (own chunk writer, own CRC, zlib for the IDAT stream) for
+// every colour type and bit depth, so the reader is checked against the PNG specification rather
+// than against libpng writing what libpng reads.
+
+namespace {
+
+void put_u32(std::vector<uint8_t>& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(v >> s));
+}
+
+void put_chunk(std::vector<uint8_t>& png, const std::string& type, const std::vector<uint8_t>& data) {
+  put_u32(png, uint32_t(data.size()));
+  const size_t start = png.size();
+  png.insert(png.end(), type.begin(), type.end());
+  png.insert(png.end(), data.begin(), data.end());
+  put_u32(png, reference_crc(png.data() + start, 4 + data.size()));
+}
+
+struct Chunk {
+  std::string type;
+  std::vector<uint8_t> data;
+};
+
+// A PNG whose IDAT holds `scanlines` (packed samples, each given filter type 0), in transmission
+// order (pass by pass when interlaced); `before_idat` are PLTE / tRNS chunks.
+std::vector<uint8_t> handmade_png(uint32_t w, uint32_t h, uint8_t depth, uint8_t color_type,
+                                  const std::vector<std::vector<uint8_t>>& scanlines,
+                                  const std::vector<Chunk>& before_idat = {}, bool interlaced = false) {
+  std::vector<uint8_t> png = {137, 80, 78, 71, 13, 10, 26, 10};
+  std::vector<uint8_t> ihdr;
+  put_u32(ihdr, w);
+  put_u32(ihdr, h);
+  ihdr.insert(ihdr.end(), {depth, color_type, 0, 0, uint8_t(interlaced ? 1 : 0)});
+  put_chunk(png, "IHDR", ihdr);
+  for (const Chunk& c : before_idat) put_chunk(png, c.type, c.data);
+  std::vector<uint8_t> raw;
+  for (const auto& line : scanlines) {
+    raw.push_back(0);
+    raw.insert(raw.end(), line.begin(), line.end());
+  }
+  std::vector<uint8_t> z(compressBound(raw.size()));
+  uLongf z_len = z.size();
+  if (compress(z.data(), &z_len, raw.data(), raw.size()) != Z_OK) throw std::runtime_error("compress failed");
+  z.resize(z_len);
+  put_chunk(png, "IDAT", z);
+  put_chunk(png, "IEND", {});
+  return png;
+}
+
+// Packs samples of `depth` bits (1, 2, 4) big-endian into bytes, as PNG rows are.
+std::vector<uint8_t> pack_bits(const std::vector<int>& samples, int depth) {
+  std::vector<uint8_t> out((samples.size() * depth + 7) / 8, 0);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const size_t bit = i * depth;
+    out[bit / 8] |= uint8_t(samples[i] << (8 - depth - bit % 8));
+  }
+  return out;
+}
+
+std::vector<uint8_t> grey_rgb(const std::vector<int>& levels) {
+  std::vector<uint8_t> out;
+  for (int v : levels) out.insert(out.end(), {uint8_t(v), uint8_t(v), uint8_t(v)});
+  return out;
+}
+
+// The message of the c10::Error `f` throws ("" if none).
+template <class F>
+std::string png_error_of(F f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(PngReadTest, DecodeReturnsWhatEncodeWrote) {
+  const Image src = test_pattern(37, 53, 5);
+  const joule::io::DecodedPng d = joule::io::decode_png(joule::io::encode_png(src));
+  EXPECT_EQ(d.channels, 3);
+  EXPECT_EQ(d.image.height, 37);
+  EXPECT_EQ(d.image.width, 53);
+  EXPECT_EQ(d.image.rgb, src.rgb);
+}
+
+TEST(PngReadTest, GreyEncodingRoundTripsAndReportsOneChannel) {
+  Image src(3, 4);
+  for (int64_t y = 0; y < 3; ++y)
+    for (int64_t x = 0; x < 4; ++x) {
+      const uint8_t v = uint8_t(20 * y + 50 * x);
+      src.set(y, x, Color{v, v, v});
+    }
+  const std::vector<uint8_t> bytes = joule::io::encode_png(src, joule::io::PngColor::kGrey);
+  EXPECT_EQ(bytes[8 + 8 + 9], 0);  // IHDR colour type: greyscale
+  const joule::io::DecodedPng d = joule::io::decode_png(bytes);
+  EXPECT_EQ(d.channels, 1);
+  EXPECT_EQ(d.image.rgb, src.rgb);
+  // A colour pixel cannot be stored as grey: an error naming the pixel, not a silent conversion.
+  src.set(2, 1, Color{1, 2, 3});
+  EXPECT_NE(png_error_of([&] { joule::io::encode_png(src, joule::io::PngColor::kGrey); }).find("pixel (2, 1)"),
+            std::string::npos);
+}
+
+TEST(PngReadTest, LowBitDepthGreyIsScaledToFullRange) {
+  // Depth d sample v becomes v · 255 / (2^d − 1): 1 → 255 at 1 bit, 85 per step at 2, 17 at 4.
+  for (int depth : {1, 2, 4}) {
+    const int top = (1 << depth) - 1;
+    const std::vector<int> row0 = {0, top, top / 2, 1, 0};
+    const std::vector<int> row1 = {top, 0, 1, top, 1};
+    const auto png = handmade_png(5, 2, uint8_t(depth), 0, {pack_bits(row0, depth), pack_bits(row1, depth)});
+    const joule::io::DecodedPng d = joule::io::decode_png(png);
+    EXPECT_EQ(d.channels, 1);
+    std::vector<int> expected;
+    for (const auto* row : {&row0, &row1})
+      for (int v : *row) expected.push_back(v * 255 / top);
+    EXPECT_EQ(d.image.rgb, grey_rgb(expected)) << "depth " << depth;
+  }
+}
+
+TEST(PngReadTest, SixteenBitSamplesAreRoundedToEightBits) {
+  // v → round(v · 255 / 65535), grey and RGB alike.
+  const std::vector<int> v = {0, 65535, 32768, 1000, 40000, 257};
+  std::vector<uint8_t> grey_row, rgb_row;
+  for (int x : v) grey_row.insert(grey_row.end(), {uint8_t(x >> 8), uint8_t(x)});
+  for (size_t i = 0; i < v.size(); ++i) {
+    for (size_t c = 0; c < 3; ++c) {
+      const int x = v[(i + c) % v.size()];
+      rgb_row.insert(rgb_row.end(), {uint8_t(x >> 8), uint8_t(x)});
+    }
+  }
+  auto scaled = [](int x) { return uint8_t(std::lround(x * 255.0 / 65535.0)); };
+  const joule::io::DecodedPng g = joule::io::decode_png(handmade_png(6, 1, 16, 0, {grey_row}));
+  EXPECT_EQ(g.channels, 1);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(g.image.rgb[3 * i], scaled(v[i])) << v[i];
+  const joule::io::DecodedPng c = joule::io::decode_png(handmade_png(6, 1, 16, 2, {rgb_row}));
+  EXPECT_EQ(c.channels, 3);
+  for (size_t i = 0; i < v.size(); ++i)
+    for (size_t k = 0; k < 3; ++k) EXPECT_EQ(c.image.rgb[3 * i + k], scaled(v[(i + k) % v.size()]));
+}
+
+TEST(PngReadTest, AlphaAndTransparencyAreDroppedNotComposited) {
+  // Grey + alpha: the grey level is kept whatever the alpha.
+  const auto ga = handmade_png(3, 1, 8, 4, {{10, 0, 128, 255, 250, 7}});
+  const joule::io::DecodedPng g = joule::io::decode_png(ga);
+  EXPECT_EQ(g.channels, 1);
+  EXPECT_EQ(g.image.rgb, grey_rgb({10, 128, 250}));
+  // RGBA.
+  const auto rgba = handmade_png(2, 1, 8, 6, {{1, 2, 3, 0, 200, 100, 50, 99}});
+  const joule::io::DecodedPng c = joule::io::decode_png(rgba);
+  EXPECT_EQ(c.channels, 3);
+  EXPECT_EQ(c.image.rgb, (std::vector<uint8_t>{1, 2, 3, 200, 100, 50}));
+  // Grey with a tRNS colour key.
+  const auto key = handmade_png(2, 1, 8, 0, {{5, 6}}, {{"tRNS", {0, 5}}});
+  EXPECT_EQ(joule::io::decode_png(key).image.rgb, grey_rgb({5, 6}));
+}
+
+TEST(PngReadTest, PalettesAreExpandedWithTheirTransparencyIgnored) {
+  const std::vector<uint8_t> plte = {10, 20, 30, 200, 100, 50, 0, 255, 0};
+  const std::vector<Chunk> chunks = {{"PLTE", plte}, {"tRNS", {0, 128}}};
+  const std::vector<uint8_t> expected = {0, 255, 0, 10, 20, 30, 200, 100, 50, 200, 100, 50};
+  // 8-bit indices, then the same picture with 2-bit indices packed four to a byte.
+  const joule::io::DecodedPng d8 = joule::io::decode_png(handmade_png(2, 2, 8, 3, {{2, 0}, {1, 1}}, chunks));
+  EXPECT_EQ(d8.channels, 3);
+  EXPECT_EQ(d8.image.rgb, expected);
+  const joule::io::DecodedPng d2 =
+      joule::io::decode_png(handmade_png(2, 2, 2, 3, {pack_bits({2, 0}, 2), pack_bits({1, 1}, 2)}, chunks));
+  EXPECT_EQ(d2.image.rgb, expected);
+}
+
+TEST(PngReadTest, InterlacedFilesAreDeinterlaced) {
+  // Adam7 on a 5x6 RGB image: each pass's scanlines hold its pixels (x0 + k·dx, y0 + m·dy).
+  const int w = 5, h = 6;
+  auto color = [](int x, int y) { return std::vector<uint8_t>{uint8_t(10 * x), uint8_t(40 * y), uint8_t(x * y + 1)}; };
+  const int passes[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+  std::vector<std::vector<uint8_t>> lines;
+  for (const auto& p : passes) {
+    if (p[0] >= w) continue;  // a pass with no columns has no scanlines
+    for (int y = p[1]; y < h; y += p[3]) {
+      std::vector<uint8_t> line;
+      for (int x = p[0]; x < w; x += p[2]) {
+        const auto c = color(x, y);
+        line.insert(line.end(), c.begin(), c.end());
+      }
+      lines.push_back(line);
+    }
+  }
+  const joule::io::DecodedPng d = joule::io::decode_png(handmade_png(w, h, 8, 2, lines, {}, /*interlaced=*/true));
+  ASSERT_EQ(d.image.height, h);
+  ASSERT_EQ(d.image.width, w);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const auto c = color(x, y);
+      EXPECT_EQ(d.image.pixel(y, x), (Color{c[0], c[1], c[2]})) << "(" << y << ", " << x << ")";
+    }
+}
+
+TEST(PngReadTest, GarbageIsNotAPng) {
+  std::mt19937 rng(3);
+  std::vector<uint8_t> junk(200);
+  for (auto& b : junk) b = uint8_t(rng());
+  EXPECT_NE(png_error_of([&] { joule::io::decode_png(junk); }).find("not a PNG"), std::string::npos);
+  EXPECT_NE(png_error_of([&] { joule::io::decode_png({}); }).find("empty"), std::string::npos);
+}
+
+TEST(PngReadTest, EveryTruncationIsAnErrorNeverACrash) {
+  // libpng reports errors by longjmp; each of these goes through that path (header, pixel rows,
+  // the chunks after them), and ASan/LSan builds check that nothing leaks on the way out.
+  const std::vector<uint8_t> full = joule::io::encode_png(test_pattern(9, 11, 2));
+  for (size_t n = 0; n < full.size(); ++n) {
+    const std::vector<uint8_t> cut(full.begin(), full.begin() + long(n));
+    EXPECT_THROW(joule::io::decode_png(cut), c10::Error) << "truncated to " << n << " of " << full.size() << " bytes";
+  }
+}
+
+TEST(PngReadTest, CorruptDataAndImpossibleHeadersAreErrors) {
+  const std::vector<uint8_t> good = joule::io::encode_png(test_pattern(9, 11, 2));
+  std::vector<uint8_t> bytes = good;
+  bytes[30] ^= 0x55;  // IHDR's CRC (bytes 29..32: the IHDR chunk ends at byte 33)
+  EXPECT_NE(png_error_of([&] { joule::io::decode_png(bytes); }).find("CRC"), std::string::npos);
+  // A flipped byte in the compressed pixels: a zlib or CRC error, whichever libpng meets first.
+  for (size_t at = 41; at < 60; ++at) {
+    bytes = good;
+    bytes[at] ^= 0x55;
+    EXPECT_THROW(joule::io::decode_png(bytes), c10::Error) << "byte " << at;
+  }
+  // 100000 x 100000 pixels claimed by a file of a few dozen bytes.
+  const auto huge = handmade_png(100000, 100000, 8, 2, {{1, 2, 3}});
+  EXPECT_NE(png_error_of([&] { joule::io::decode_png(huge); }).find("more than"), std::string::npos);
+}
+
+TEST(PngReadTest, ReadPngNamesTheFileInEveryError) {
+  const std::string good = temp_path("read_good.png"), bad = temp_path("read_bad.png");
+  const Image src = test_pattern(6, 7, 9);
+  joule::io::write_png(good, src);
+  EXPECT_EQ(joule::io::read_png(good).image.rgb, src.rgb);
+  {
+    std::vector<uint8_t> bytes = read_file(good);
+    bytes.resize(bytes.size() / 2);
+    std::ofstream(bad, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
+  }
+  const std::string truncated = png_error_of([&] { joule::io::read_png(bad); });
+  EXPECT_NE(truncated.find(bad), std::string::npos) << truncated;
+  EXPECT_NE(truncated.find("truncated"), std::string::npos) << truncated;
+  const std::string missing = temp_path("no_such_file.png");
+  EXPECT_NE(png_error_of([&] { joule::io::read_png(missing); }).find(missing), std::string::npos);
+  EXPECT_NE(png_error_of([&] { joule::io::read_png(testing::TempDir()); }).find("folder"), std::string::npos);
+  std::remove(good.c_str());
+  std::remove(bad.c_str());
+}

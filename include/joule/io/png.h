@@ -1,5 +1,5 @@
 #pragma once
-// RGB images, PNG encoding (libpng) and torchvision-style image grids for run folders.
+// RGB images, PNG encoding and decoding (libpng) and torchvision-style image grids for run folders.
 //
 // `io` is a leaf component: it depends on ATen, libpng and zlib, nothing else in Joule.
 
@@ -55,13 +55,39 @@ struct Image {
   }
 };
 
-/// Encodes `image` as an 8-bit RGB, non-interlaced PNG (the whole file, signature included)
-/// with libpng: IHDR, IDAT and IEND chunks only, every row filter allowed (libpng picks one per row).
-std::vector<uint8_t> encode_png(const Image& image);
+/// The colour type encode_png() stores.
+enum class PngColor {
+  kRgb,   ///< 8-bit RGB (colour type 2)
+  kGrey,  ///< 8-bit greyscale (colour type 0); every pixel must have r == g == b
+};
+
+/// Encodes `image` as an 8-bit RGB (or, with PngColor::kGrey, greyscale), non-interlaced PNG
+/// (the whole file, signature included) with libpng: IHDR, IDAT and IEND chunks only, every row
+/// filter allowed (libpng picks one per row). kGrey on a pixel whose channels differ is an error
+/// naming the pixel, never a silent conversion.
+std::vector<uint8_t> encode_png(const Image& image, PngColor color = PngColor::kRgb);
 
 /// Writes `image` to `path` as PNG. The bytes go to `path + ".tmp"` first and are then renamed,
 /// so a reader never sees a half-written file. Throws c10::Error naming the path on failure.
-void write_png(const std::string& path, const Image& image);
+void write_png(const std::string& path, const Image& image, PngColor color = PngColor::kRgb);
+
+/// A decoded PNG: its pixels as 8-bit RGB and whether the file stored colour.
+struct DecodedPng {
+  Image image;       ///< the pixels, always 8-bit RGB (grey files have r == g == b)
+  int channels = 3;  ///< 1 when the file is greyscale (colour types 0 and 4), else 3
+};
+
+/// Decodes a whole PNG file held in memory with libpng. Every colour type and bit depth is
+/// converted to 8-bit RGB: palettes are expanded, grey is replicated into r, g and b, 1/2/4-bit
+/// grey is scaled to 0..255, 16-bit samples are rounded to 8 bits, interlaced files are
+/// de-interlaced. An alpha channel (and a tRNS transparency chunk) is dropped: the colour values
+/// are kept as stored, not composited onto a background. Gamma and colour-profile chunks are
+/// ignored. A file that is not a PNG, is truncated, fails a CRC or a zlib check, or whose header
+/// claims more pixels than its size can hold is a c10::Error that says what is wrong.
+DecodedPng decode_png(const std::vector<uint8_t>& bytes);
+
+/// decode_png() on the contents of `path`; every error (missing file, corrupt data) names it.
+DecodedPng read_png(const std::string& path);
 
 /// Tiles a batch of images into one picture, like torchvision.utils.make_grid.
 ///
