@@ -58,6 +58,15 @@ void set_num_threads(int n) {
   // 64×256×256 product right after one took 5 ms instead of 0.08 ms (docs/benchmarks.md).
   // Joule's own products run on oneDNN's sgemm (core/gemm.h), which uses the OpenMP pool.
   set_blas_num_threads(1);
+  set_flush_denormal(true);
+}
+
+void set_flush_denormal(bool on) {
+  // The flag lives in each thread's MXCSR: set it here and in every OpenMP worker (one chunk
+  // each); workers created later copy the creating thread's floating-point environment.
+  at::globalContext().setFlushDenormal(on);
+  const int64_t n = at::get_num_threads();
+  at::parallel_for(0, n, 1, [on](int64_t, int64_t) { at::globalContext().setFlushDenormal(on); });
 }
 
 int blas_num_threads() {

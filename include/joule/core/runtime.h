@@ -26,7 +26,14 @@ uint64_t derive_seed(uint64_t seed, uint64_t stream);
 /// small networks run 2–4× slower on two threads than on one, large matrix products gain from
 /// two, so the choice is explicit. n = 0 keeps LibTorch's default. The system BLAS (OpenBLAS)
 /// is kept at one thread whatever n is: its own pool contends with LibTorch's OpenMP workers.
+/// Also turns on set_flush_denormal().
 void set_num_threads(int n);
+
+/// Treats subnormal floats (|x| < 1.2e-38 in float32) as zero in this thread and LibTorch's
+/// worker threads (x86 FTZ/DAZ; torch.set_flush_denormal). Without it, values that underflow
+/// while a network trains make CPU arithmetic slow: a video-VAE step took 3× as long after 3000
+/// steps (docs/benchmarks.md). set_num_threads() turns it on; returns nothing, no effect off x86.
+void set_flush_denormal(bool on);
 
 /// OpenBLAS's own thread count, or 0 when LibTorch's BLAS is not OpenBLAS (nothing to query).
 int blas_num_threads();
