@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/version.h>
 
 #include "joule/core/gemm.h"
 #include "joule/core/runtime.h"
@@ -114,6 +115,38 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
   TORCH_CHECK(x.size(1) == weight.size(1), "conv2d: input has ", x.size(1), " channels but the weight expects ",
               weight.size(1), " (weight ", weight.sizes(), ")");
   return Conv2dFunction::apply(x, weight, bias_in(bias, x), stride, padding);
+}
+
+}  // namespace joule
+
+namespace joule {
+
+at::Tensor conv_transpose2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
+                            int64_t padding) {
+  TORCH_CHECK(x.dim() == 4 && weight.dim() == 4 && x.size(1) == weight.size(0),
+              "conv_transpose2d: x must be [N, C_in, H, W] and weight [C_in, C_out, k, k], got ", x.sizes(), " and ",
+              weight.sizes());
+  // LibTorch 2.x runs transposed convolutions on oneDNN itself, faster than the rewrite.
+  const bool subpixel = TORCH_VERSION_MAJOR < 2 && x.device().is_cpu() && stride == 2 && padding == 1 && weight.size(2) == 4 && weight.size(3) == 4;
+  if (!subpixel) {
+    return at::conv_transpose2d(x, weight, bias, {stride, stride}, {padding, padding});
+  }
+  // Along each axis, output 2m takes x[m]·w[1] + x[m − 1]·w[3] and output 2m + 1 takes
+  // x[m + 1]·w[0] + x[m]·w[2]. So a 3×3 stride-1 correlation over x[m − 1 … m + 1] per output
+  // parity (taps (w3, w1, 0) and (0, w2, w0); index 4 is a zero tap) gives the four phases,
+  // which a pixel shuffle interleaves.
+  const int64_t ci = weight.size(0), co = weight.size(1);
+  static const std::vector<int64_t> taps{3, 1, 4, 4, 2, 0};
+  const auto idx = at::tensor(taps, at::TensorOptions().dtype(at::kLong).device(weight.device()));
+  const auto padded = at::constant_pad_nd(weight, {0, 1, 0, 1});  // [ci, co, 5, 5], index 4 = 0
+  const auto k = padded.index_select(2, idx)
+                     .index_select(3, idx)
+                     .reshape({ci, co, 2, 3, 2, 3})    // [ci, co, ry, ty, rx, tx]
+                     .permute({1, 2, 4, 0, 3, 5})      // [co, ry, rx, ci, ty, tx]
+                     .reshape({co * 4, ci, 3, 3});
+  auto y = at::pixel_shuffle(at::conv2d(x, k, {}, {1, 1}, {1, 1}), 2);
+  if (bias.defined()) y = y + bias.view({1, co, 1, 1});
+  return y;
 }
 
 }  // namespace joule

@@ -34,4 +34,16 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 /// Input-channel count up to which conv2d's input gradient uses im2col instead of oneDNN.
 constexpr int64_t kSmallConvInputChannels = 4;
 
+/// Transposed 2-D convolution like at::conv_transpose2d (groups 1, dilation 1, no output padding,
+/// square stride and padding; weight [C_in, C_out, k, k]; bias may be undefined). The upsampling
+/// layer of DCGAN-style decoders, stride 2, kernel 4, padding 1, runs on the CPU with LibTorch 1.x
+/// as one stride-1
+/// 3×3 convolution with 4·C_out outputs followed by a pixel shuffle (each output pixel's parity
+/// picks which kernel taps reach it), differentiable in x, weight and bias: Debian's LibTorch 1.13
+/// runs the transposed convolution itself without oneDNN, 4–5× slower (docs/benchmarks.md). Every
+/// other configuration, device and LibTorch 2.x (whose own oneDNN path is faster) is
+/// at::conv_transpose2d.
+at::Tensor conv_transpose2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
+                            int64_t padding);
+
 }  // namespace joule
