@@ -62,14 +62,14 @@ def key(r):
     return r["impl"] if r["impl"] == "joule" else f"torch {r['torch'].split('+')[0]}"
 def cfg(r):
     return f"C={r['channels']} {r['size']}x{r['size']} T={r['frames']} B={r['batch']}"
-print("| video VAE training step | Joule ms/step (threads) | best Python ms/step (torch, threads) | Joule / Python |")
+print("| video VAE training step | Joule ms/step (threads) | best Python ms/step (torch, threads) | Joule speed-up |")
 print("|---|---|---|---|")
 for c in dict.fromkeys(cfg(r) for r in rows):
     cr = [r for r in rows if cfg(r) == c]
     j = min((r for r in cr if r["impl"] == "joule"), key=lambda r: r["step_ms_median"])
     p = min((r for r in cr if r["impl"] != "joule"), key=lambda r: r["step_ms_median"])
     print(f"| {c} | {j['step_ms_median']:.2f} ({j['threads']}) | {p['step_ms_median']:.2f} ({key(p)}, {p['threads']}) | "
-          f"{j['step_ms_median'] / p['step_ms_median']:.2f} |")
+          f"{p['step_ms_median'] / j['step_ms_median']:.2f}x |")
 print()
 print("all runs (median / mean ms per step):")
 for r in rows:

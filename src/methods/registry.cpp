@@ -11,6 +11,7 @@
 #include "joule/methods/rbm.h"
 #include "joule/methods/relax_toy.h"
 #include "joule/methods/vera.h"
+#include "joule/methods/video_vae.h"
 
 namespace joule::methods {
 
@@ -36,6 +37,8 @@ const std::vector<MethodInfo>& registry() {
        [] { return std::unique_ptr<Method>(new DiscreteVaeMethod()); }},
       {"relax_toy", "gradients through Bernoulli choices on the RELAX toy: REINFORCE, REBAR, RELAX, straight-through",
        [] { return std::unique_ptr<Method>(new RelaxToyMethod()); }},
+      {"video_vae", "identity versus pose in video: a per-frame VAE with a factored (slow identity) sequence prior",
+       [] { return std::unique_ptr<Method>(new VideoVaeMethod()); }},
   };
   return methods;
 }

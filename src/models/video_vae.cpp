@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "joule/core/layers.h"
+
 namespace joule {
 
 // ---------------------------------------------------------------- sequence priors
@@ -183,10 +185,11 @@ std::pair<at::Tensor, at::Tensor> VideoVaeImpl::encode(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 5 && x.size(2) == o.channels() && x.size(3) == o.height() && x.size(4) == o.width(),
               "VideoVae: videos must be [B, T, ", o.channels(), ", ", o.height(), ", ", o.width(), "], got ", x.sizes());
   const int64_t b = x.size(0), t = x.size(1);
-  auto h = act(enc_conv1(x.reshape({b * t, o.channels(), o.height(), o.width()})));
-  h = act(enc_conv2(h));
-  h = act(enc_fc(h.flatten(1)));
-  const auto out = enc_out(h).reshape({b, t, 2, latent_dim()});
+  // Joule's layer functions (core/layers.h): the fast CPU paths, same results as the modules'.
+  auto h = act(conv2d(x.reshape({b * t, o.channels(), o.height(), o.width()}), enc_conv1->weight, enc_conv1->bias, 2, 1));
+  h = act(conv2d(h, enc_conv2->weight, enc_conv2->bias, 2, 1));
+  h = act(linear(h.flatten(1), enc_fc->weight, enc_fc->bias));
+  const auto out = linear(h, enc_out->weight, enc_out->bias).reshape({b, t, 2, latent_dim()});
   return {out.select(2, 0), out.select(2, 1)};
 }
 
@@ -194,10 +197,10 @@ at::Tensor VideoVaeImpl::decode(const at::Tensor& z) {
   const auto& o = options;
   TORCH_CHECK(z.dim() == 3 && z.size(2) == latent_dim(), "VideoVae: z must be [B, T, ", latent_dim(), "], got ", z.sizes());
   const int64_t b = z.size(0), t = z.size(1);
-  auto h = act(dec_fc(z.reshape({b * t, latent_dim()})));
-  h = act(dec_in(h)).reshape({b * t, 2 * o.filters(), o.height() / 4, o.width() / 4});
-  h = act(dec_conv1(h));
-  return dec_conv2(h).reshape({b, t, o.channels(), o.height(), o.width()});
+  auto h = act(linear(z.reshape({b * t, latent_dim()}), dec_fc->weight, dec_fc->bias));
+  h = act(linear(h, dec_in->weight, dec_in->bias)).reshape({b * t, 2 * o.filters(), o.height() / 4, o.width() / 4});
+  h = act(conv_transpose2d(h, dec_conv1->weight, dec_conv1->bias, 2, 1));
+  return conv_transpose2d(h, dec_conv2->weight, dec_conv2->bias, 2, 1).reshape({b, t, o.channels(), o.height(), o.width()});
 }
 
 at::Tensor VideoVaeImpl::decode_mean(const at::Tensor& z) {

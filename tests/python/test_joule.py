@@ -207,3 +207,19 @@ def test_relax_from_python_lowers_theta_on_the_toy(tmp_path):
     assert abs(m["loss_exact"] - (m["theta"] * 0.55**2 + (1 - m["theta"]) * 0.45**2)) < 1e-5
     b = run.sample(n=500)
     assert set(b.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_video_vae_from_python_on_generated_sprites(tmp_path):
+    # A few steps of the factored-prior video VAE: the report has the factorisation read-outs and
+    # samples are videos [n, T, C, H, W] in [0, 1].
+    overrides = {"data.sequences": 32, "data.test_sequences": 12, "data.frames": 4, "data.size": 16,
+                 "data.identities": 3, "data.held_out": 2, "data.held_out_sequences": 16,
+                 "vae.filters": 4, "vae.hidden": 16, "train.steps": 10, "train.batch_size": 8,
+                 "eval.shots": [1], "eval.repeats": 2, "sample.n": 3}
+    run = joule.train("video_vae_sprites", overrides=overrides, out=str(tmp_path / "video"), progress=False)
+    m = run.evaluate()["metrics"]
+    assert "identity_acc_identity_latents" in m and "pose_r2_pose_latents" in m
+    assert 0 <= m["fewshot1_identity_latents"] <= 1
+    v = run.sample(n=3)
+    assert tuple(v.shape) == (3, 4, 3, 16, 16)
+    assert 0 <= float(v.min()) and float(v.max()) <= 1
