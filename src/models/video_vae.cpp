@@ -100,6 +100,20 @@ at::Tensor SequencePrior::kl(const at::Tensor& mu, const at::Tensor& logvar) con
          0.5 * static_cast<double>(mu.size(2)) * (log_det_sigma - static_cast<double>(frames));
 }
 
+at::Tensor SequencePrior::log_prob(const at::Tensor& z) const {
+  check();
+  TORCH_CHECK(z.dim() == 3, "SequencePrior::log_prob: z must be [B, T, K], got ", z.sizes());
+  const int64_t frames = z.size(1);
+  const Chain ch = chain_of(*this);
+  auto sq = z.select(1, 0).pow(2);  // [B, K]
+  if (frames > 1) {
+    const auto parent = ch.to_first ? z.slice(1, 0, 1) : z.slice(1, 0, frames - 1);
+    sq = sq + (z.slice(1, 1) - ch.a * parent).pow(2).sum(1) / ch.v;
+  }
+  const double per_channel = -0.5 * (static_cast<double>(frames) * std::log(2 * M_PI) + log_det(frames));
+  return -0.5 * sq.sum(1) + static_cast<double>(z.size(2)) * per_channel;
+}
+
 at::Tensor SequencePrior::sample(int64_t n, int64_t frames, int64_t channels, at::Generator& gen,
                                  at::TensorOptions options) const {
   check();
@@ -244,7 +258,7 @@ ElboTerms VideoVaeImpl::elbo_terms(const at::Tensor& x, at::Generator& gen) {
 at::Tensor VideoVaeImpl::iwae_bound(const at::Tensor& x, int64_t k, at::Generator& gen) {
   TORCH_CHECK(k >= 1, "VideoVae::iwae_bound: k must be >= 1, got ", k);
   auto [mu, logvar] = encode(x);
-  const int64_t b = x.size(0), t = x.size(1);
+  const int64_t b = x.size(0);
   const auto std = (0.5 * logvar).exp();
   std::vector<at::Tensor> log_w;
   for (int64_t i = 0; i < k; ++i) {
@@ -253,17 +267,8 @@ at::Tensor VideoVaeImpl::iwae_bound(const at::Tensor& x, int64_t k, at::Generato
     // log q(z|x) and the prior's log density, both Gaussian; the prior through its chain form.
     const auto log_q = (-0.5 * (eps.pow(2) + logvar + std::log(2 * M_PI))).sum({1, 2});
     at::Tensor log_p = at::zeros({b}, mu.options());
-    auto prior_logpdf = [&](const SequencePrior& prior, const at::Tensor& zc) {
-      // log N(z; 0, Σ) by Cholesky (T is small), for zc [B, T, Kc].
-      const auto cov = prior.covariance(t, zc.options());
-      const auto l = at::linalg_cholesky(cov);
-      const auto w = at::linalg_solve_triangular(l, zc.transpose(1, 2).reshape({-1, t}).t(), /*upper=*/false);
-      const double log_det = prior.log_det(t);
-      const auto per = -0.5 * w.pow(2).sum(0) - 0.5 * log_det - 0.5 * static_cast<double>(t) * std::log(2 * M_PI);
-      return per.reshape({b, zc.size(2)}).sum(1);
-    };
-    if (options.identity_dim() > 0) log_p = log_p + prior_logpdf(options.identity_prior(), identity_part(z));
-    if (options.pose_dim() > 0) log_p = log_p + prior_logpdf(options.pose_prior(), pose_part(z));
+    if (options.identity_dim() > 0) log_p = log_p + options.identity_prior().log_prob(identity_part(z));
+    if (options.pose_dim() > 0) log_p = log_p + options.pose_prior().log_prob(pose_part(z));
     log_w.push_back(log_likelihood(x, z) + log_p - log_q);
   }
   return at::logsumexp(at::stack(log_w, 0), 0) - std::log(static_cast<double>(k));

@@ -72,6 +72,21 @@ TEST(SequencePrior, ClosedFormKlMatchesBruteForceGaussianKl) {
   }
 }
 
+TEST(SequencePrior, LogDensityMatchesTheDenseGaussian) {
+  auto gen = joule::make_generator(6);
+  for (const auto& p : all_priors()) {
+    for (int64_t t : {1, 2, 7}) {
+      const auto z = at::randn({4, t, 3}, gen, at::kDouble);
+      const auto cov = p.covariance(t);
+      const auto prec = at::inverse(cov);
+      const auto zc = z.transpose(1, 2);  // [B, K, T]
+      const auto quad = (at::matmul(zc, prec) * zc).sum({1, 2});
+      const auto dense = -0.5 * quad - 1.5 * (t * std::log(2 * M_PI) + std::get<1>(at::linalg_slogdet(cov)).item<double>());
+      EXPECT_TRUE(at::allclose(p.log_prob(z), dense, 1e-9, 1e-8)) << joule::to_string(p.kind) << " T=" << t;
+    }
+  }
+}
+
 TEST(SequencePrior, KlGradientsMatchTheDenseFormula) {
   auto gen = joule::make_generator(4);
   const SequencePrior slow{SequencePriorKind::kSlow, 0.05, 0};
@@ -190,7 +205,7 @@ TEST(VideoVae, BernoulliLikelihoodIsTheCrossEntropy) {
 }
 
 TEST(VideoVae, MonteCarloKlOfTheImportanceWeightsMatchesTheClosedForm) {
-  // iwae_bound's prior density (Cholesky) and the closed-form KL must describe the same prior:
+  // iwae_bound's prior density (SequencePrior::log_prob) and the closed-form KL must describe the same prior:
   // with a decoder that ignores z (zero weights), log w = log p(x|·) + log p(z) − log q(z), so
   // mean over draws of (log p(z) − log q(z)) = −KL.
   torch::manual_seed(0);

@@ -59,6 +59,9 @@ struct SequencePrior {
   /// KL(N(μ, diag exp(logvar)) ‖ N(0, Σ)) summed over channels, for μ and logvar [B, T, K]
   /// (T frames, K channels that share this prior): [B]. Exact, in O(B·T·K), differentiable.
   at::Tensor kl(const at::Tensor& mu, const at::Tensor& logvar) const;
+  /// log N(z; 0, Σ) summed over channels, for z [B, T, K]: [B]. Exact, O(B·T·K), from the chain
+  /// form (z_1 ~ N(0, 1), z_t | z_parent ~ N(a·z_parent, v)).
+  at::Tensor log_prob(const at::Tensor& z) const;
   /// n draws of K channels over T frames, [n, T, K].
   at::Tensor sample(int64_t n, int64_t frames, int64_t channels, at::Generator& gen,
                     at::TensorOptions options = at::kFloat) const;
