@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One training step of the video VAE (the video_vae method's model and defaults: batch 16 videos of
+# One training step of the video VAE (the video_vae method's model: batch 16 videos of
 # 8 frames, 8 slow identity + 8 pose channels, filters 32, hidden 256, Adam 1e-3) through Joule's
 # trainer (bench_video_vae) against the same model and step in Python PyTorch
 # (bench/video_vae_peer.py), with Debian's torch (/usr/bin/python3) and a current torch from pip

@@ -41,7 +41,7 @@ struct VideoVaeConfig : MethodConfig {
   struct Vae {
     std::string prior = "factored";     ///< factored (slow identity, pose as pose_prior) | plain (all independent)
     int64_t identity_dim = 8;           ///< identity channels per frame
-    int64_t pose_dim = 8;               ///< pose channels per frame
+    int64_t pose_dim = 4;               ///< pose channels per frame (4 keeps identity out of them better than 8; docs)
     double slow_eps = 0.01;             ///< ε of the slow prior Σ = 11ᵀ + ε·diag(0, 1, …, 1)
     std::string pose_prior = "independent";  ///< independent | markov
     double pose_rho = 0.9;              ///< markov: frame-to-frame correlation
