@@ -16,6 +16,7 @@
 #include "joule/io/npy.h"
 #include "joule/train/callbacks.h"
 #include "support/preset_runs.h"
+#include "support/metrics_table.h"
 #include "support/test_support.h"
 
 namespace {
@@ -28,13 +29,7 @@ const std::string kTiny =
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
-  std::map<int64_t, std::map<std::string, double>> out;
-  for (const auto& row : joule::train::MetricsLogger::read(file)) {
-    for (const auto& kv : row.values) out[row.step][kv.first] = kv.second;
-  }
-  return out;
-}
+using joule::testing::read_metrics;
 
 class FfjordCliTest : public joule::testing::CliTestBase {
  protected:
@@ -55,7 +50,7 @@ TEST_F(FfjordCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
   EXPECT_NEAR(joule::testing::eval_json_number(json, "grid_mass"), 1.0, 0.05) << json;
   // dopri5: NFE = 2 + 6·steps (+1 at the end for T's gradient in training, not in evaluation).
   EXPECT_EQ(static_cast<int64_t>(joule::testing::eval_json_number(json, "nfe_test") - 2) % 6, 0) << json;
-  auto m = metrics(path("run/metrics.jsonl"));
+  auto m = read_metrics(path("run/metrics.jsonl"));
   ASSERT_TRUE(m.count(30));
   EXPECT_GT(m[30]["nfe"], 0);
   EXPECT_GT(m[30]["end_time"], 0);
@@ -72,7 +67,7 @@ TEST_F(FfjordCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "resuming first at step 30")) << r.output;
   ASSERT_EQ(joule("train out=straight" + kTiny + " train.steps=50").exit_code, 0);
-  auto resumed = metrics(path("first/metrics.jsonl")), straight = metrics(path("straight/metrics.jsonl"));
+  auto resumed = read_metrics(path("first/metrics.jsonl")), straight = read_metrics(path("straight/metrics.jsonl"));
   for (int64_t step : {40, 50}) {
     ASSERT_TRUE(resumed.count(step) && straight.count(step)) << step;
     EXPECT_EQ(resumed[step]["loss"], straight[step]["loss"]) << step;

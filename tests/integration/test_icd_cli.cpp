@@ -11,6 +11,7 @@
 #include "joule/io/checkpoint.h"
 #include "joule/train/callbacks.h"
 #include "support/preset_runs.h"
+#include "support/metrics_table.h"
 #include "support/test_support.h"
 
 namespace {
@@ -30,13 +31,7 @@ bool contains(const std::string& s, const std::string& what) { return s.find(wha
 
 using joule::testing::eval_json_number;
 
-std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
-  std::map<int64_t, std::map<std::string, double>> out;
-  for (const auto& row : joule::train::MetricsLogger::read(file)) {
-    for (const auto& kv : row.values) out[row.step][kv.first] = kv.second;
-  }
-  return out;
-}
+using joule::testing::read_metrics;
 
 class IcdCliTest : public joule::testing::CliTestBase {
  protected:
@@ -52,7 +47,7 @@ TEST_F(IcdCliTest, PointsTrainWithBothTermsAndResumeEqualsStraight) {
     EXPECT_TRUE(std::isfinite(eval_json_number(json, k))) << k << " in " << json;
   }
   EXPECT_TRUE(fs::exists(path("run/steps_curve.png")));
-  auto m = metrics(path("run/metrics.jsonl"));
+  auto m = read_metrics(path("run/metrics.jsonl"));
   ASSERT_TRUE(m.count(30));
   EXPECT_TRUE(m[30].count("e_kl")) << "the KL term is on";
   EXPECT_TRUE(m[30].count("nn_log_dist")) << "the entropy term is on";
@@ -62,7 +57,7 @@ TEST_F(IcdCliTest, PointsTrainWithBothTermsAndResumeEqualsStraight) {
   r = joule("train train.resume=first train.steps=30");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_EQ(joule("train icd_8gaussians out=straight train.lr_schedule=constant" + kTiny2d).exit_code, 0);
-  auto resumed = metrics(path("first/metrics.jsonl")), straight = metrics(path("straight/metrics.jsonl"));
+  auto resumed = read_metrics(path("first/metrics.jsonl")), straight = read_metrics(path("straight/metrics.jsonl"));
   for (int64_t step : {10, 20, 30}) {
     ASSERT_TRUE(resumed.count(step) && straight.count(step)) << step;
     for (const char* k : {"loss", "e_kl", "nn_log_dist"}) EXPECT_EQ(resumed[step][k], straight[step][k]) << k << " at " << step;
@@ -94,7 +89,7 @@ TEST_F(IcdCliTest, ImagesRunFolderSampleAndResume) {
   r = joule("train train.resume=a train.steps=6");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_EQ(joule("train icd_fashion out=b" + kTinyImages).exit_code, 0);
-  auto resumed = metrics(path("a/metrics.jsonl")), straight = metrics(path("b/metrics.jsonl"));
+  auto resumed = read_metrics(path("a/metrics.jsonl")), straight = read_metrics(path("b/metrics.jsonl"));
   for (int64_t step : {2, 4, 6}) {
     ASSERT_TRUE(resumed.count(step) && straight.count(step)) << step;
     EXPECT_EQ(resumed[step]["loss"], straight[step]["loss"]) << step;

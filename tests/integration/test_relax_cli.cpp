@@ -9,6 +9,7 @@
 
 #include "joule/io/checkpoint.h"
 #include "joule/train/callbacks.h"
+#include "support/metrics_table.h"
 #include "support/test_support.h"
 
 namespace {
@@ -19,13 +20,7 @@ const std::string kShort = " train.steps=300 train.log_every=50 train.checkpoint
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
-  std::map<int64_t, std::map<std::string, double>> out;
-  for (const auto& row : joule::train::MetricsLogger::read(file)) {
-    for (const auto& kv : row.values) out[row.step][kv.first] = kv.second;
-  }
-  return out;
-}
+using joule::testing::read_metrics;
 
 class RelaxCliTest : public joule::testing::CliTestBase {
  protected:
@@ -47,7 +42,7 @@ TEST_F(RelaxCliTest, PresetRunAndResumeEqualsStraight) {
   r = joule("train train.resume=first train.steps=300");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "resuming first at step 200")) << r.output;
-  auto resumed = metrics(path("first/metrics.jsonl")), straight = metrics(path("run/metrics.jsonl"));
+  auto resumed = read_metrics(path("first/metrics.jsonl")), straight = read_metrics(path("run/metrics.jsonl"));
   for (int64_t step : {250, 300}) {
     ASSERT_TRUE(resumed.count(step) && straight.count(step)) << step;
     for (const char* k : {"theta", "log_var", "loss.surrogate", "temperature"}) {
@@ -91,7 +86,7 @@ TEST_F(CartPoleCliTest, PresetRunAndResumeEqualsStraight) {
   ASSERT_EQ(joule("train relax_cartpole out=first" + tiny + " train.steps=30").exit_code, 0);
   r = joule("train train.resume=first train.steps=60");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto resumed = metrics(path("first/metrics.jsonl")), straight = metrics(path("run/metrics.jsonl"));
+  auto resumed = read_metrics(path("first/metrics.jsonl")), straight = read_metrics(path("run/metrics.jsonl"));
   for (int64_t step : {40, 60}) {
     for (const char* k : {"return", "mean_return", "variance_loss", "temperature"}) {
       ASSERT_TRUE(straight[step].count(k)) << k;

@@ -11,6 +11,7 @@
 #include "joule/core/runtime.h"
 #include "joule/io/checkpoint.h"
 #include "joule/train/callbacks.h"
+#include "support/metrics_table.h"
 #include "support/test_support.h"
 
 namespace {
@@ -29,13 +30,7 @@ double json_number(const std::string& json, const std::string& key) {
   return std::stod(json.substr(pos + key.size() + 4));
 }
 
-std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
-  std::map<int64_t, std::map<std::string, double>> out;
-  for (const auto& row : joule::train::MetricsLogger::read(file)) {
-    for (const auto& kv : row.values) out[row.step][kv.first] = kv.second;
-  }
-  return out;
-}
+using joule::testing::read_metrics;
 
 class VeraCliTest : public joule::testing::CliTestBase {
  protected:
@@ -71,7 +66,7 @@ TEST_F(VeraCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "resuming first at step 30")) << r.output;
   ASSERT_EQ(joule("train out=straight" + kTiny + constant + " train.steps=50").exit_code, 0);
-  auto resumed = metrics(path("first/metrics.jsonl")), straight = metrics(path("straight/metrics.jsonl"));
+  auto resumed = read_metrics(path("first/metrics.jsonl")), straight = read_metrics(path("straight/metrics.jsonl"));
   for (int64_t step : {40, 50}) {
     ASSERT_TRUE(resumed.count(step) && straight.count(step)) << step;
     for (const char* k : {"loss", "loss.generator", "loss.posterior"}) {
@@ -85,7 +80,7 @@ TEST_F(VeraCliTest, StepScheduleDecaysAtEightyAndNinetyPercentOfAnyLength) {
   auto r = joule("train out=run" + kTiny + " train.steps=20 train.log_every=1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // The EBM's and the generator's rates: 1e-3, then x 0.3 from step 16 and again from step 18.
-  auto m = metrics(path("run/metrics.jsonl"));
+  auto m = read_metrics(path("run/metrics.jsonl"));
   ASSERT_TRUE(m.count(5) && m.count(17) && m.count(20));
   EXPECT_NEAR(m[5]["lr"], 1e-3, 1e-12);
   EXPECT_NEAR(m[17]["lr"], 3e-4, 1e-12);

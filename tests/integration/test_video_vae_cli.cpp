@@ -13,6 +13,7 @@
 #include "joule/io/checkpoint.h"
 #include "joule/io/npy.h"
 #include "joule/train/callbacks.h"
+#include "support/metrics_table.h"
 #include "support/test_support.h"
 
 namespace {
@@ -21,13 +22,7 @@ namespace fs = std::filesystem;
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
-  std::map<int64_t, std::map<std::string, double>> out;
-  for (const auto& row : joule::train::MetricsLogger::read(file)) {
-    for (const auto& kv : row.values) out[row.step][kv.first] = kv.second;
-  }
-  return out;
-}
+using joule::testing::read_metrics;
 
 class VideoVaeCliTest : public joule::testing::CliTestBase {
  protected:
@@ -56,7 +51,7 @@ TEST_F(VideoVaeCliTest, FactoredRunOnSpritesAndResumeEqualsStraight) {
                         "\"fewshot5_all_latents\"", "\"identity_temporal_variance\""}) {
     EXPECT_TRUE(contains(json, k)) << k << " in " << json;
   }
-  auto m = metrics(path("run/metrics.jsonl"));
+  auto m = read_metrics(path("run/metrics.jsonl"));
   ASSERT_TRUE(m.count(5) && m.count(30));
   EXPECT_GT(m[30]["elbo"], m[5]["elbo"]);
   ASSERT_TRUE(m[15].count("elbo_test"));
@@ -64,7 +59,7 @@ TEST_F(VideoVaeCliTest, FactoredRunOnSpritesAndResumeEqualsStraight) {
   ASSERT_EQ(joule("train out=first" + tiny_ + " train.steps=15").exit_code, 0);
   r = joule("train train.resume=first train.steps=30");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto resumed = metrics(path("first/metrics.jsonl"));
+  auto resumed = read_metrics(path("first/metrics.jsonl"));
   for (int64_t step : {20, 30}) {
     for (const char* k : {"elbo", "kl", "reconstruction"}) {
       ASSERT_TRUE(resumed[step].count(k)) << k;
