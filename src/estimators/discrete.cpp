@@ -320,17 +320,20 @@ DiscreteGradientEstimator::DiscreteGradientEstimator(DiscreteEstimatorOptions op
 }
 
 GradientEstimate DiscreteGradientEstimator::estimate(const at::Tensor& logits, const BatchFunction& f,
-                                                     at::Generator& gen, const at::Tensor& context) {
+                                                     at::Generator& gen, const at::Tensor& context,
+                                                     const BatchFunction& relaxed_f) {
   check_logits(options_.family(), logits, "DiscreteGradientEstimator");
-  return estimate(logits, f, draw_relaxation_noise(logits.detach(), gen), context);
+  return estimate(logits, f, draw_relaxation_noise(logits.detach(), gen), context, relaxed_f);
 }
 
 GradientEstimate DiscreteGradientEstimator::estimate(const at::Tensor& logits, const BatchFunction& f,
-                                                     const RelaxationNoise& noise, const at::Tensor& context) {
+                                                     const RelaxationNoise& noise, const at::Tensor& context,
+                                                     const BatchFunction& relaxed_f) {
   const auto family = options_.family();
   const auto kind = options_.kind();
   check_logits(family, logits, "DiscreteGradientEstimator");
   TORCH_CHECK(f, "DiscreteGradientEstimator: f is empty");
+  const BatchFunction& f_relaxed = relaxed_f ? relaxed_f : f;
   const int64_t batch = logits.size(0);
   // A detached copy: the surrogate's gradient must not reach the model through the logits
   // (pydrobert-pytorch PR #9), and a copy, so that the model's optimizer may update the logits'
@@ -350,7 +353,7 @@ GradientEstimate DiscreteGradientEstimator::estimate(const at::Tensor& logits, c
     case EstimatorKind::kReinforce: {
       at::Tensor centred;
       if (!cv_.is_empty()) {
-        centred = out.f - cv_->forward(z.detach(), f, context);
+        centred = out.f - cv_->forward(z.detach(), f_relaxed, context);
       } else {
         centred = out.f - baseline_;
       }
@@ -368,8 +371,8 @@ GradientEstimate DiscreteGradientEstimator::estimate(const at::Tensor& logits, c
     case EstimatorKind::kRelax: {
       const auto v = options_.common_random_numbers() ? common_random_v(family, l, z, out.b) : noise.v;
       const auto z_tilde = conditional_relaxed_sample(family, l, out.b, v);
-      const auto c_z = cv_->forward(z, f, context);
-      const auto c_zt = cv_->forward(z_tilde, f, context);
+      const auto c_z = cv_->forward(z, f_relaxed, context);
+      const auto c_zt = cv_->forward(z_tilde, f_relaxed, context);
       // ∂c(z)/∂l − ∂c(z̃)/∂l in one backward pass (and one graph for the variance loss), not two.
       out.grad_logits = per_sample(out.f - c_zt, l) * score + grad_or_zeros(c_z - c_zt, l);
       break;
@@ -378,7 +381,7 @@ GradientEstimate DiscreteGradientEstimator::estimate(const at::Tensor& logits, c
       const auto lambda = at::full({}, options_.straight_through_temperature(), l.options().requires_grad(false));
       const auto soft = soft_relaxation(family, z, lambda);
       const auto st = out.b + soft - soft.detach();
-      const auto fst = check_values(f(st), batch, "DiscreteGradientEstimator (straight-through)");
+      const auto fst = check_values(f_relaxed(st), batch, "DiscreteGradientEstimator (straight-through)");
       out.grad_logits = torch::autograd::grad({fst.sum()}, {l}, {}, /*retain_graph=*/false, /*create_graph=*/false,
                                               /*allow_unused=*/true)[0];
       if (!out.grad_logits.defined()) out.grad_logits = at::zeros_like(l);

@@ -1,7 +1,8 @@
 // method = "discrete_vae" through the joule binary on the user's own MNIST-format IDX files
-// (written here, 28×28 images of two kinds of stroke): a RELAX run writes the run folder with
-// the ELBOs and the test log-likelihood bound, resuming equals running straight through (model,
-// surrogate and both optimizers restored), wake-sleep and RWS run, and bad input is a clear error.
+// (written here, 28×28 images of two kinds of stroke): a RELAX run, with one or two stochastic
+// layers, writes the run folder with the ELBOs and the test log-likelihood bound, resuming equals
+// running straight through (model, surrogates and both optimizers restored), wake-sleep and RWS
+// run, and bad input is a clear error.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "joule/io/checkpoint.h"
 #include "joule/train/callbacks.h"
+#include "support/metrics_table.h"
 #include "support/test_support.h"
 
 namespace {
@@ -18,13 +20,7 @@ namespace fs = std::filesystem;
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-std::map<int64_t, std::map<std::string, double>> metrics(const std::string& file) {
-  std::map<int64_t, std::map<std::string, double>> out;
-  for (const auto& row : joule::train::MetricsLogger::read(file)) {
-    for (const auto& kv : row.values) out[row.step][kv.first] = kv.second;
-  }
-  return out;
-}
+using joule::testing::read_metrics;
 
 void put_u32(std::ofstream& f, uint32_t v) {
   const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
@@ -67,34 +63,43 @@ class DiscreteVaeCliTest : public joule::testing::CliTestBase {
             " train.eval_every=20 train.checkpoint_every=20 eval.iwae_samples=10 run.progress=none";
   }
   std::string tiny_;
-};
 
-TEST_F(DiscreteVaeCliTest, RelaxRunOnUserIdxFilesAndResumeEqualsStraight) {
-  auto r = joule("train out=run" + tiny_);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "250 training, 50 validation, 60 test images")) << r.output;
-  for (const char* f : {"config.toml", "metrics.jsonl", "checkpoint.pt", "eval.json", "samples.png",
-                        "reconstructions.png", "curves.png"}) {
-    EXPECT_TRUE(fs::exists(path(std::string("run/") + f))) << f;
-  }
-  const std::string json = joule::io::read_text_file(path("run/eval.json"));
-  for (const char* k : {"\"elbo_train\"", "\"elbo_valid\"", "\"elbo_test\"", "\"loglik_test\""}) {
-    EXPECT_TRUE(contains(json, k)) << k << " in " << json;
-  }
-  auto m = metrics(path("run/metrics.jsonl"));
-  ASSERT_TRUE(m.count(10) && m.count(40));
-  EXPECT_GT(m[40]["elbo"], m[10]["elbo"]);  // learning, from the data mean's bias onwards
-  // 20 steps resumed to 40 against 40 straight.
-  ASSERT_EQ(joule("train out=first" + tiny_ + " train.steps=20").exit_code, 0);
-  r = joule("train train.resume=first train.steps=40");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto resumed = metrics(path("first/metrics.jsonl"));
-  for (int64_t step : {30, 40}) {
-    for (const char* k : {"elbo", "loss.surrogate", "eta", "temperature"}) {
-      ASSERT_TRUE(m[step].count(k)) << k;
-      EXPECT_EQ(resumed[step][k], m[step][k]) << k << " at step " << step;
+  // A RELAX run with `extra` options writes the run folder and learns; 20 steps resumed to 40
+  // equal 40 straight (model, surrogates and both optimizers restored).
+  void check_run_and_resume(const std::string& extra) {
+    auto r = joule("train out=run" + tiny_ + extra);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, "250 training, 50 validation, 60 test images")) << r.output;
+    for (const char* f : {"config.toml", "metrics.jsonl", "checkpoint.pt", "eval.json", "samples.png",
+                          "reconstructions.png", "curves.png"}) {
+      EXPECT_TRUE(fs::exists(path(std::string("run/") + f))) << f;
+    }
+    const std::string json = joule::io::read_text_file(path("run/eval.json"));
+    for (const char* k : {"\"elbo_train\"", "\"elbo_valid\"", "\"elbo_test\"", "\"loglik_test\""}) {
+      EXPECT_TRUE(contains(json, k)) << k << " in " << json;
+    }
+    auto m = read_metrics(path("run/metrics.jsonl"));
+    ASSERT_TRUE(m.count(10) && m.count(40));
+    EXPECT_GT(m[40]["elbo"], m[10]["elbo"]);  // learning, from the data mean's bias onwards
+    ASSERT_EQ(joule("train out=first" + tiny_ + extra + " train.steps=20").exit_code, 0);
+    r = joule("train train.resume=first train.steps=40");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto resumed = read_metrics(path("first/metrics.jsonl"));
+    for (int64_t step : {30, 40}) {
+      for (const char* k : {"elbo", "loss.surrogate", "eta", "temperature", "variance_loss"}) {
+        ASSERT_TRUE(m[step].count(k)) << k;
+        EXPECT_EQ(resumed[step][k], m[step][k]) << k << " at step " << step;
+      }
     }
   }
+};
+
+TEST_F(DiscreteVaeCliTest, RelaxRunOnUserIdxFilesAndResumeEqualsStraight) { check_run_and_resume(""); }
+
+// The paper's L2: two stochastic layers, one control variate per layer in one surrogate group.
+TEST_F(DiscreteVaeCliTest, TwoLayerRelaxRunAndResumeEqualsStraight) {
+  check_run_and_resume(" vae.layers=2");
+  EXPECT_TRUE(contains(joule::io::read_text_file(path("run/config.toml")), "layers = 2"));
 }
 
 TEST_F(DiscreteVaeCliTest, WakeSleepAndReweightedWakeSleepRun) {

@@ -225,12 +225,15 @@ class DiscreteGradientEstimator {
   explicit DiscreteGradientEstimator(DiscreteEstimatorOptions options = {}, ControlVariate control_variate = nullptr);
 
   /// One estimate with noise drawn from `gen`. `context` [B, context_dim] is passed to the
-  /// control variate (undefined: none).
+  /// control variate (undefined: none). `relaxed_f`, when given, replaces f on relaxed inputs
+  /// (REBAR's term, straight-through): for choices that feed later random choices, it pushes the
+  /// relaxed sample through relaxed versions of them (the multi-layer VAEs of arXiv:1703.07370
+  /// §5); it must agree with f wherever the relaxation is hard.
   GradientEstimate estimate(const at::Tensor& logits, const BatchFunction& f, at::Generator& gen,
-                            const at::Tensor& context = {});
+                            const at::Tensor& context = {}, const BatchFunction& relaxed_f = {});
   /// One estimate with the given noise (for tests and common random numbers across estimators).
   GradientEstimate estimate(const at::Tensor& logits, const BatchFunction& f, const RelaxationNoise& noise,
-                            const at::Tensor& context = {});
+                            const at::Tensor& context = {}, const BatchFunction& relaxed_f = {});
 
   /// The moving-average baseline (REINFORCE with baseline_decay > 0), 0 before the first batch.
   double baseline() const { return baseline_; }

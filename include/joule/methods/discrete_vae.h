@@ -1,6 +1,6 @@
 #pragma once
-// method = "discrete_vae": a VAE with 200 Bernoulli latents on binarised images (Fashion-MNIST by
-// default, the user's MNIST IDX files), trained on the ELBO with the encoder's gradient from
+// method = "discrete_vae": a VAE with one or two layers of 200 Bernoulli latents on binarised
+// images (Fashion-MNIST by default, the user's MNIST IDX files), trained on the ELBO with the encoder's gradient from
 // REINFORCE, REBAR, RELAX or straight-through (joule::estimators; arXiv:1711.00123 §5.2), or by
 // wake–sleep (Hinton et al. 1995) or reweighted wake–sleep (Bornschein & Bengio, arXiv:1406.2751)
 // on the same Helmholtz machine. Reports train/validation/test ELBOs and the test
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "joule/estimators/discrete.h"
+#include "joule/methods/discrete_estimator.h"
 #include "joule/methods/method.h"
 #include "joule/models/sigmoid_belief_vae.h"
 
@@ -31,7 +32,8 @@ struct DiscreteVaeConfig : MethodConfig {
   } data;  ///< [data]
   /// [vae]: the model and how it is trained.
   struct Vae {
-    int64_t latent = 200;                ///< Bernoulli latents
+    int64_t latent = 200;                ///< Bernoulli latents per stochastic layer
+    int64_t layers = 1;                  ///< stochastic layers (the paper's L1: 1, L2: 2)
     std::string model = "linear";        ///< linear (L1) | nonlinear (NL1: two tanh layers of vae.hidden)
     int64_t hidden = 200;                ///< hidden units of the nonlinear networks
     std::string training = "elbo";       ///< elbo (with [estimator]) | wake_sleep | rws
@@ -39,20 +41,10 @@ struct DiscreteVaeConfig : MethodConfig {
     /// Declares the fields.
     void visit(config::Fields& f);
   } vae;  ///< [vae]
-  /// [estimator]: the encoder's gradient estimator (training = elbo).
-  struct Estimator {
-    std::string kind = "relax";             ///< reinforce | rebar | relax | gumbel_st
-    std::string surrogate = "rebar_neural"; ///< relax's c_φ: rebar_neural (the paper's) | neural | baseline
-    bool learned_baseline = false;          ///< reinforce: a learned input-dependent baseline (NVIL-like)
-    double baseline_decay = 0.0;            ///< reinforce: moving-average baseline decay (0 = none)
-    int64_t width = 200;                    ///< c_φ's hidden units
-    int64_t depth = 2;                      ///< c_φ's hidden layers
-    std::string activation = "leaky_relu";  ///< c_φ's activation
-    double temperature = 0.5;               ///< initial relaxation temperature
-    bool common_random_numbers = true;      ///< z̃ from z's noise (the REBAR VAE code's default)
-    /// Declares the fields.
-    void visit(config::Fields& f);
-  } estimator;  ///< [estimator]
+  /// [estimator]: the encoder's gradient estimator (training = elbo), one per stochastic layer,
+  /// all alike. Defaults: RELAX with the paper's surrogate (REBAR's term plus a 2×200 network on
+  /// [x − mean, 2·σ_λ(z) − 1, the layers below]) and common random numbers.
+  DiscreteEstimatorConfig estimator;  ///< [estimator]
   /// [optim.surrogate]: the control variate's own optimizer.
   struct Optim {
     OptimizerConfig surrogate;  ///< φ's group
@@ -102,7 +94,7 @@ class DiscreteVaeMethod : public Method {
  private:
   DiscreteVaeConfig config_;
   SigmoidBeliefVae model_{nullptr};
-  estimators::ControlVariate surrogate_{nullptr};
+  std::vector<estimators::ControlVariate> surrogates_;  // one per stochastic layer (when learned)
   at::Tensor train_x_, valid_x_, test_x_;
   std::vector<int64_t> image_shape_;
 };

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "joule/estimators/discrete.h"
+#include "joule/methods/discrete_estimator.h"
 #include "joule/methods/method.h"
 
 namespace joule::methods {
@@ -24,19 +25,10 @@ struct RelaxToyConfig : MethodConfig {
     /// Declares the fields.
     void visit(config::Fields& f);
   } toy;  ///< [toy]
-  /// [estimator]: the gradient estimator and its control variate.
-  struct Estimator {
-    std::string kind = "relax";        ///< reinforce | rebar | relax | gumbel_st
-    std::string surrogate = "neural";  ///< relax's c_φ: neural | rebar_neural | baseline (rebar: always rebar)
-    bool learned_baseline = false;     ///< reinforce: a learned constant baseline (trained on the variance)
-    double baseline_decay = 0.0;       ///< reinforce: moving-average baseline decay (0 = none)
-    int64_t width = 10;                ///< c_φ's hidden units (toy.py: 10)
-    int64_t depth = 1;                 ///< c_φ's hidden layers (toy.py: 1)
-    std::string activation = "tanh";   ///< c_φ's activation (toy.py: tanh)
-    double eta = 1.0;                  ///< initial η of the REBAR term
-    double temperature = 0.5;          ///< initial relaxation temperature λ (straight-through: fixed)
-    bool common_random_numbers = false;  ///< z̃ from z's noise (toy.py: false)
-    double variance_decay = 0.99;      ///< the running log-variance's averaging decay
+  /// [estimator]: the gradient estimator and its control variate (toy.py's settings: RELAX with a
+  /// Dense(10, tanh) → Dense(1) network, independent z̃), and the reported variance's averaging.
+  struct Estimator : DiscreteEstimatorConfig {
+    double variance_decay = 0.99;  ///< the running log-variance's averaging decay
     /// Declares the fields.
     void visit(config::Fields& f);
   } estimator;  ///< [estimator]

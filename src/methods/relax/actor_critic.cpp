@@ -15,6 +15,8 @@
 #include "joule/data/dataset.h"
 #include "joule/io/plot.h"
 #include "joule/io/png.h"
+#include "joule/methods/discrete_estimator.h"
+#include "joule/objectives/deferred_gradients.h"
 
 namespace joule::methods {
 
@@ -78,13 +80,7 @@ class ActorCriticObjective : public Objective {
 
   ObjectiveOutput compute(ModuleSet& modules, const Batch&, at::Generator& gen, const Update& update) override {
     ObjectiveOutput out;
-    if (update.group == "surrogate") {
-      TORCH_CHECK(!pending_.empty(), "actor_critic: the surrogate group was updated before the model group");
-      out.gradients = std::move(pending_);
-      out.loss = at::full({}, pending_loss_, at::kDouble);
-      pending_.clear();
-      return out;
-    }
+    if (update.group == "surrogate") return deferred_.release("actor_critic");
     auto& agent = modules.get<Agent>("model");
     // The rollout, recording each step's noise: the action is argmax(log π + Gumbel(u)), a draw
     // from π, and RELAX later rebuilds the same z from u.
@@ -135,12 +131,8 @@ class ActorCriticObjective : public Objective {
       const auto through = (logits * estimate.grad_logits.detach()).sum() / static_cast<double>(steps);
       out.loss = through - agent_cfg_.entropy * entropy;
       auto cv = estimator_->control_variate();
-      const auto params = cv->parameters();
-      auto grads = torch::autograd::grad({estimate.variance_loss}, params, {}, false, false, true);
-      pending_.clear();
-      for (size_t i = 0; i < grads.size(); ++i) pending_.push_back(grads[i].defined() ? grads[i] : at::zeros_like(params[i]));
-      pending_loss_ = estimate.variance_loss.item<double>();
-      out.metrics.push_back({"variance_loss", pending_loss_});
+      deferred_.hold(estimate.variance_loss, cv->parameters());
+      out.metrics.push_back({"variance_loss", deferred_.loss()});
       out.metrics.push_back({"temperature", cv->temperature().item<double>()});
       out.metrics.push_back({"action_mismatches", mismatches_});
     }
@@ -177,8 +169,7 @@ class ActorCriticObjective : public Objective {
   ActorCriticConfig::Agent agent_cfg_;
   int64_t window_;
   std::unique_ptr<est::DiscreteGradientEstimator> estimator_;
-  std::vector<at::Tensor> pending_;
-  double pending_loss_ = 0;
+  DeferredGradients deferred_;  // φ's gradients from this episode's estimate
   std::vector<double> returns_;
   double mismatches_ = 0;  // episodes where the rebuilt actions differed from the taken ones
 };
@@ -210,14 +201,8 @@ ActorCriticConfig::ActorCriticConfig() {
   train.log_every = 10;
   train.eval_every = 0;
   train.checkpoint_every = 500;
-  train.optimizer.lr = 0.01;
-  train.optimizer.beta1 = 0.9;
-  train.optimizer.beta2 = 0.999;
-  train.optimizer.lr_schedule = "constant";
-  optim.surrogate.lr = 0.01;
-  optim.surrogate.beta1 = 0.9;
-  optim.surrogate.beta2 = 0.999;
-  optim.surrogate.lr_schedule = "constant";
+  use_constant_adam(train.optimizer, 0.01, 0.999);
+  use_constant_adam(optim.surrogate, 0.01, 0.999);
   sample.n = 10;
 }
 
@@ -248,17 +233,16 @@ Parts ActorCriticMethod::build_parts(torch::Device device) {
   surrogate_ = nullptr;
   if (relax) {
     // c_φ(z, s): 2×hidden ReLU-like network on [softmax(z/λ), s] (the paper's 2×10 MLP).
-    surrogate_ = est::ControlVariate(est::ControlVariateOptions(kActions)
+    surrogate_ = add_control_variate(parts, "surrogate",
+                                     est::ControlVariateOptions(kActions)
                                          .family(est::DiscreteFamily::kCategorical)
                                          .context_dim(kStateDim)
                                          .kind(est::SurrogateKind::kNeural)
                                          .width(cfg.agent.hidden)
                                          .depth(2)
                                          .activation(Activation::kLeakyReLU)
-                                         .temperature(cfg.agent.temperature));
-    surrogate_->reset_parameters(make_generator(derive_seed(seed, 2)));
-    parts.modules.add("surrogate", surrogate_.ptr());
-    parts.after.push_back(train::ParamGroup("surrogate", {"surrogate"}, cfg.optim.surrogate.options().updates(1).every(1)));
+                                         .temperature(cfg.agent.temperature),
+                                     derive_seed(seed, 2), device, "surrogate", cfg.optim.surrogate);
     estimator = std::make_unique<est::DiscreteGradientEstimator>(
         est::DiscreteEstimatorOptions().kind(est::EstimatorKind::kRelax).family(est::DiscreteFamily::kCategorical),
         surrogate_);

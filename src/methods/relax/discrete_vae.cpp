@@ -40,28 +40,14 @@ void DiscreteVaeConfig::Data::visit(config::Fields& f) {
 }
 
 void DiscreteVaeConfig::Vae::visit(config::Fields& f) {
-  f("latent", latent, Doc("Bernoulli latent units (the papers: 200)").min(1).max(1 << 16));
+  f("latent", latent, Doc("Bernoulli latent units per stochastic layer (the papers: 200)").min(1).max(1 << 16));
+  f("layers", layers, Doc("stochastic layers (the paper's L1: 1, L2: 2)").min(1).max(8));
   f("model", model, Doc("linear (L1) or nonlinear (NL1: two tanh layers in each network)").choices({"linear", "nonlinear"}));
   f("hidden", hidden, Doc("hidden units of the nonlinear networks").min(1).max(1 << 16));
   f("training", training,
     Doc("elbo: the ELBO with [estimator]'s encoder gradient; wake_sleep; rws: reweighted wake-sleep")
         .choices({"elbo", "wake_sleep", "rws"}));
   f("rws_samples", rws_samples, Doc("rws: importance samples per example").min(2).max(10000));
-}
-
-void DiscreteVaeConfig::Estimator::visit(config::Fields& f) {
-  f("kind", kind,
-    Doc("the encoder's gradient: reinforce, rebar, relax or gumbel_st (biased)").choices(est::estimator_names()));
-  f("surrogate", surrogate,
-    Doc("relax's control variate: rebar_neural (REBAR's term plus a network, the paper's), neural or baseline")
-        .choices({"rebar_neural", "neural", "baseline"}));
-  f("learned_baseline", learned_baseline, "reinforce: subtract a learned input-dependent baseline (trained on the variance)");
-  f("baseline_decay", baseline_decay, Doc("reinforce: moving-average baseline decay, 0 = none").min(0.0).max(0.9999));
-  f("width", width, Doc("the control variate network's hidden units").min(1).max(1 << 16));
-  f("depth", depth, Doc("the control variate network's hidden layers").min(1).max(64));
-  f("activation", activation, Doc("the control variate network's activation").choices(activation_names()));
-  f("temperature", temperature, Doc("initial relaxation temperature (gumbel_st: fixed)").min(1e-6));
-  f("common_random_numbers", common_random_numbers, "draw z-tilde from z's own noise (the REBAR code's default)");
 }
 
 void DiscreteVaeConfig::Eval::visit(config::Fields& f) {
@@ -77,14 +63,14 @@ DiscreteVaeConfig::DiscreteVaeConfig() {
   train.eval_every = 2000;
   train.checkpoint_every = 2000;
   train.log_every = 100;
-  train.optimizer.lr = 5e-4;
-  train.optimizer.beta1 = 0.9;
-  train.optimizer.beta2 = 0.99999;
-  train.optimizer.lr_schedule = "constant";
-  optim.surrogate.lr = 5e-4;
-  optim.surrogate.beta1 = 0.9;
-  optim.surrogate.beta2 = 0.99999;
-  optim.surrogate.lr_schedule = "constant";
+  use_constant_adam(train.optimizer, 5e-4, 0.99999);
+  use_constant_adam(optim.surrogate, 5e-4, 0.99999);
+  // The paper's VAE surrogate: REBAR's term plus a 2×200 network (App. D.1), z̃ from z's noise.
+  estimator.surrogate = "rebar_neural";
+  estimator.width = 200;
+  estimator.depth = 2;
+  estimator.activation = "leaky_relu";
+  estimator.common_random_numbers = true;
   sample.n = 64;
 }
 
@@ -105,14 +91,7 @@ Parts DiscreteVaeMethod::build_parts(torch::Device device) {
   const auto& cfg = config_;
   const auto& e = cfg.estimator;
   const bool elbo = cfg.vae.training == "elbo";
-  const auto kind = est::parse_estimator_kind(e.kind);
-  if (kind != est::EstimatorKind::kReinforce && (e.learned_baseline || e.baseline_decay > 0)) {
-    throw ConfigError("estimator.learned_baseline and estimator.baseline_decay are REINFORCE's baselines; "
-                      "estimator.kind is " + e.kind);
-  }
-  if (e.learned_baseline && e.baseline_decay > 0) {
-    throw ConfigError("choose one REINFORCE baseline: estimator.learned_baseline or estimator.baseline_decay");
-  }
+  e.validate();
   // Data: the IDX images in [0, 1], binarised once.
   if (cfg.data.dataset == "mnist" && cfg.data.path.empty()) {
     throw ConfigError("data.dataset = \"mnist\" needs data.path = <folder with the MNIST IDX files>");
@@ -146,6 +125,7 @@ Parts DiscreteVaeMethod::build_parts(torch::Device device) {
 
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   model_ = SigmoidBeliefVae(SigmoidBeliefVaeOptions(pixels, cfg.vae.latent)
+                                .layers(cfg.vae.layers)
                                 .nonlinear(cfg.vae.model == "nonlinear")
                                 .hidden(cfg.vae.hidden));
   model_->reset_parameters(make_generator(derive_seed(seed, 1)));
@@ -156,42 +136,32 @@ Parts DiscreteVaeMethod::build_parts(torch::Device device) {
   parts.modules.add("model", model_.ptr());
   parts.data = std::make_shared<data::TensorDataset>(train_x_.to(device));
 
-  surrogate_ = nullptr;
-  std::unique_ptr<est::DiscreteGradientEstimator> estimator;
+  surrogates_.clear();
+  std::vector<std::unique_ptr<est::DiscreteGradientEstimator>> estimators;
+  const std::string layers = cfg.vae.layers == 1 ? "" : ", " + std::to_string(cfg.vae.layers) + " stochastic layers";
   if (elbo) {
-    const bool needs_cv = kind == est::EstimatorKind::kRebar || kind == est::EstimatorKind::kRelax ||
-                          (kind == est::EstimatorKind::kReinforce && e.learned_baseline);
-    if (needs_cv) {
-      const auto surrogate_kind = kind == est::EstimatorKind::kRebar       ? est::SurrogateKind::kRebar
-                                  : kind == est::EstimatorKind::kReinforce ? est::SurrogateKind::kBaseline
-                                                                           : est::parse_surrogate_kind(e.surrogate);
-      // The reference's Q sees [x − mean, z]: x enters as the surrogate's context.
-      surrogate_ = est::ControlVariate(est::ControlVariateOptions(cfg.vae.latent)
-                                           .context_dim(pixels)
-                                           .kind(surrogate_kind)
-                                           .width(e.width)
-                                           .depth(e.depth)
-                                           .activation(parse_activation(e.activation))
-                                           .temperature(e.temperature));
-      surrogate_->reset_parameters(make_generator(derive_seed(seed, 2)));
-      surrogate_->to(device);
-      parts.modules.add("surrogate", surrogate_.ptr());
-      parts.after.push_back(
-          train::ParamGroup("surrogate", {"surrogate"}, cfg.optim.surrogate.options().updates(1).every(1)));
+    // One estimator per layer; layer l's control variate sees x − mean and the layers below (the
+    // reference's Q input), and all of them form the one group "surrogate", in layer order.
+    std::vector<std::string> names;
+    for (int64_t l = 0; l < cfg.vae.layers; ++l) {
+      est::ControlVariate cv{nullptr};
+      if (e.needs_control_variate()) {
+        names.push_back(l == 0 ? "surrogate" : "surrogate_" + std::to_string(l + 1));
+        cv = add_control_variate(parts, names.back(), e.control_variate_options(cfg.vae.latent, pixels + l * cfg.vae.latent),
+                                 derive_seed(seed, l == 0 ? 2 : 100 + static_cast<uint64_t>(l)), device);
+        surrogates_.push_back(cv);
+      }
+      estimators.push_back(std::make_unique<est::DiscreteGradientEstimator>(e.estimator_options(), cv));
     }
-    estimator = std::make_unique<est::DiscreteGradientEstimator>(
-        est::DiscreteEstimatorOptions()
-            .kind(kind)
-            .common_random_numbers(e.common_random_numbers)
-            .baseline_decay(e.baseline_decay)
-            .straight_through_temperature(e.temperature),
-        surrogate_);
-    notes_.push_back("discrete_vae: " + cfg.vae.model + " model, ELBO with " + e.kind +
-                     (needs_cv ? " (" + est::to_string(surrogate_->options.kind()) + " control variate)" : ""));
+    if (!names.empty()) {
+      parts.after.push_back(train::ParamGroup("surrogate", names, cfg.optim.surrogate.options().updates(1).every(1)));
+    }
+    notes_.push_back("discrete_vae: " + cfg.vae.model + " model" + layers + ", ELBO with " + e.kind +
+                     (e.needs_control_variate() ? " (" + est::to_string(e.surrogate_kind()) + " control variate)" : ""));
   } else {
-    notes_.push_back("discrete_vae: " + cfg.vae.model + " model, " + cfg.vae.training);
+    notes_.push_back("discrete_vae: " + cfg.vae.model + " model" + layers + ", " + cfg.vae.training);
   }
-  parts.objective = make_discrete_vae_objective(cfg.vae.training, cfg.vae.rws_samples, std::move(estimator));
+  parts.objective = make_discrete_vae_objective(cfg.vae.training, cfg.vae.rws_samples, std::move(estimators));
   notes_.push_back("data: " + std::to_string(train_x_.size(0)) + " training, " + std::to_string(valid_x_.size(0)) +
                    " validation, " + std::to_string(test_x_.size(0)) + " test images, binarised (" +
                    cfg.data.binarize + ")");
@@ -252,8 +222,8 @@ std::vector<std::string> DiscreteVaeMethod::pictures(const std::string& prefix) 
     at::NoGradGuard no_grad;
     auto gen = make_generator(static_cast<uint64_t>(config_.sample.seed));
     const auto x = test_x_.slice(0, 0, std::min<int64_t>(16, test_x_.size(0))).to(module_device(*model_));
-    const auto b = at::bernoulli(at::sigmoid(model_->encode(x)), gen);
-    const auto recon = at::sigmoid(model_->decode(b));
+    const auto b = model_->sample_posterior(x, gen);
+    const auto recon = at::sigmoid(model_->decode(model_->layer_of(b, 0)));
     files.push_back(prefix + "reconstructions.png");
     io::save_image_grid(at::cat({x, recon}, 0).cpu().reshape(shape), files.back(), x.size(0), 2,
                         std::make_pair(0.0, 1.0));

@@ -10,6 +10,7 @@
 
 #include "joule/core/runtime.h"
 #include "joule/data/dataset.h"
+#include "joule/objectives/deferred_gradients.h"
 
 namespace joule::methods {
 
@@ -31,11 +32,7 @@ class RelaxToyObjective : public Objective {
   ObjectiveOutput compute(ModuleSet& modules, const Batch& batch, at::Generator& gen, const Update& update) override {
     ObjectiveOutput out;
     if (update.group == "surrogate") {
-      TORCH_CHECK(pending_.defined(), "relax_toy: the surrogate group was updated before the model group");
-      out.loss = pending_;
-      out.metrics.push_back({"variance_loss", pending_.item<double>()});
-      pending_ = at::Tensor();
-      return out;
+      return deferred_.release("relax_toy", "variance_loss");
     }
     auto alpha = modules.at("model").named_parameters()["logits"];
     const int64_t n = batch.x.size(0);
@@ -45,7 +42,7 @@ class RelaxToyObjective : public Objective {
     auto estimate = estimator_.estimate(logits, f, gen);
     const auto grad = estimate.grad_logits.detach().mean(0);  // ĝ of the batch-mean loss
     meter_.update(grad);
-    pending_ = estimate.variance_loss;
+    if (estimate.variance_loss.defined()) deferred_.hold(estimate.variance_loss, estimator_.control_variate()->parameters());
     out.gradients = {grad.clone()};
     out.loss = estimate.f.mean();
     {
@@ -91,7 +88,7 @@ class RelaxToyObjective : public Objective {
   est::DiscreteGradientEstimator estimator_;
   double target_;
   est::RunningGradientVariance meter_;
-  at::Tensor pending_;  // the variance loss of this step's draw, for the surrogate group
+  DeferredGradients deferred_;  // φ's gradient from this step's draw, for the surrogate group
 };
 
 }  // namespace
@@ -102,21 +99,7 @@ void RelaxToyConfig::Toy::visit(config::Fields& f) {
 }
 
 void RelaxToyConfig::Estimator::visit(config::Fields& f) {
-  f("kind", kind,
-    Doc("gradient estimator: reinforce, rebar, relax (learned control variate) or gumbel_st (biased)")
-        .choices(est::estimator_names()));
-  f("surrogate", surrogate,
-    Doc("relax's control variate: neural (toy.py's Q network), rebar_neural (REBAR's term plus a network) or "
-        "baseline (a learned constant)")
-        .choices({"neural", "rebar_neural", "baseline"}));
-  f("learned_baseline", learned_baseline, "reinforce: subtract a learned constant trained on the variance loss");
-  f("baseline_decay", baseline_decay, Doc("reinforce: moving-average baseline decay, 0 = none").min(0.0).max(0.9999));
-  f("width", width, Doc("the control variate network's hidden units").min(1).max(1 << 16));
-  f("depth", depth, Doc("the control variate network's hidden layers").min(1).max(64));
-  f("activation", activation, Doc("the control variate network's activation").choices(activation_names()));
-  f("eta", eta, "initial scale of the REBAR term");
-  f("temperature", temperature, Doc("initial relaxation temperature (gumbel_st: fixed)").min(1e-6));
-  f("common_random_numbers", common_random_numbers, "draw z-tilde from z's own noise (unbiased, less variance)");
+  DiscreteEstimatorConfig::visit(f);
   f("variance_decay", variance_decay,
     Doc("decay of the running averages behind the reported log-variance").min(0.0).max(0.99999));
 }
@@ -128,14 +111,8 @@ RelaxToyConfig::RelaxToyConfig() {
   train.batch_size = 1;
   train.eval_every = 500;
   train.checkpoint_every = 1000;
-  train.optimizer.lr = 0.01;
-  train.optimizer.beta1 = 0.9;
-  train.optimizer.beta2 = 0.999;
-  train.optimizer.lr_schedule = "constant";
-  optim.surrogate.lr = 0.01;
-  optim.surrogate.beta1 = 0.9;
-  optim.surrogate.beta2 = 0.999;
-  optim.surrogate.lr_schedule = "constant";
+  use_constant_adam(train.optimizer, 0.01, 0.999);
+  use_constant_adam(optim.surrogate, 0.01, 0.999);
   sample.n = 1000;
 }
 
@@ -153,14 +130,7 @@ RelaxToyMethod::RelaxToyMethod(RelaxToyConfig config) : config_(std::move(config
 Parts RelaxToyMethod::build_parts(torch::Device device) {
   const auto& cfg = config_;
   const auto& e = cfg.estimator;
-  const auto kind = est::parse_estimator_kind(e.kind);
-  if (kind != est::EstimatorKind::kReinforce && (e.learned_baseline || e.baseline_decay > 0)) {
-    throw config::ConfigError("estimator.learned_baseline and estimator.baseline_decay are REINFORCE's baselines; "
-                              "estimator.kind is " + e.kind);
-  }
-  if (e.learned_baseline && e.baseline_decay > 0) {
-    throw config::ConfigError("choose one REINFORCE baseline: estimator.learned_baseline or estimator.baseline_decay");
-  }
+  e.validate();
   const int64_t dim = cfg.toy.dim;
   logits_module_ = std::make_shared<torch::nn::Module>("BernoulliLogits");
   logits_module_->register_parameter("logits", at::zeros({dim}, at::kFloat));  // θ = ½ (toy.py: log α = 0)
@@ -172,30 +142,13 @@ Parts RelaxToyMethod::build_parts(torch::Device device) {
   parts.data = std::make_shared<data::TensorDataset>(at::zeros({cfg.train.batch_size, 1}));
 
   surrogate_ = nullptr;
-  const bool needs_cv = kind == est::EstimatorKind::kRebar || kind == est::EstimatorKind::kRelax ||
-                        (kind == est::EstimatorKind::kReinforce && e.learned_baseline);
+  const bool needs_cv = e.needs_control_variate();
   if (needs_cv) {
-    auto surrogate_kind = kind == est::EstimatorKind::kRebar       ? est::SurrogateKind::kRebar
-                          : kind == est::EstimatorKind::kReinforce ? est::SurrogateKind::kBaseline
-                                                                   : est::parse_surrogate_kind(e.surrogate);
-    surrogate_ = est::ControlVariate(est::ControlVariateOptions(dim)
-                                         .kind(surrogate_kind)
-                                         .width(e.width)
-                                         .depth(e.depth)
-                                         .activation(parse_activation(e.activation))
-                                         .eta(e.eta)
-                                         .temperature(e.temperature));
-    surrogate_->reset_parameters(make_generator(derive_seed(static_cast<uint64_t>(cfg.run.seed), 3)));
-    surrogate_->to(device);
-    parts.modules.add("surrogate", surrogate_.ptr());
-    parts.after.push_back(train::ParamGroup("surrogate", {"surrogate"}, cfg.optim.surrogate.options().updates(1).every(1)));
+    surrogate_ = add_control_variate(parts, "surrogate", e.control_variate_options(dim),
+                                     derive_seed(static_cast<uint64_t>(cfg.run.seed), 3), device, "surrogate",
+                                     cfg.optim.surrogate);
   }
-  est::DiscreteGradientEstimator estimator(est::DiscreteEstimatorOptions()
-                                               .kind(kind)
-                                               .common_random_numbers(e.common_random_numbers)
-                                               .baseline_decay(e.baseline_decay)
-                                               .straight_through_temperature(e.temperature),
-                                           surrogate_);
+  est::DiscreteGradientEstimator estimator(e.estimator_options(), surrogate_);
   objective_ = std::make_shared<RelaxToyObjective>(std::move(estimator), cfg.toy.target, e.variance_decay);
   parts.objective = objective_;
   notes_.push_back("relax_toy: " + e.kind + (needs_cv ? " with a " + est::to_string(surrogate_->options.kind()) + " control variate" : "") +
