@@ -3,6 +3,7 @@
 #include "joule/objectives/discrete_vae.h"
 
 #include <torch/autograd.h>
+#include <torch/serialize/archive.h>
 
 #include <cmath>
 
@@ -105,6 +106,11 @@ class DiscreteVaeObjective : public Objective {
       }
       auto estimate = estimator.estimate(logits[static_cast<size_t>(l)], f, noise[static_cast<size_t>(l)], context,
                                          relaxed_f);
+      if (l == 0) {
+        // The estimator's part of the gradient of the recognition network's output bias (layer 1):
+        // ∂through/∂bias = mean over the batch of ĝ. Its running variance compares estimators.
+        meter_.update(estimate.grad_logits.detach().mean(0));
+      }
       const auto term = (logits[static_cast<size_t>(l)] * estimate.grad_logits.detach()).sum();
       through = through.defined() ? through + term : term;
       if (estimate.variance_loss.defined()) {
@@ -130,6 +136,7 @@ class DiscreteVaeObjective : public Objective {
       deferred_.hold(variance_loss, surrogate_params);
       out.metrics.push_back({"variance_loss", deferred_.loss()});
     }
+    if (meter_.count() >= 2) out.metrics.push_back({"log_var", meter_.mean_log_variance()});
     auto cv = estimators_.front()->control_variate();
     if (!cv.is_empty()) {
       if (cv->eta.defined()) out.metrics.push_back({"eta", cv->eta.item<double>()});
@@ -175,8 +182,32 @@ class DiscreteVaeObjective : public Objective {
     return out;
   }
 
+  void save(torch::serialize::OutputArchive& archive) const override {
+    const auto state = meter_.state();
+    archive.write("discrete_vae.meter_m1", state[0]);
+    archive.write("discrete_vae.meter_m2", state[1]);
+    archive.write("discrete_vae.meter_count", state[2]);
+    std::vector<double> baselines;
+    for (const auto& e : estimators_) baselines.insert(baselines.end(), {e->baseline(), double(e->baseline_batches())});
+    archive.write("discrete_vae.baselines", at::tensor(baselines.empty() ? std::vector<double>{0.0} : baselines, at::kDouble));
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    at::Tensor m1, m2, count, baselines;
+    // Checkpoints written before the meter existed have none: start it afresh.
+    if (!archive.try_read("discrete_vae.meter_count", count)) return;
+    archive.read("discrete_vae.meter_m1", m1);
+    archive.read("discrete_vae.meter_m2", m2);
+    meter_.set_state({m1, m2, count});
+    archive.read("discrete_vae.baselines", baselines);
+    for (size_t i = 0; i < estimators_.size() && 2 * i + 1 < static_cast<size_t>(baselines.numel()); ++i) {
+      estimators_[i]->set_baseline(baselines[2 * i].item<double>(), static_cast<int64_t>(baselines[2 * i + 1].item<double>()));
+    }
+  }
+
   std::string training_;
   int64_t rws_samples_;
+  est::RunningGradientVariance meter_{0.99};  // layer 1's estimator, running
   std::vector<std::unique_ptr<est::DiscreteGradientEstimator>> estimators_;
   DeferredGradients deferred_;  // φ's gradients from this step's draw
 };

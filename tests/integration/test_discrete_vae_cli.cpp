@@ -86,7 +86,7 @@ class DiscreteVaeCliTest : public joule::testing::CliTestBase {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto resumed = read_metrics(path("first/metrics.jsonl"));
     for (int64_t step : {30, 40}) {
-      for (const char* k : {"elbo", "loss.surrogate", "eta", "temperature", "variance_loss"}) {
+      for (const char* k : {"elbo", "loss.surrogate", "eta", "temperature", "variance_loss", "log_var"}) {
         ASSERT_TRUE(m[step].count(k)) << k;
         EXPECT_EQ(resumed[step][k], m[step][k]) << k << " at step " << step;
       }
