@@ -3,9 +3,17 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <stdexcept>
 
+#include "joule/core/cpu_load.h"
 #include "joule/core/gemm.h"
 #include "joule/core/runtime.h"
 
@@ -77,9 +85,37 @@ config::Document make_document(const std::string& source, const ParsedArgs& args
   return doc;
 }
 
+namespace {
+
+char** command_line = nullptr;
+
+// Idle OpenMP workers spin before they sleep; beside other busy work that made a 2-thread loop
+// 4-7x slower, and sleeping workers only 1.5x (docs/benchmarks.md, "Threads on a shared
+// machine"). libgomp reads its policy when it is loaded, so the process restarts itself.
+void sleep_idle_workers_if_busy(int threads, std::ostream& err) {
+  if (threads <= 1 || command_line == nullptr || openmp_wait_policy_chosen()) return;
+  const double busy = busy_cores(0.1);
+  if (busy < 0.5) return;
+  char cores[32];
+  std::snprintf(cores, sizeof cores, "%.1f of %d", busy, available_cores());
+  err << "joule: " << cores << " cores are busy with other work; restarting with OMP_WAIT_POLICY=PASSIVE so that idle "
+      << "OpenMP workers sleep instead of spinning (set OMP_WAIT_POLICY yourself, or run.threads=1, to choose)\n";
+  err.flush();
+  std::cout.flush();
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", command_line);
+  err << "joule: could not restart (" << std::strerror(errno) << "); going on with spinning workers\n";
+}
+
+}  // namespace
+
+void remember_command_line(char** argv) { command_line = argv; }
+
 torch::Device setup_runtime(const methods::RunConfig& run, std::ostream& err) {
   keep_freed_memory();
-  set_num_threads(run.threads > 0 ? static_cast<int>(run.threads) : available_cores());
+  const int threads = run.threads > 0 ? static_cast<int>(run.threads) : available_cores();
+  sleep_idle_workers_if_busy(threads, err);
+  set_num_threads(threads);
   torch::Device device = torch::kCPU;
   try {
     device = resolve_device(run.device);
@@ -89,7 +125,7 @@ torch::Device setup_runtime(const methods::RunConfig& run, std::ostream& err) {
   if (!warn_if_reference_blas(err)) {
     const auto blas = detect_blas();
     err << "joule: LibTorch " << torch_version() << ", device " << device.str() << ", " << at::get_num_threads()
-        << " thread(s), BLAS " << (blas.library.empty() ? "unknown" : blas.library) << ", sampler GEMM " << gemm_backend()
+        << " thread(s) (idle: " << openmp_wait_description() << "), BLAS " << (blas.library.empty() ? "unknown" : blas.library) << ", sampler GEMM " << gemm_backend()
         << "\n";
   }
   return device;

@@ -40,4 +40,9 @@ config::Document make_document(const std::string& source, const ParsedArgs& args
 /// reports LibTorch, device, threads and BLAS (or warns about the slow reference BLAS) on `err`.
 torch::Device setup_runtime(const methods::RunConfig& run, std::ostream& err);
 
+/// Keeps the process's command line, so that setup_runtime() can re-execute it: with more than
+/// one thread on a machine that other work keeps busy, and no wait policy in the environment, it
+/// restarts the process with OMP_WAIT_POLICY=PASSIVE (libgomp reads the policy only at start).
+void remember_command_line(char** argv);
+
 }  // namespace joule::cli
