@@ -20,6 +20,7 @@ jobs=${JOULE_JOBS:-$(nproc)}
 packages=(
   g++ make cmake ccache pkg-config      # toolchain (ccache makes rebuilds cheap)
   libtorch-dev                          # LibTorch 1.13 (CPU) with its CMake package
+  libgloo-dev                           # headers of c10d's Gloo backend (multi-process training)
   libopenblas0-pthread                  # fast BLAS: the reference BLAS is ~14x slower
   zlib1g-dev libpng-dev                 # PNG writing (libpng) and gzip'd IDX files
   libhdf5-dev                           # HDF5 datasets (BSDS300 and other published arrays)

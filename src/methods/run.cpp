@@ -79,19 +79,42 @@ RunConfig run_options(const config::Document& doc) {
 }
 
 std::unique_ptr<Method> load_with_config(const std::string& run_or_checkpoint, const config::Document& doc,
-                                         torch::Device device) {
+                                         torch::Device device, std::shared_ptr<distributed::Communicator> comm) {
   const std::string ckpt = resolve_checkpoint(run_or_checkpoint);
   auto method = create(doc);
   method->build(device);
+  if (comm) method->trainer().set_communicator(std::move(comm));
   method->trainer().load(ckpt);
   auto dir = fs::path(ckpt).parent_path();
   method->set_run_dir(dir.empty() ? "." : dir.string());
   return method;
 }
 
+namespace {
+
+// A data-parallel worker other than rank 0: it trains in step with the others and joins every
+// collective save (rank 0 writes), but writes, evaluates and draws nothing itself.
+RunResult train_worker(Method& method) {
+  auto& trainer = method.trainer();
+  auto& cfg = method.config();
+  const bool resuming = !method.run_dir().empty();
+  trainer.set_total_steps(cfg.train.steps);
+  trainer.add_callback(std::make_shared<train::Checkpointer>("", cfg.train.checkpoint_every));
+  if (!resuming) trainer.save("");
+  trainer.train();
+  if (trainer.step_count() < cfg.train.steps && train::interrupt_requested()) {
+    trainer.save("");
+    throw train::InterruptedError(trainer.step_count(), "rank 0's checkpoint.pt");
+  }
+  return {};
+}
+
+}  // namespace
+
 RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOptions& options) {
   auto& trainer = method.trainer();
   auto& cfg = method.config();
+  if (!trainer.is_main_rank()) return train_worker(method);
   // A method reopened with load() (or trained here before) continues in its own folder.
   const bool resuming = !method.run_dir().empty();
   std::string dir = dir_in;

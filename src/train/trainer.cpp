@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 
 #include "joule/core/runtime.h"
+#include "joule/distributed/sharded_source.h"
 #include "joule/io/checkpoint.h"
 #include "joule/ode/solvers.h"
 
@@ -22,6 +24,10 @@ namespace {
 
 // 2: one archive per module (module_<name>) and per group's optimizer (optimizer_<group>).
 constexpr int64_t kFormatVersion = 2;
+// Rank r of a data-parallel job samples with seed + kRankSeedStride·r.
+constexpr uint64_t kRankSeedStride = 7919;
+// The shared data order's generator: the run seed, offset so it is not the sampling stream of rank 0.
+constexpr uint64_t kDataSeedOffset = 0x9E3779B97F4A7C15ULL;
 
 std::string join(const std::vector<std::string>& v, char sep) {
   std::string out;
@@ -267,28 +273,55 @@ GroupStep Trainer::update(size_t g, int64_t index, const Batch& batch, std::vect
   upd.index = index;
   upd.step = step_;
   ObjectiveOutput out;
-  try {
-    out = objective_->compute(modules_, batch, gen_, upd);
-  } catch (const ode::SolverError& e) {
-    // An ODE model's dynamics became too stiff or blew up: divergence, not a bad call.
-    throw DivergenceError(step_ + 1, "the ODE solver failed in group '" + group.name + "': " + e.what_without_backtrace());
-  }
-  check_update(out.loss, out.metrics);
-
-  set_lr(g, scheduled_lr(group.name, step_));
   auto& params = st.params;
-  if (!out.gradients.empty()) {
-    TORCH_CHECK(out.gradients.size() == params.size(), "objective '", objective_->name(), "' returned ",
-                out.gradients.size(), " gradients for the ", params.size(), " parameters of group '", group.name, "'");
-    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = out.gradients[i];
-  } else {
-    st.optimizer->zero_grad();
+  // The local update: compute, guard, gradients. In a data-parallel job a rank whose update
+  // diverged still joins the reduction below (with zero gradients), so no rank waits forever and
+  // all of them take the same decision.
+  std::string diverged;
+  try {
     try {
-      out.loss.backward();
-    } catch (const ode::SolverError& e) {  // an adjoint's backward solve
-      throw DivergenceError(step_ + 1, "the ODE solver failed in the backward pass of group '" + group.name +
-                                           "': " + e.what_without_backtrace());
+      out = objective_->compute(modules_, batch, gen_, upd);
+    } catch (const ode::SolverError& e) {
+      // An ODE model's dynamics became too stiff or blew up: divergence, not a bad call.
+      throw DivergenceError(step_ + 1, "the ODE solver failed in group '" + group.name + "': " + e.what_without_backtrace());
     }
+    check_update(out.loss, out.metrics);
+
+    set_lr(g, scheduled_lr(group.name, step_));
+    if (!out.gradients.empty()) {
+      TORCH_CHECK(out.gradients.size() == params.size(), "objective '", objective_->name(), "' returned ",
+                  out.gradients.size(), " gradients for the ", params.size(), " parameters of group '", group.name, "'");
+      for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = out.gradients[i];
+    } else {
+      st.optimizer->zero_grad();
+      try {
+        out.loss.backward();
+      } catch (const ode::SolverError& e) {  // an adjoint's backward solve
+        throw DivergenceError(step_ + 1, "the ODE solver failed in the backward pass of group '" + group.name +
+                                             "': " + e.what_without_backtrace());
+      }
+    }
+  } catch (const DivergenceError& e) {
+    if (!reducer_) throw;
+    diverged = e.reason;
+    st.optimizer->zero_grad();
+    for (auto& p : params) {
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    }
+  }
+  double loss_value = diverged.empty() ? out.loss.item<double>() : 0.0;
+  if (reducer_) {
+    // One set of collectives: the mean gradient, the number of ranks whose update diverged and
+    // the summed loss.
+    std::vector<double> extra{diverged.empty() ? 0.0 : 1.0, loss_value};
+    reducer_->reduce(params, extra);
+    if (extra[0] > 0) {
+      st.optimizer->zero_grad();
+      throw DivergenceError(step_ + 1, diverged.empty() ? "the update diverged on " + std::to_string(int64_t(extra[0])) + " of " +
+                                                              std::to_string(comm_->world_size()) + " processes"
+                                                        : diverged + " (on rank " + std::to_string(comm_->rank()) + ")");
+    }
+    loss_value = extra[1] / double(comm_->world_size());
   }
   double grad_norm = 0;
   if (group.optimizer.grad_clip_norm() > 0) {
@@ -327,7 +360,7 @@ GroupStep Trainer::update(size_t g, int64_t index, const Batch& batch, std::vect
   }
   GroupStep r;
   r.group = group.name;
-  r.loss = out.loss.item<double>();
+  r.loss = loss_value;  // in a data-parallel job, the mean over the ranks
   r.grad_norm = grad_norm;
   r.updates = index + 1;
   r.distributions = std::move(out.distributions);
@@ -391,11 +424,30 @@ InterruptedError::InterruptedError(int64_t step, const std::string& checkpoint)
       checkpoint(checkpoint) {}
 
 void Trainer::train() {
+  if (comm_ && comm_->world_size() > 1) {
+    // Every rank starts from rank 0's modules (built from the same seed, or loaded from the same
+    // checkpoint: this makes it so whatever happened before).
+    std::vector<torch::Tensor> tensors;
+    for (const auto& [name, module] : modules_.items()) {
+      for (auto& p : module->parameters()) tensors.push_back(p.data());
+      for (auto& b : module->buffers()) tensors.push_back(b);
+    }
+    torch::NoGradGuard no_grad;
+    comm_->broadcast(tensors, 0);
+  }
   if (last_good_.empty()) last_good_ = snapshot();
   for (auto& cb : callbacks_) cb->on_train_begin(*this);
   while (step_ < options_.steps()) {
-    if (interrupt_requested()) return;  // the caller saves and reports (train_run)
-    if (stop_requested_) break;         // a callback ended the run: finish it normally
+    bool interrupt = interrupt_requested(), stop = stop_requested_;
+    if (comm_ && comm_->world_size() > 1) {
+      // Any rank interrupted, or a callback (rank 0's watches) ending the run, stops every rank
+      // at this same step.
+      std::tie(interrupt, stop) = agreed_stop(interrupt, stop);
+      if (interrupt) request_interrupt();
+      if (stop) stop_requested_ = true;
+    }
+    if (interrupt) return;  // the caller saves and reports (train_run)
+    if (stop) break;        // a callback ended the run: finish it normally
     try {
       StepResult r = step();
       for (auto& cb : callbacks_) cb->on_step_end(*this, r);
@@ -409,11 +461,69 @@ void Trainer::train() {
       restore(last_good_);
       restarts_ = restarts;
       lr_scale_ = scale;
-      std::lock_guard<std::mutex> lock(gen_.mutex());
-      gen_.set_current_seed(options_.seed() + 1000003ULL * static_cast<uint64_t>(restarts_));
+      reseed(static_cast<uint64_t>(restarts_));
     }
   }
   for (auto& cb : callbacks_) cb->on_train_end(*this);
+}
+
+std::pair<bool, bool> Trainer::agreed_stop(bool interrupt, bool stop) {
+  std::vector<torch::Tensor> flags{torch::tensor({interrupt ? 1.0 : 0.0, stop ? 1.0 : 0.0}, torch::kDouble)};
+  comm_->all_reduce_sum(flags);
+  return {flags[0][0].item<double>() > 0, flags[0][1].item<double>() > 0};
+}
+
+void Trainer::reseed(uint64_t restarts) {
+  const uint64_t rank = comm_ ? static_cast<uint64_t>(comm_->rank()) : 0;
+  std::lock_guard<std::mutex> lock(gen_.mutex());
+  gen_.set_current_seed(options_.seed() + kRankSeedStride * rank + 1000003ULL * restarts);
+}
+
+void Trainer::set_communicator(std::shared_ptr<distributed::Communicator> comm) {
+  TORCH_CHECK(comm, "set_communicator needs a communicator");
+  TORCH_CHECK(!comm_, "this trainer already has a communicator");
+  TORCH_CHECK(step_ == 0, "set_communicator must come before load() and training");
+  comm_ = std::move(comm);
+  reducer_ = std::make_unique<distributed::GradientReducer>(comm_);
+  data_ = std::make_shared<distributed::ShardedSource>(data_, comm_->rank(), comm_->world_size(),
+                                                       options_.seed() + kDataSeedOffset);
+  reseed(static_cast<uint64_t>(restarts_));
+  last_good_.clear();
+}
+
+std::string Trainer::rank_state_bytes() {
+  torch::serialize::OutputArchive archive, objective_archive;
+  objective_->save(objective_archive);
+  archive.write("objective", objective_archive);
+  {
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    archive.write("rng", gen_.get_state());
+  }
+  return io::archive_to_bytes(archive);
+}
+
+void Trainer::read_rank_state(torch::serialize::InputArchive& archive) {
+  // The plain entries hold rank 0's chains and generator (what a one-process run reads).
+  if (!comm_ || comm_->rank() == 0) return;
+  torch::Tensor saved_world;
+  const int64_t world = archive.try_read("world_size", saved_world) ? saved_world.item<int64_t>() : 1;
+  const int64_t source = comm_->rank() % world;
+  if (source > 0) {
+    torch::Tensor bytes;
+    archive.read("rank_state_" + std::to_string(source), bytes);
+    torch::serialize::InputArchive sub, objective_archive;
+    io::load_archive_from_bytes(sub, std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
+                                                 static_cast<size_t>(bytes.numel())));
+    sub.read("objective", objective_archive);
+    objective_->load(objective_archive);
+    torch::Tensor rng;
+    sub.read("rng", rng);
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    gen_.set_state(rng);
+  }
+  // A rank the checkpoint has no state for shares another's chains: its own generator makes them
+  // part ways.
+  if (comm_->rank() >= world) reseed(static_cast<uint64_t>(restarts_));
 }
 
 void Trainer::write_state(torch::serialize::OutputArchive& archive) {
@@ -488,6 +598,7 @@ void Trainer::read_state(torch::serialize::InputArchive& archive) {
   restarts_ = restarts.item<int64_t>();
   lr_scale_ = lr_scale.item<double>();
   for (const auto& kv : read_metadata(archive)) metadata_[kv.first] = kv.second;
+  read_rank_state(archive);
 }
 
 std::string Trainer::snapshot() {
@@ -504,7 +615,22 @@ void Trainer::restore(const std::string& bytes) {
 
 void Trainer::save(const std::string& path) {
   last_good_ = snapshot();
-  io::write_text_file(path, last_good_);
+  if (!comm_ || comm_->world_size() == 1) {
+    if (is_main_rank()) io::write_text_file(path, last_good_);
+    return;
+  }
+  // Collective: rank 0's file holds every rank's chains and generator.
+  const auto states = distributed::all_gather_bytes(*comm_, rank_state_bytes());
+  if (!comm_->is_main()) return;
+  torch::serialize::OutputArchive archive;
+  write_state(archive);
+  archive.write("world_size", torch::tensor(comm_->world_size()));
+  for (size_t r = 1; r < states.size(); ++r) {
+    auto bytes = torch::empty({static_cast<int64_t>(states[r].size())}, torch::kByte);
+    std::copy(states[r].begin(), states[r].end(), bytes.data_ptr<uint8_t>());
+    archive.write("rank_state_" + std::to_string(r), bytes);
+  }
+  io::write_text_file(path, io::archive_to_bytes(archive));
 }
 
 void Trainer::save_copy(const std::string& path) { io::write_text_file(path, snapshot()); }

@@ -4,6 +4,7 @@
 
 #include <torch/types.h>
 
+#include <memory>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "joule/config/options.h"
+#include "joule/distributed/communicator.h"
 #include "joule/methods/method.h"
 
 namespace joule::cli {
@@ -44,5 +46,20 @@ torch::Device setup_runtime(const methods::RunConfig& run, std::ostream& err);
 /// one thread on a machine that other work keeps busy, and no wait policy in the environment, it
 /// restarts the process with OMP_WAIT_POLICY=PASSIVE (libgomp reads the policy only at start).
 void remember_command_line(char** argv);
+
+/// Takes `--nproc N` (also `--nproc=N`, `nproc=N`) out of `args`; 0 when absent. A value that is
+/// not a positive integer is a UsageError.
+int64_t take_nproc(std::vector<std::string>& args);
+
+/// `joule train --nproc N`: starts N copies of `joule train args...` on this machine as the ranks
+/// of one data-parallel job (torchrun's environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+/// MASTER_PORT on a free loopback port; OMP_NUM_THREADS = cores / N unless set), shows rank 0's
+/// output, and waits. When a worker dies, the others are stopped and the message names the rank
+/// and how it ended; the exit code is the first failing worker's (128 + signal if killed).
+int launch_workers(int64_t nproc, const std::vector<std::string>& args, std::ostream& err);
+
+/// Joins the data-parallel job the environment describes (a worker that launch_workers or torchrun
+/// started; WORLD_SIZE set), or null when WORLD_SIZE is not set.
+std::shared_ptr<distributed::Communicator> join_job_from_environment();
 
 }  // namespace joule::cli

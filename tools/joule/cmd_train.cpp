@@ -5,6 +5,7 @@
 #include <cctype>
 #include <ctime>
 #include <filesystem>
+#include <sstream>
 
 #include "joule/methods/run.h"
 #include "joule/train/stop_signals.h"
@@ -48,7 +49,9 @@ std::string timestamp() {
 
 }  // namespace
 
-int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+int cmd_train(const std::vector<std::string>& argv_in, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> argv = argv_in;
+  const int64_t nproc = take_nproc(argv);
   ParsedArgs args = parse_args(argv);
   if (args.positional.size() > 1) {
     throw UsageError("joule train takes at most one config file or preset, got " + std::to_string(args.positional.size()) +
@@ -67,6 +70,28 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
   }
 
   check_run_name(doc.get_text("run.name", ""));
+  if (nproc > 0) {
+    // The launcher: check the configuration here (a bad key fails once, not N times), fix the
+    // run folder so every worker agrees on it, and start the workers.
+    std::vector<std::string> worker_args = argv;
+    if (resume.empty()) {
+      methods::create(doc);  // unknown keys and bad values fail here, once
+      if (!doc.has("run.out")) {
+        const std::string name = doc.get_text("run.name", "");
+        const std::string base = "runs/" + (!name.empty() ? name : source.empty() ? "default" : fs::path(source).stem().string()) +
+                                 "-" + timestamp();
+        std::string dir = base;
+        for (int i = 2; fs::exists(dir); ++i) dir = base + "-" + std::to_string(i);
+        worker_args.push_back("run.out=" + dir);
+      }
+    }
+    return launch_workers(nproc, worker_args, err);
+  }
+  // A worker of a data-parallel job (started by --nproc or torchrun): only rank 0 speaks and writes.
+  auto comm = join_job_from_environment();
+  std::ostringstream quiet;
+  std::ostream& say = comm && !comm->is_main() ? quiet : out;
+  std::ostream& warn_once = comm && !comm->is_main() ? quiet : err;
   if (!resume.empty() && (doc.has("run.out") || doc.has("run.name"))) {
     throw UsageError("a resumed run continues in its own folder '" + fs::path(methods::resolve_checkpoint(resume)).parent_path().string() +
                      "'; drop run.out / run.name (to branch off, copy the folder first)");
@@ -76,8 +101,8 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
   if (!resume.empty()) {
     auto config = methods::saved_config(resume);
     config.merge(doc);
-    device = setup_runtime(methods::run_options(config), err);
-    method = methods::load_with_config(resume, config, device);
+    device = setup_runtime(methods::run_options(config), warn_once);
+    method = methods::load_with_config(resume, config, device, comm);
     const int64_t at = method->trainer().step_count(), steps = method->config().train.steps;
     if (steps < at) {
       throw UsageError("train.steps = " + std::to_string(steps) + " but the checkpoint is at step " + std::to_string(at) +
@@ -85,8 +110,9 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     }
   } else {
     method = methods::create(doc);
-    device = setup_runtime(method->config().run, err);
+    device = setup_runtime(method->config().run, warn_once);
     method->build(device);
+    if (comm) method->trainer().set_communicator(comm);
   }
   auto& run = method->config().run;
   std::string dir;
@@ -100,8 +126,8 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     }
   }
   methods::TrainRunOptions opts;
-  opts.out = &out;
-  if (run.progress != "none") {
+  opts.out = &say;
+  if (run.progress != "none" && (!comm || comm->is_main())) {
     opts.progress = &err;
     opts.progress_bar = run.progress == "bar" || (run.progress == "auto" && isatty(STDERR_FILENO));
   }
@@ -114,15 +140,18 @@ int cmd_train(const std::vector<std::string>& argv, std::ostream& out, std::ostr
   try {
     result = methods::train_run(*method, dir, opts);
   } catch (const train::InterruptedError& e) {
+    if (comm && !comm->is_main()) return 130;
     err << "interrupted at step " << e.step << " of " << method->config().train.steps << "; the training state is saved in "
         << e.checkpoint << ".\nContinue with: joule train train.resume=" << method->run_dir() << "\n";
     return 130;
   } catch (const train::DivergenceError& e) {
+    if (comm && !comm->is_main()) return 3;
     err << "error: " << e.what() << "\n"
         << "The last good state is kept in " << method->run_dir() << "/checkpoint.pt. To recover: lower train.lr, add "
         << "objective.l2_energy=0.1, use more sampler.steps, or set train.max_restarts=3 to restart automatically.\n";
     return 3;
   }
+  if (comm && !comm->is_main()) return 0;
   out << "\nevaluation at step " << result.report.step << ":\n";
   result.report.print(out);
   if (!result.report.table.empty()) out << "\n" << result.report.table;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "joule/config/options.h"
+#include "joule/distributed/communicator.h"
 #include "joule/eval/report.h"
 #include "joule/methods/method.h"
 
@@ -44,6 +45,9 @@ struct RunResult {
 /// Writes config.toml (or `config-resume-step<N>.toml`), metrics.jsonl, checkpoint.pt (step 0, every
 /// train.checkpoint_every steps and at the end), eval.json and the method's pictures. A run that
 /// diverges beyond its restarts throws train::DivergenceError and keeps its last good checkpoint.
+/// In a data-parallel job (Trainer::set_communicator) every rank calls it: rank 0 does all of the
+/// above, the other ranks train in step and join the collective checkpoints, then return an empty
+/// result (they write nothing).
 RunResult train_run(Method& method, const std::string& dir, const TrainRunOptions& options = {});
 
 /// The checkpoint of a run folder (its checkpoint.pt) or a checkpoint path; a ConfigError if missing.
@@ -65,8 +69,11 @@ std::unique_ptr<Method> load(const std::string& run_or_checkpoint, torch::Device
                              const config::Document& overrides = config::Document());
 /// The same with the configuration given (the run's saved config, changed or not), so a caller
 /// that has read it already does not read the checkpoint twice.
+/// With `comm`, the method is one rank of a data-parallel job (Trainer::set_communicator before
+/// the state is loaded, so each rank gets its own chains back).
 std::unique_ptr<Method> load_with_config(const std::string& run_or_checkpoint, const config::Document& config,
-                                         torch::Device device = torch::kCPU);
+                                         torch::Device device = torch::kCPU,
+                                         std::shared_ptr<distributed::Communicator> comm = nullptr);
 
 /// The [run] options of a configuration of any method (seed, device, threads, ...).
 RunConfig run_options(const config::Document& doc);

@@ -18,6 +18,7 @@
 #include "joule/core/energy.h"
 #include "joule/core/module_set.h"
 #include "joule/data/dataset.h"
+#include "joule/distributed/communicator.h"
 #include "joule/objectives/objective.h"
 
 namespace joule::train {
@@ -220,7 +221,9 @@ class Trainer {
   /// order, generator, step counter, restart count and metadata (the resolved config). Written
   /// atomically; the saved state also becomes the "last good" state restarts return to.
   void save(const std::string& path);
-  /// Writes the full state to `path` (atomically) without making it the "last good" state.
+  /// Writes the full state to `path` (atomically) without making it the "last good" state. Not
+  /// collective: in a data-parallel job it holds the calling rank's chains only, and any rank
+  /// may call it.
   void save_copy(const std::string& path);
   /// Restores the full state from a checkpoint written by save() (also older format 1) and makes
   /// it the "last good" state; fails if it does not match this setup's modules and groups.
@@ -261,8 +264,11 @@ class Trainer {
   Objective& objective() { return *objective_; }
   /// The objective, shared.
   std::shared_ptr<Objective> objective_ptr() { return objective_; }
-  /// The training data source.
+  /// The training data source (a distributed::ShardedSource around the method's once
+  /// set_communicator() has run).
   data::DataSource& data() { return *data_; }
+  /// The training data source, shared.
+  std::shared_ptr<data::DataSource> data_ptr() { return data_; }
   /// The optimizer of `group` ("" = the main group).
   torch::optim::Optimizer& optimizer(const std::string& group = "");
   /// The parameter groups, in update order.
@@ -273,6 +279,29 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
   /// Extends the run (e.g. when resuming with a larger step budget).
   void set_total_steps(int64_t steps);
+
+  /// Makes this trainer one rank of a data-parallel job (see docs/scale.md). Call before load()
+  /// and train(). From then on:
+  /// - the data source is sharded (distributed::ShardedSource): every rank draws the same global
+  ///   batch of batch_size × world rows from a generator of the run seed and trains on its slice,
+  ///   so train.batch_size is per rank;
+  /// - rank r samples with its own generator (seed + 7919·r; rank 0 keeps the seed);
+  /// - after each update's backward (or closed-form gradients) the group's gradients are
+  ///   all-reduced to their mean in buckets (distributed::GradientReducer), together with the
+  ///   divergence guard's verdict, so every rank takes the same decision;
+  /// - train() broadcasts rank 0's modules at its start, and stops on every rank when any rank
+  ///   is interrupted or a callback requests a stop;
+  /// - save() is collective: every rank's objective state (chains) and generator are gathered
+  ///   into rank 0's file, and only rank 0 writes; load() gives each rank its own state back,
+  ///   also on another world size (a rank the checkpoint has no state for starts from rank
+  ///   r mod saved-world's with its own generator).
+  /// A world of 1 (distributed::SingleProcess) shards the same way and is the one-process
+  /// reference of a job with the same global batch.
+  void set_communicator(std::shared_ptr<distributed::Communicator> comm);
+  /// The communicator (null when not data-parallel).
+  distributed::Communicator* communicator() const { return comm_.get(); }
+  /// Whether this process writes files: not data-parallel, or rank 0.
+  bool is_main_rank() const { return !comm_ || comm_->is_main(); }
 
   /// String metadata stored in checkpoints (e.g. "config" = the resolved TOML).
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
@@ -296,6 +325,11 @@ class Trainer {
   // One update of group g on `batch`: compute, guard, gradients, optimizer step.
   GroupStep update(size_t g, int64_t index, const Batch& batch, std::vector<std::pair<std::string, double>>& metrics);
   Batch next_batch();
+  // Data-parallel: whether any rank asks to stop (interrupt or a callback's request).
+  std::pair<bool, bool> agreed_stop(bool interrupt, bool stop);
+  std::string rank_state_bytes();
+  void read_rank_state(torch::serialize::InputArchive& archive);
+  void reseed(uint64_t restarts);
 
   ModuleSet modules_;
   std::vector<ParamGroup> groups_;
@@ -311,6 +345,8 @@ class Trainer {
   std::map<std::string, std::string> metadata_;
   std::string last_good_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::shared_ptr<distributed::Communicator> comm_;
+  std::unique_ptr<distributed::GradientReducer> reducer_;
 };
 
 /// Reads only the metadata of a checkpoint (e.g. to rebuild the model from its config).
