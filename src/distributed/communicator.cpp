@@ -89,7 +89,7 @@ class GlooCommunicator : public Communicator {
   void all_reduce_sum(std::vector<at::Tensor>& tensors) override {
     for (auto& t : tensors) {
       std::vector<at::Tensor> one{t};
-      wait(group_->allreduce(one), "all-reduce");
+      wait(group_->allreduce(one), "an all-reduce");
     }
   }
 
@@ -98,7 +98,7 @@ class GlooCommunicator : public Communicator {
     bo.rootRank = root;
     for (auto& t : tensors) {
       std::vector<at::Tensor> one{t};
-      wait(group_->broadcast(one, bo), "broadcast");
+      wait(group_->broadcast(one, bo), "a broadcast");
     }
   }
 
@@ -106,20 +106,20 @@ class GlooCommunicator : public Communicator {
     std::vector<at::Tensor> in{tensor.contiguous()};
     std::vector<std::vector<at::Tensor>> out(1);
     for (int64_t r = 0; r < world_size(); ++r) out[0].push_back(at::empty_like(in[0]));
-    wait(group_->allgather(out, in), "all-gather");
+    wait(group_->allgather(out, in), "an all-gather");
     return out[0];
   }
 
-  void barrier() override { wait(group_->barrier(), "barrier"); }
+  void barrier() override { wait(group_->barrier(), "a barrier"); }
 
  private:
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
     try {
       work->wait();
     } catch (const std::exception& e) {
-      TORCH_CHECK(false, "rank ", options_.rank, " of ", options_.world_size, ": a ", what,
-                  " with the other workers failed or timed out after ", options_.timeout_s,
-                  " s (a worker died or hangs): ", e.what());
+      TORCH_CHECK(false, "rank ", options_.rank, " of ", options_.world_size, ": ", what,
+                  " with the other workers failed (a worker died, or hung past the ", options_.timeout_s,
+                  " s timeout, JOULE_DIST_TIMEOUT): ", e.what());
     }
   }
 

@@ -27,24 +27,19 @@ Batch ShardedSource::next(int64_t batch_size, at::Generator&) {
 }
 
 void ShardedSource::save(torch::serialize::OutputArchive& archive) const {
-  torch::serialize::OutputArchive inner;
-  inner_->save(inner);
-  archive.write("sharded_inner", inner);
+  // The wrapped source's entries stay where a one-process run reads them (joule eval, sample, or
+  // resuming without --nproc), beside the shared data generator.
+  inner_->save(archive);
   auto& gen = const_cast<at::Generator&>(gen_);
   std::lock_guard<std::mutex> lock(gen.mutex());
   archive.write("sharded_rng", gen.get_state());
 }
 
 void ShardedSource::load(torch::serialize::InputArchive& archive) {
-  torch::serialize::InputArchive inner;
+  inner_->load(archive);
   torch::Tensor rng;
-  // A checkpoint of a one-process run holds the plain source's state: keep reading it.
-  if (!archive.try_read("sharded_inner", inner)) {
-    inner_->load(archive);
-    return;
-  }
-  inner_->load(inner);
-  archive.read("sharded_rng", rng);
+  // A checkpoint of a one-process run has no shared data generator: keep the seeded one.
+  if (!archive.try_read("sharded_rng", rng)) return;
   std::lock_guard<std::mutex> lock(gen_.mutex());
   gen_.set_state(rng);
 }

@@ -55,8 +55,8 @@ int64_t take_nproc(std::vector<std::string>& args);
 /// of one data-parallel job (torchrun's environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 /// MASTER_PORT on a free loopback port; OMP_NUM_THREADS = cores / N unless set), shows rank 0's
 /// output, and waits. When a worker dies, the others are stopped and the message names the rank
-/// and how it ended; the exit code is the first failing worker's (128 + signal if killed).
-int launch_workers(int64_t nproc, const std::vector<std::string>& args, std::ostream& err);
+/// and how it ended, and how to continue in `run_folder`; the exit code is the first failing worker's (128 + signal if killed).
+int launch_workers(int64_t nproc, const std::vector<std::string>& args, const std::string& run_folder, std::ostream& err);
 
 /// Joins the data-parallel job the environment describes (a worker that launch_workers or torchrun
 /// started; WORLD_SIZE set), or null when WORLD_SIZE is not set.

@@ -74,6 +74,7 @@ int cmd_train(const std::vector<std::string>& argv_in, std::ostream& out, std::o
     // The launcher: check the configuration here (a bad key fails once, not N times), fix the
     // run folder so every worker agrees on it, and start the workers.
     std::vector<std::string> worker_args = argv;
+    std::string folder = resume.empty() ? doc.get_text("run.out", "") : resume;
     if (resume.empty()) {
       methods::create(doc);  // unknown keys and bad values fail here, once
       if (!doc.has("run.out")) {
@@ -83,9 +84,10 @@ int cmd_train(const std::vector<std::string>& argv_in, std::ostream& out, std::o
         std::string dir = base;
         for (int i = 2; fs::exists(dir); ++i) dir = base + "-" + std::to_string(i);
         worker_args.push_back("run.out=" + dir);
+        folder = dir;
       }
     }
-    return launch_workers(nproc, worker_args, err);
+    return launch_workers(nproc, worker_args, folder, err);
   }
   // A worker of a data-parallel job (started by --nproc or torchrun): only rank 0 speaks and writes.
   auto comm = join_job_from_environment();

@@ -94,7 +94,7 @@ std::shared_ptr<distributed::Communicator> join_job_from_environment() {
   return distributed::connect(options);
 }
 
-int launch_workers(int64_t nproc, const std::vector<std::string>& args, std::ostream& err) {
+int launch_workers(int64_t nproc, const std::vector<std::string>& args, const std::string& run_folder, std::ostream& err) {
   if (std::getenv("WORLD_SIZE")) {
     throw UsageError("--nproc starts its own workers; it cannot be used inside a job that already set WORLD_SIZE (torchrun)");
   }
@@ -150,9 +150,12 @@ int launch_workers(int64_t nproc, const std::vector<std::string>& args, std::ost
   auto stop_others = [&]() {
     err << "joule: worker rank " << first_rank << " " << describe(first_status);
     if (!ranks.empty()) err << "; stopping the other " << ranks.size() << " worker(s)";
-    err << ". The last checkpoint rank 0 wrote is kept; continue with train.resume=RUN_FOLDER.\n";
+    err << ". The last checkpoint rank 0 wrote is kept; continue with: joule train --nproc N train.resume=" << run_folder << "\n";
     err.flush();
-    for (const auto& [p, other] : ranks) ::kill(p, SIGTERM);
+    for (const auto& [p, other] : ranks) {
+      ::kill(p, SIGTERM);
+      ::kill(p, SIGCONT);  // a stopped worker handles it too
+    }
     term_sent = true;
     kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   };
@@ -181,7 +184,7 @@ int launch_workers(int64_t nproc, const std::vector<std::string>& args, std::ost
         } else {
           // An error it reported itself (a bad file, divergence): the others usually end the same
           // way at once; stop them if they do not.
-          kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+          kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         }
       }
       continue;
