@@ -526,6 +526,14 @@ std::vector<FieldInfo> schema(const Visit& visit) {
 
 Document::Document() : impl_(std::make_shared<Impl>()) {}
 
+// Deep: a shared table would let one copy's set() change the other (and race between threads).
+Document::Document(const Document& other) : impl_(std::make_shared<Impl>(*other.impl_)) {}
+
+Document& Document::operator=(const Document& other) {
+  if (this != &other) impl_ = std::make_shared<Impl>(*other.impl_);
+  return *this;
+}
+
 Document Document::from_string(const std::string& text, const std::string& origin) {
   Document doc;
   try {

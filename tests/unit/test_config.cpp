@@ -277,3 +277,17 @@ TEST(ConfigTest, EditDistanceSuggestionsAreConservative) {
 }
 
 }  // namespace
+
+TEST(ConfigDocumentTest, ACopyIsIndependentOfItsOriginal) {
+  auto original = joule::config::Document::from_string("[train]\nlr = 0.1\n", "x");
+  joule::config::Document copy = original;
+  copy.set("train.lr", "0.5");
+  copy.set("train.steps", "7");
+  EXPECT_EQ(original.get_text("train.lr"), "0.1");
+  EXPECT_FALSE(original.has("train.steps"));
+  joule::config::Document assigned;
+  assigned = original;
+  assigned.erase("train.lr");
+  EXPECT_TRUE(original.has("train.lr"));
+  EXPECT_EQ(copy.get_text("train.lr"), "0.5");
+}

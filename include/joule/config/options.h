@@ -203,6 +203,14 @@ std::string closest_match(const std::string& s, const std::vector<std::string>& 
 class Document {
  public:
   Document();
+  /// A copy is independent: setting a key in it leaves the original as it was.
+  Document(const Document& other);
+  /// Replaces this document by an independent copy of `other`.
+  Document& operator=(const Document& other);
+  /// Moves (cheap).
+  Document(Document&&) noexcept = default;
+  /// Moves (cheap).
+  Document& operator=(Document&&) noexcept = default;
   /// Parses a TOML file; a missing file or a syntax error is a ConfigError naming file:line.
   static Document from_file(const std::string& path);
   /// Parses TOML text; `origin` names it in messages (a file name, "saved config", ...).
