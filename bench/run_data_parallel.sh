@@ -62,7 +62,7 @@ echo "| job | global batch | 1 process, 1 thread | 1 process, 2 threads | 2 proc
 echo "|---|---|---|---|---|---|"
 run_job() {  # label global-batch steps log-every config...
   local label=$1 batch=$2 steps=$3 every=$4; shift 4
-  local common=(train.steps="$steps" train.log_every="$every" train.eval_every=0 train.checkpoint_every=0 run.progress=none run.tensorboard=false)
+  local common=(train.steps="$steps" train.log_every="$every" train.eval_every=0 train.checkpoint_every=1000000 run.progress=none run.tensorboard=false)
   OMP_NUM_THREADS=1 "$build/joule" train "$@" "${common[@]}" train.batch_size="$batch" run.threads=1 run.out="$work/$label-t1" > /dev/null 2>&1
   OMP_NUM_THREADS=2 "$build/joule" train "$@" "${common[@]}" train.batch_size="$batch" run.threads=2 run.out="$work/$label-t2" > /dev/null 2>&1
   "$build/joule" train --nproc 2 "$@" "${common[@]}" train.batch_size=$((batch / 2)) run.out="$work/$label-p2" > /dev/null 2>&1
