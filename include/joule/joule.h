@@ -19,6 +19,8 @@
 #include "joule/data/split.h"
 #include "joule/data/toy2d.h"
 #include "joule/data/video.h"
+#include "joule/distributed/communicator.h"
+#include "joule/distributed/sharded_source.h"
 #include "joule/estimators/discrete.h"
 #include "joule/estimators/trace.h"
 #include "joule/eval/adversarial.h"

@@ -186,6 +186,13 @@ int launch_workers(int64_t nproc, const std::vector<std::string>& args, const st
           // way at once; stop them if they do not.
           kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         }
+      } else if (!ok && failed && !term_sent && WIFSIGNALED(status)) {
+        // The first to go reported an error because this one had died (its collective failed):
+        // name the one that died.
+        result = exit_code(status);
+        first_rank = rank;
+        first_status = status;
+        stop_others();
       }
       continue;
     }
