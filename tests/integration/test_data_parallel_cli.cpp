@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "joule/methods/run.h"
@@ -41,6 +42,30 @@ class DataParallelCliTest : public joule::testing::CliTestBase {
  protected:
   DataParallelCliTest() : CliTestBase("joule-dp-cli") {}
   const std::string quick_ = " train.eval_every=0 sample.n=16 run.progress=none run.tensorboard=false";
+
+  // Starts `joule ARGS` in the background; NAME.log gets its output and NAME.rc its exit code.
+  void start_job(const std::string& env, const std::string& args, const std::string& name) {
+    const std::string command = "(" + env + joule::testing::joule_command(args) + " > " + name + ".log 2>&1; echo $? > " + name +
+                                ".rc) > /dev/null 2>&1 &";
+    ASSERT_EQ(run_command(command, dir_.path()).exit_code, 0);
+  }
+  // Seconds until `done` holds, polled every 0.2 s; `limit` if it never does.
+  static double wait_for(const std::function<bool()>& done, double limit) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto waited = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    while (!done()) {
+      if (waited() >= limit) return limit;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return waited();
+  }
+  // Sends `signal` (a kill option) to the worker of the job whose command line has `marker` and
+  // whose environment says RANK=1.
+  std::string signal_rank_1(const std::string& marker, const std::string& signal) {
+    return run_command("for c in $(pgrep -f '" + marker + "' -d ' '); do if tr '\\0' '\\n' < /proc/$c/environ | grep -qx RANK=1; "
+                       "then kill " + signal + " $c && echo signalled $c; fi; done",
+                       dir_.path()).output;
+  }
 };
 
 TEST_F(DataParallelCliTest, TwoProcessesTrainAsOneOnTheGlobalBatch) {
@@ -68,29 +93,15 @@ TEST_F(DataParallelCliTest, TwoProcessesTrainAsOneOnTheGlobalBatch) {
 }
 
 TEST_F(DataParallelCliTest, AKilledWorkerStopsTheJobNamingItsRankAndTheCheckpointResumesOnAnotherWorldSize) {
-  const std::string log = path("killed.log");
-  const std::string start = "(" + joule::testing::joule_command("train --nproc 2 train.steps=1000000 train.checkpoint_every=20 run.out=k" + quick_) +
-                            " > " + log + " 2>&1; echo $? > " + path("killed.rc") + ") > /dev/null 2>&1 &";
-  ASSERT_EQ(run_command(start, dir_.path()).exit_code, 0);
-  // Wait for a checkpoint past step 0 (metrics.jsonl has lines by then).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && !(fs::exists(path("k/metrics.jsonl")) && fs::file_size(path("k/metrics.jsonl")) > 200)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  start_job("", "train --nproc 2 train.steps=1000000 train.checkpoint_every=20 run.out=k" + quick_, "killed");
+  // metrics.jsonl has lines once a checkpoint past step 0 exists.
+  wait_for([&] { return fs::exists(path("k/metrics.jsonl")) && fs::file_size(path("k/metrics.jsonl")) > 200; }, 120);
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  // Rank 1 is the worker whose environment says RANK=1.
-  auto kill = run_command("for c in $(pgrep -f 'train.steps=1000000 train.checkpoint_every=20' -d ' '); do "
-                          "if tr '\\0' '\\n' < /proc/$c/environ | grep -qx RANK=1; then kill -9 $c && echo killed $c; fi; done",
-                          dir_.path());
-  ASSERT_TRUE(contains(kill.output, "killed")) << kill.output;
-  const auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < stop_deadline && !fs::exists(path("killed.rc"))) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  ASSERT_TRUE(fs::exists(path("killed.rc"))) << "the job did not stop within 60 s of a worker's death";
-  const auto rc = run_command("cat killed.rc", dir_.path()).output;
+  const auto kill = signal_rank_1("run.out=k", "-9");
+  ASSERT_TRUE(contains(kill, "signalled")) << kill;
+  ASSERT_LT(wait_for([&] { return fs::exists(path("killed.rc")); }, 60), 60) << "the job did not stop within 60 s of a worker's death";
   const auto out = run_command("cat killed.log", dir_.path()).output;
-  EXPECT_NE(rc, "0\n") << out;
+  EXPECT_NE(run_command("cat killed.rc", dir_.path()).output, "0\n") << out;
   EXPECT_TRUE(contains(out, "worker rank 1 was killed by signal 9")) << out;
 
   // The last checkpoint resumes on one process, then on three.
@@ -107,25 +118,13 @@ TEST_F(DataParallelCliTest, AKilledWorkerStopsTheJobNamingItsRankAndTheCheckpoin
 TEST_F(DataParallelCliTest, AHungWorkerStopsTheJobAtTheTimeout) {
   // Rank 1 stopped (SIGSTOP) never answers: rank 0's collective gives up after
   // JOULE_DIST_TIMEOUT seconds and the launcher ends the job.
-  const std::string start = "(JOULE_DIST_TIMEOUT=5 " +
-                            joule::testing::joule_command("train --nproc 2 train.steps=1000000 train.checkpoint_every=20 run.out=h" + quick_) +
-                            " > hung.log 2>&1; echo $? > hung.rc) > /dev/null 2>&1 &";
-  ASSERT_EQ(run_command(start, dir_.path()).exit_code, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && !fs::exists(path("h/checkpoint.pt"))) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  start_job("JOULE_DIST_TIMEOUT=5 ", "train --nproc 2 train.steps=1000000 train.checkpoint_every=20 run.out=h" + quick_, "hung");
+  wait_for([&] { return fs::exists(path("h/checkpoint.pt")); }, 120);
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  auto stop = run_command("for c in $(pgrep -f 'train.checkpoint_every=20 run.out=h' -d ' '); do "
-                          "if tr '\\0' '\\n' < /proc/$c/environ | grep -qx RANK=1; then kill -STOP $c && echo stopped $c; fi; done",
-                          dir_.path());
-  ASSERT_TRUE(contains(stop.output, "stopped")) << stop.output;
-  const auto t0 = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() < t0 + std::chrono::seconds(90) && !fs::exists(path("hung.rc"))) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(fs::exists(path("hung.rc"))) << "the job did not stop within 90 s of a worker hanging";
+  const auto stop = signal_rank_1("run.out=h", "-STOP");
+  ASSERT_TRUE(contains(stop, "signalled")) << stop;
+  const double waited = wait_for([&] { return fs::exists(path("hung.rc")); }, 90);
+  ASSERT_LT(waited, 90) << "the job did not stop within 90 s of a worker hanging";
   EXPECT_LT(waited, 60);
   const auto out = run_command("cat hung.log", dir_.path()).output;
   EXPECT_NE(run_command("cat hung.rc", dir_.path()).output, "0\n") << out;
