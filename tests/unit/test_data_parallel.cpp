@@ -17,6 +17,7 @@
 #include "joule/distributed/communicator.h"
 #include "joule/distributed/sharded_source.h"
 #include "joule/methods/method.h"
+#include "support/blobs.h"
 #include "support/test_support.h"
 
 namespace {
@@ -212,16 +213,7 @@ TEST(DataParallelTest, PcdOnTwoRanksEqualsOneProcessOnTheGlobalBatch) {
 
 TEST(DataParallelTest, JemOnTwoRanksEqualsOneProcessOnTheGlobalBatch) {
   TempDir dir;
-  const std::string path = dir / "blobs.csv";
-  {
-    std::ofstream f(path);
-    f << "a,b,c,label\n";
-    auto gen = joule::make_generator(9);
-    auto x = torch::randn({240, 3}, gen);
-    for (int64_t i = 0; i < 240; ++i) {
-      f << x[i][0].item<double>() + 5.0 * (i % 3) << "," << x[i][1].item<double>() << "," << x[i][2].item<double>() << "," << i % 3 << "\n";
-    }
-  }
+  const std::string path = joule::testing::write_blobs(dir);
   auto doc = joule::config::preset("jem_tabular_mlp");
   doc.set("data.path", path);
   doc.set("train.steps", "8");

@@ -19,12 +19,14 @@
 #include "joule/methods/rbm.h"
 #include "joule/methods/run.h"
 #include "joule/models/analytic.h"
+#include "support/blobs.h"
 #include "support/test_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using joule::testing::TempDir;
+using joule::testing::write_blobs;
 
 // ---------------------------------------------------------------- protocols
 
@@ -239,20 +241,6 @@ TEST(MethodsTest, IcaMaximumLikelihoodOnTheDensityInterface) {
   EXPECT_EQ(m.sample().sizes(), torch::IntArrayRef({1000, 2}));
 }
 
-std::string write_blobs(const TempDir& dir) {
-  // Three well-separated classes in 3-D.
-  const std::string path = dir / "blobs.csv";
-  std::ofstream f(path);
-  f << "a,b,c,label\n";
-  auto gen = joule::make_generator(9);
-  auto x = torch::randn({300, 3}, gen);
-  for (int64_t i = 0; i < 300; ++i) {
-    const int64_t y = i % 3;
-    f << x[i][0].item<double>() + 5.0 * y << "," << x[i][1].item<double>() << "," << x[i][2].item<double>() - 3.0 * y << "," << y
-      << "\n";
-  }
-  return path;
-}
 
 TEST(MethodsTest, JemOnATableEvaluatesBesideABaselineRun) {
   joule::testing::OneThread one_thread;
