@@ -1,27 +1,52 @@
 #!/usr/bin/env bash
-# Builds the library, the CLI and the unit and robustness tests with AddressSanitizer and
-# UndefinedBehaviorSanitizer (gcc; CMake option JOULE_SANITIZE) and runs those tests under them.
-# The robustness tests drive the sanitized CLI through bad input, corrupt files and signals, so
-# the error paths are checked for memory errors too. scripts/setup.sh test runs this after the
-# main suite (skip with JOULE_SANITIZERS=0). Integration tests (real trainings, ~3x slower under
-# ASan) and the libFuzzer runs (already sanitized: scripts/fuzz.sh) are left to the main suite.
-#   JOULE_ASAN_BUILD_DIR  build folder (default build-asan)
+# Builds Joule with AddressSanitizer and UndefinedBehaviorSanitizer (gcc; CMake option
+# JOULE_SANITIZE) and runs the unit and robustness tests under them. The robustness tests drive
+# the sanitized CLI through bad input, corrupt files and signals, so the error paths are checked
+# for memory errors too. Integration tests (real trainings, ~3x slower under ASan) and the
+# libFuzzer runs (already sanitized: scripts/fuzz.sh) are left to the main suite.
+#
+# Which LibTorch (JOULE_SANITIZE_TORCH):
+#   cuda    (what scripts/setup.sh test, i.e. CI, runs) pip's LibTorch 2.x with CUDA
+#           (scripts/torch_cuda.sh), every target at -O1 in build-asan-cuda. This one build is
+#           both CI's sanitizer pass and its check that Joule builds against LibTorch 2.x with
+#           CUDA enabled and passes its unit tests there (on the CPU).
+#   debian  (default when run by hand) Debian's LibTorch 1.13, the library, CLI and those tests
+#           at -O3 in build-asan.
+#   JOULE_ASAN_BUILD_DIR  build folder
 #   JOULE_JOBS            parallel jobs (default: nproc)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${JOULE_ASAN_BUILD_DIR:-$root/build-asan}
 jobs=${JOULE_JOBS:-$(nproc)}
+torch=${JOULE_SANITIZE_TORCH:-debian}
 
 # -g1 puts the build folder into the objects, so ccache would miss in every fresh clone (CI)
 # without this; the line tables then name the folder that first compiled a file.
 export CCACHE_NOHASHDIR=1
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DJOULE_SANITIZE=address,undefined \
-  -DJOULE_BUILD_BENCH=OFF -DJOULE_BUILD_PYTHON=OFF >/dev/null
-cmake --build "$build" -j "$jobs" --target joule_exe joule_unit_tests joule_robustness_tests
+case "$torch" in
+  debian)
+    build=${JOULE_ASAN_BUILD_DIR:-$root/build-asan}
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DJOULE_SANITIZE=address,undefined \
+      -DJOULE_BUILD_BENCH=OFF -DJOULE_BUILD_PYTHON=OFF >/dev/null
+    cmake --build "$build" -j "$jobs" --target joule_exe joule_unit_tests joule_robustness_tests
+    ;;
+  cuda)
+    build=${JOULE_ASAN_BUILD_DIR:-$root/build-asan-cuda}
+    source "$root/scripts/torch_cuda.sh"
+    echo "== every target against torch $torch_version with CUDA ($torch_dir), ASan + UBSan, in $build"
+    # -O1 (the sanitizers' usual level) compiles in about half the time of -O3.
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O1 -DJOULE_SANITIZE=address,undefined \
+      "${torch_cmake_args[@]}" >/dev/null
+    cmake --build "$build" -j "$jobs"
+    ;;
+  *) echo "JOULE_SANITIZE_TORCH must be debian or cuda, got '$torch'" >&2; exit 2 ;;
+esac
 
 # Leaks are reported except LibTorch's own process-lifetime allocations (fuzz/lsan.supp); any
 # finding fails the test that hit it.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Two tests at a time on a 2-core machine: each keeps to one OpenMP thread. pip's LibTorch brings
+# its own libgomp, whose spinning workers made two 2-thread tests side by side 5-10x slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "$build" -L "unit|robustness" -E "fuzz_smoke" --output-on-failure -j "$jobs"

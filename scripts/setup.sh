@@ -3,15 +3,19 @@
 # then either runs the default job or the test suite.
 #
 #   scripts/setup.sh demo    install + build + train the default model (prints the run folder)
-#   scripts/setup.sh test    install + build + run the test suite, then the unit and robustness
-#                            tests again under ASan + UBSan (what CI runs)
+#   scripts/setup.sh test    install + build + run the test suite, then build every target
+#                            against pip's LibTorch 2.x with CUDA and ASan + UBSan and run the
+#                            unit and robustness tests under them (what CI runs)
 #   scripts/setup.sh build   install + build only
+#   scripts/setup.sh cuda    install pip's torch (LibTorch 2.x with CUDA) into a cache folder, build
+#                            every target against it (Release, build-cuda: the build for a GPU
+#                            machine) and run the unit tests with it (scripts/cuda_build.sh)
 #
 # Idempotent: a second run installs nothing and rebuilds only what changed.
 set -euo pipefail
 
 mode=${1:-build}
-case "$mode" in demo|test|build) ;; *) echo "usage: $0 demo|test|build" >&2; exit 2 ;; esac
+case "$mode" in demo|test|build|cuda) ;; *) echo "usage: $0 demo|test|build|cuda" >&2; exit 2 ;; esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${JOULE_BUILD_DIR:-$root/build}
@@ -29,7 +33,7 @@ packages=(
   libgtest-dev                          # tests
   clang                                 # libFuzzer + ASan/UBSan builds of the file readers (fuzz/)
   python3-torch python3-sklearn         # Python peers for benchmarks and interop tests
-  python3-pip                           # Python-side test tools (tensorboard, safetensors) into a cache folder
+  python3-pip python3-venv              # Python-side tools into cache folders: tensorboard, safetensors; pip's torch (CUDA build)
   python3-dev pybind11-dev python3-pytest  # the Python module `joule` (python/) and its tests
   doxygen                               # the API reference (docs target; warnings fail it)
   dataset-fashion-mnist                 # the default image dataset (RBM, JEM)
@@ -46,6 +50,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = cuda ]; then
+  exec env JOULE_JOBS="$jobs" "$root/scripts/cuda_build.sh"
 fi
 
 echo "== building in $build ($jobs jobs)"
@@ -73,8 +81,10 @@ case "$mode" in
     echo "== running the test suite (unit, integration, robustness, consumer, python, docs; 'slow' tests are separate)"
     ctest --test-dir "$build" -L "unit|integration|robustness|consumer|python|docs" --output-on-failure -j "$jobs"
     if [ "${JOULE_SANITIZERS:-1}" != 0 ]; then
-      echo "== the unit and robustness tests again under ASan + UBSan (scripts/sanitize.sh; ~15 min cold, JOULE_SANITIZERS=0 skips)"
-      JOULE_JOBS=$jobs "$root/scripts/sanitize.sh"
+      # One second build does two checks: every target against pip's LibTorch 2.x with CUDA, and
+      # the unit and robustness tests under ASan + UBSan with it (on the CPU).
+      echo "== every target again against pip's LibTorch 2.x with CUDA, with ASan + UBSan, and the unit and robustness tests under them (scripts/sanitize.sh; JOULE_SANITIZERS=0 skips)"
+      JOULE_JOBS=$jobs JOULE_SANITIZE_TORCH=${JOULE_SANITIZE_TORCH:-cuda} "$root/scripts/sanitize.sh"
     fi
     ;;
 esac
