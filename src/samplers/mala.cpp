@@ -12,6 +12,16 @@ torch::Tensor expand_mask(const torch::Tensor& mask, const torch::Tensor& t) {
   return mask.view(shape);
 }
 
+// Accepted moves are counted on the chains' device and read once after the loop: an item() per
+// step would make a GPU wait for every step's kernels before queuing the next one.
+torch::Tensor acceptance_counter(const torch::Tensor& x) {
+  return torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+}
+
+double acceptance_rate(const torch::Tensor& accepted, int64_t steps, int64_t chains) {
+  return double(accepted.item<int64_t>()) / (double(steps) * double(chains));
+}
+
 }  // namespace
 
 void MalaOptions::validate() const {
@@ -33,7 +43,7 @@ torch::Tensor Mala::sample(EnergyModel& model, const torch::Tensor& x0, c10::opt
   auto gu = eg.grad * inv_t;
   auto noise = torch::empty_like(x);
   auto unif = torch::empty({x.size(0)}, x.options());
-  double accepted = 0;
+  auto accepted = acceptance_counter(x);
   for (int64_t k = 0; k < options.steps(); ++k) {
     auto mean_fwd = x - a * gu;
     auto xp = mean_fwd + noise.normal_(0.0, std::sqrt(2.0 * a), gen);
@@ -45,7 +55,7 @@ torch::Tensor Mala::sample(EnergyModel& model, const torch::Tensor& x0, c10::opt
     auto log_q_ratio = (sum_event((xp - mean_fwd).pow(2)) - sum_event((x - mean_bwd).pow(2))) / (4.0 * a);
     auto log_alpha = (u - up) + log_q_ratio;
     auto accept = unif.uniform_(0.0, 1.0, gen).log_() < log_alpha;
-    accepted += accept.sum().item<double>();
+    accepted.add_(accept.sum());
     auto m = expand_mask(accept, x);
     x = torch::where(m, xp, x);
     gu = torch::where(m, gup, gu);
@@ -53,7 +63,7 @@ torch::Tensor Mala::sample(EnergyModel& model, const torch::Tensor& x0, c10::opt
   }
   stats_ = SamplerStats{};
   stats_.steps = options.steps();
-  if (options.steps() > 0) stats_.acceptance_rate = accepted / (double(options.steps()) * x.size(0));
+  if (options.steps() > 0) stats_.acceptance_rate = acceptance_rate(accepted, options.steps(), x.size(0));
   stats_.mean_energy = (u / inv_t).mean().item<double>();
   stats_.mean_grad_norm = (gu / inv_t).reshape({x.size(0), -1}).norm(2, 1).mean().item<double>();
   return x;
@@ -77,7 +87,7 @@ torch::Tensor Hmc::sample(EnergyModel& model, const torch::Tensor& x0, c10::opti
   auto u = eg.energy * inv_t;
   auto gu = eg.grad * inv_t;
   auto unif = torch::empty({x.size(0)}, x.options());
-  double accepted = 0;
+  auto accepted = acceptance_counter(x);
   for (int64_t k = 0; k < options.steps(); ++k) {
     auto p = torch::empty_like(x).normal_(0.0, 1.0, gen);
     const auto h0 = u + 0.5 * sum_event(p * p);
@@ -95,7 +105,7 @@ torch::Tensor Hmc::sample(EnergyModel& model, const torch::Tensor& x0, c10::opti
     p.sub_(gq, 0.5 * eps);
     const auto h1 = uq + 0.5 * sum_event(p * p);
     auto accept = unif.uniform_(0.0, 1.0, gen).log_() < (h0 - h1);
-    accepted += accept.sum().item<double>();
+    accepted.add_(accept.sum());
     std::vector<int64_t> shape(x.dim(), 1);
     shape[0] = x.size(0);
     auto m = accept.view(shape);
@@ -105,7 +115,7 @@ torch::Tensor Hmc::sample(EnergyModel& model, const torch::Tensor& x0, c10::opti
   }
   stats_ = SamplerStats{};
   stats_.steps = options.steps();
-  if (options.steps() > 0) stats_.acceptance_rate = accepted / (double(options.steps()) * x.size(0));
+  if (options.steps() > 0) stats_.acceptance_rate = acceptance_rate(accepted, options.steps(), x.size(0));
   stats_.mean_energy = (u / inv_t).mean().item<double>();
   stats_.mean_grad_norm = (gu / inv_t).reshape({x.size(0), -1}).norm(2, 1).mean().item<double>();
   return x;

@@ -260,8 +260,15 @@ void Trainer::check_update(const torch::Tensor& loss, const std::vector<std::pai
 Batch Trainer::next_batch() {
   Batch batch = data_->next(options_.batch_size(), gen_);
   const auto device = modules_.device();
-  if (batch.x.device() != device) batch.x = batch.x.to(device);
-  if (batch.y.defined() && batch.y.device() != device) batch.y = batch.y.to(device);
+  // The built-in methods keep their data on the device. A host batch for a GPU goes through
+  // page-locked memory, so the copy is asynchronous and the host queues the step meanwhile.
+  auto to_device = [&](const torch::Tensor& t) {
+    if (t.device() == device) return t;
+    if (device.is_cuda() && t.is_cpu()) return t.pin_memory().to(device, /*non_blocking=*/true);
+    return t.to(device);
+  };
+  batch.x = to_device(batch.x);
+  if (batch.y.defined()) batch.y = to_device(batch.y);
   return batch;
 }
 
