@@ -1,6 +1,12 @@
 #include "joule/methods/sample_quality.h"
 
+#include <torch/version.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <vector>
 
 #include "joule/config/options.h"
@@ -13,11 +19,76 @@ namespace joule::methods {
 
 using config::ConfigError;
 using config::Doc;
+namespace fs = std::filesystem;
+
+namespace {
+
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+std::string cache_folder() {
+  if (const char* dir = std::getenv("JOULE_CACHE_DIR"); dir && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/joule";
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) throw ConfigError("no cache folder: HOME is not set; set JOULE_CACHE_DIR to a folder Joule may write");
+  return std::string(home) + "/.cache/joule";
+}
+
+std::string resolve_feature_run(const std::string& feature_run, const LabelledDataConfig& data,
+                                const config::Document& overrides, std::ostream* log) {
+  if (feature_run != "auto") return feature_run;
+  // The measure must not depend on one run's subset, so the classifier sees whole splits; a
+  // relative path is made absolute so the same files give the same key from any folder.
+  LabelledDataConfig d = data;
+  d.n_train = 0;
+  d.n_test = 0;
+  if (!d.path.empty()) d.path = fs::absolute(d.path).lexically_normal().string();
+  const std::string data_toml = config::to_toml([&](config::Fields& f) { f.section("data", d); });
+  config::Document doc = config::preset(kFeatureClassifierPreset);
+  doc.merge(config::Document::from_string(data_toml, "eval.feature_run = auto"));
+  doc.merge(overrides);
+  // The key covers everything that changes the classifier; the LibTorch major version because a
+  // checkpoint of one is not promised to open in another.
+  char key[17];
+  std::snprintf(key, sizeof key, "%016llx",
+                static_cast<unsigned long long>(fnv1a(doc.to_toml() + "\ntorch " + std::to_string(TORCH_VERSION_MAJOR))));
+  const fs::path dir = fs::path(cache_folder()) / "feature-classifiers" / (std::string(kFeatureClassifierPreset) + "-" + key);
+  if (fs::exists(dir / "eval.json") && fs::exists(dir / "checkpoint.pt")) return dir.string();
+
+  std::error_code ec;
+  fs::create_directories(dir.parent_path(), ec);
+  if (ec) throw ConfigError("eval.feature_run = auto: cannot create the cache folder " + dir.parent_path().string() + ": " +
+                            ec.message() + " (set JOULE_CACHE_DIR to a folder Joule may write)");
+  const fs::path scratch = dir.string() + ".partial-" + std::to_string(::getpid());
+  fs::remove_all(scratch);
+  if (log) {
+    *log << "eval.feature_run = auto: training the feature classifier (" << kFeatureClassifierPreset << " on "
+         << d.dataset << ") into " << dir.string() << "; later evaluations on these data reuse it" << std::endl;
+  }
+  auto method = create(doc);
+  method->build(torch::kCPU);
+  train_run(*method, scratch.string());
+  if (fs::exists(dir) && !fs::exists(dir / "eval.json")) fs::remove_all(dir);  // unfinished or foreign: replaced
+  fs::rename(scratch, dir, ec);
+  if (ec) {  // another process finished the same classifier first: keep theirs
+    fs::remove_all(scratch);
+    if (!fs::exists(dir / "eval.json")) {
+      throw ConfigError("eval.feature_run = auto: could not move the trained classifier into " + dir.string() + ": " + ec.message());
+    }
+  }
+  return dir.string();
+}
 
 void QualityConfig::visit(config::Fields& f) {
   f("feature_run", feature_run,
     Doc("a classifier run (e.g. of ce_fashion_cnn) whose features score sample quality: Fréchet and kernel distances, "
-        "precision/recall, class agreement; empty = off"));
+        "precision/recall, class agreement; \"auto\" = a ce_fashion_cnn classifier of this [data], trained once into "
+        "the cache folder (JOULE_CACHE_DIR, else ~/.cache/joule); empty = off"));
   f("quality_n", quality_n, Doc("samples scored per set, and test/training images they are compared with").min(10).max(100000));
 }
 

@@ -14,11 +14,13 @@
 #include <torch/types.h>
 
 #include <cmath>
+#include <ostream>
 #include <memory>
 #include <string>
 
 #include "joule/config/options.h"
 #include "joule/eval/report.h"
+#include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
 #include "joule/models/classifier_energy.h"
 
@@ -26,12 +28,30 @@ namespace joule::methods {
 
 /// The [eval] options of sample quality that every image method shares.
 struct QualityConfig {
-  /// A classifier run whose features score sample quality ("" = no sample-quality scores).
+  /// A classifier run whose features score sample quality ("" = no sample-quality scores;
+  /// "auto" = the cached classifier of resolve_feature_run()).
   std::string feature_run;
   int64_t quality_n = 500;  ///< samples scored per set, and real images they are compared with
   /// Declares feature_run and quality_n.
   void visit(config::Fields& f);
 };
+
+/// The preset of the feature classifier that eval.feature_run = "auto" trains.
+inline constexpr const char* kFeatureClassifierPreset = "ce_fashion_cnn";
+
+/// The folder Joule caches what it trains for itself: $JOULE_CACHE_DIR, else
+/// $XDG_CACHE_HOME/joule, else ~/.cache/joule.
+std::string cache_folder();
+
+/// eval.feature_run as a run folder. Any value but "auto" is returned unchanged. "auto" names the
+/// feature classifier of this [data]: a run of the ce_fashion_cnn preset (a cross-entropy CNN,
+/// ~1–2 min on 2 cores) trained on the same dataset and files (whole training and test sets),
+/// then `overrides` (e.g. a longer train.steps); trained once into
+/// cache_folder()/feature-classifiers/ and reused by every later evaluation with the same data,
+/// preset, overrides and LibTorch major version. Training goes to a scratch folder first, so an
+/// interrupted one leaves nothing a later call would take for finished. `log` hears that it trains.
+std::string resolve_feature_run(const std::string& feature_run, const LabelledDataConfig& data,
+                                const config::Document& overrides = config::Document(), std::ostream* log = nullptr);
 
 /// The scores of one set of samples (NaN where not computed).
 struct QualityScores {

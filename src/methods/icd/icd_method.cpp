@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iostream>
 
 #include "joule/core/runtime.h"
 #include "joule/eval/ood.h"
@@ -318,7 +319,7 @@ eval::Report IcdMethod::evaluate() {
   // Sample quality in a classifier run's features (methods::SampleQuality, shared with JEM).
   std::unique_ptr<SampleQuality> quality;
   if (!cfg.eval.feature_run.empty()) {
-    quality = std::make_unique<SampleQuality>(cfg.eval.feature_run, data_.test.x, data_.train.x, device(),
+    quality = std::make_unique<SampleQuality>(resolve_feature_run(cfg.eval.feature_run, cfg.data, {}, &std::cerr), data_.test.x, data_.train.x, device(),
                                               derive_seed(seed, 9), n);
     const auto s = quality->score(samples);
     r.add("fd", s.fd, "Fréchet distance of samples to test images (feature_run's features)");

@@ -3,6 +3,7 @@
 #include "joule/methods/rbm.h"
 
 #include <cmath>
+#include <iostream>
 
 #include "joule/core/runtime.h"
 #include "joule/data/csv.h"
@@ -251,7 +252,10 @@ void RbmMethod::add_sample_quality(eval::Report& r) {
   const auto image = [this](const at::Tensor& v) { return display(v.cpu()) * 2.0 - 1.0; };
   const uint64_t seed = derive_seed(static_cast<uint64_t>(cfg.run.seed), 12);
   const int64_t n = cfg.eval.quality_n;
-  SampleQuality quality(cfg.eval.feature_run, image(test_x_.slice(0, 0, n)), image(train_x_.slice(0, 0, n)), device(), seed, n);
+  LabelledDataConfig images;  // the feature classifier of eval.feature_run = "auto" learns the same files
+  images.dataset = cfg.data.dataset;
+  images.path = cfg.data.path;
+  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, images, {}, &std::cerr), image(test_x_.slice(0, 0, n)), image(train_x_.slice(0, 0, n)), device(), seed, n);
   quality.add_floor_lines(r);
   auto gen = make_generator(derive_seed(seed, 1), device());
   SampleQuality::add_lines(r, "quality.fresh.", quality.score(image(fresh_chains(n, cfg.eval.chain_steps, gen, false))),
