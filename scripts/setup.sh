@@ -56,6 +56,16 @@ if [ "$mode" = cuda ]; then
   exec env JOULE_JOBS="$jobs" "$root/scripts/cuda_build.sh"
 fi
 
+# The second build of `test` needs pip's LibTorch with CUDA (~2.5 GB the first time): fetch it
+# while the first build compiles, since downloading needs the network, not the cores.
+torch_pid=""
+if [ "$mode" = test ] && [ "${JOULE_SANITIZERS:-1}" != 0 ] && [ "${JOULE_SANITIZE_TORCH:-cuda}" = cuda ]; then
+  mkdir -p "$build"
+  (source "$root/scripts/torch_cuda.sh") >"$build/torch-cuda-install.log" 2>&1 &
+  torch_pid=$!
+  trap '[ -z "$torch_pid" ] || kill "$torch_pid" 2>/dev/null || true' EXIT  # a failed first half leaves no pip running
+fi
+
 echo "== building in $build ($jobs jobs)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 if [ "$mode" = demo ]; then
@@ -80,6 +90,15 @@ case "$mode" in
     fi
     echo "== running the test suite (unit, integration, robustness, consumer, python, docs; 'slow' tests are separate)"
     ctest --test-dir "$build" -L "unit|integration|robustness|consumer|python|docs" --output-on-failure -j "$jobs"
+    if [ -n "$torch_pid" ]; then
+      if ! wait "$torch_pid"; then
+        torch_pid=""
+        cat "$build/torch-cuda-install.log" >&2
+        echo "error: could not install pip's torch with CUDA for the second build (above); JOULE_SANITIZERS=0 skips that build" >&2
+        exit 1
+      fi
+      torch_pid=""
+    fi
     if [ "${JOULE_SANITIZERS:-1}" != 0 ]; then
       # One second build does two checks: every target against pip's LibTorch 2.x with CUDA, and
       # the unit and robustness tests under ASan + UBSan with it (on the CPU).
