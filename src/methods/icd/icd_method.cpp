@@ -319,8 +319,8 @@ eval::Report IcdMethod::evaluate() {
   // Sample quality in a classifier run's features (methods::SampleQuality, shared with JEM).
   std::unique_ptr<SampleQuality> quality;
   if (!cfg.eval.feature_run.empty()) {
-    quality = std::make_unique<SampleQuality>(resolve_feature_run(cfg.eval.feature_run, cfg.data, {}, &std::cerr), data_.test.x, data_.train.x, device(),
-                                              derive_seed(seed, 9), n);
+    quality = std::make_unique<SampleQuality>(resolve_feature_run(cfg.eval.feature_run, cfg.data, {}, &std::cerr),
+                                              data_.test.x, data_.train.x, device(), derive_seed(seed, 9), n);
     const auto s = quality->score(samples);
     r.add("fd", s.fd, "Fréchet distance of samples to test images (feature_run's features)");
     r.add("kd", s.kd, "kernel (KID-style) distance of samples to test images (feature_run's features)");

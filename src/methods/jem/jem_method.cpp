@@ -201,7 +201,8 @@ void JemMethod::add_sample_quality(eval::Report& r) {
   if (!data_.images()) throw ConfigError("eval.feature_run scores image samples, but this JEM's data are not images");
   const uint64_t seed = derive_seed(static_cast<uint64_t>(cfg.run.seed), 12);
   const int64_t n = cfg.eval.quality_n;
-  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, cfg.data, {}, &std::cerr), data_.test.x, data_.train.x, device(), seed, n);
+  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, cfg.data, {}, &std::cerr), data_.test.x, data_.train.x,
+                        device(), seed, n);
   quality.add_floor_lines(r);
   auto gen = make_generator(derive_seed(seed, 1), device());
   const auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device());

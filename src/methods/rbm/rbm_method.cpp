@@ -255,7 +255,8 @@ void RbmMethod::add_sample_quality(eval::Report& r) {
   LabelledDataConfig images;  // the feature classifier of eval.feature_run = "auto" learns the same files
   images.dataset = cfg.data.dataset;
   images.path = cfg.data.path;
-  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, images, {}, &std::cerr), image(test_x_.slice(0, 0, n)), image(train_x_.slice(0, 0, n)), device(), seed, n);
+  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, images, {}, &std::cerr), image(test_x_.slice(0, 0, n)),
+                        image(train_x_.slice(0, 0, n)), device(), seed, n);
   quality.add_floor_lines(r);
   auto gen = make_generator(derive_seed(seed, 1), device());
   SampleQuality::add_lines(r, "quality.fresh.", quality.score(image(fresh_chains(n, cfg.eval.chain_steps, gen, false))),

@@ -381,7 +381,8 @@ eval::Report VeraMethod::evaluate() {
     if (!cfg.eval.feature_run.empty()) {
       if (!labelled_.images()) throw ConfigError("eval.feature_run scores image samples, but this VERA's data are not images");
       const int64_t n = cfg.eval.quality_n;
-      SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, cfg.data.labelled_config(), {}, &std::cerr), labelled_.test.x, labelled_.train.x, device(),
+      SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, cfg.data.labelled_config(), {}, &std::cerr),
+                            labelled_.test.x, labelled_.train.x, device(),
                             derive_seed(static_cast<uint64_t>(cfg.run.seed), 12), n);
       quality.add_floor_lines(r);
       const auto first = [n](const at::Tensor& x) { return x.slice(0, 0, std::min(n, x.size(0))); };
