@@ -89,13 +89,13 @@ torch::Tensor PersistentChains::advance_conditional(EnergyModel& conditional, co
 torch::Tensor PersistentChains::advance_all(EnergyModel& model, at::Generator& gen) {
   TORCH_CHECK(initialized(), "PersistentChains::advance_all: no chains yet (call initialize() first)");
   auto x = sampler_->sample(model, transformed(buffer_->states(), gen), gen);
-  buffer_->set_storage(x);
+  buffer_->set_storage(x, /*advanced=*/true);
   return x;
 }
 
 void PersistentChains::initialize(const torch::Tensor& states) { buffer_->set_storage(states.detach()); }
 
-void PersistentChains::set_states(const torch::Tensor& states) { buffer_->set_storage(states.detach()); }
+void PersistentChains::set_states(const torch::Tensor& states) { buffer_->set_storage(states.detach(), /*advanced=*/true); }
 
 void PersistentChains::save(torch::serialize::OutputArchive& archive) const {
   torch::serialize::OutputArchive buf, sampler;

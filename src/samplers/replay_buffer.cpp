@@ -151,6 +151,21 @@ void ReplayBuffer::ensure_filled(c10::optional<at::Generator> gen) {
   storage_ = init_samples(options_.capacity(), gen);
   if (options_.storage_bits() == 8) storage_ = encode(storage_);
   size_ = options_.capacity();
+  updates_ = torch::zeros({options_.capacity()}, torch::TensorOptions().dtype(torch::kLong).device(device_));
+}
+
+void ReplayBuffer::count_draw(const Draw& draw) {
+  // A reinitialised slot's chain is new: it has had no run yet (the write-back adds the first).
+  if (options_.policy() != BufferPolicy::kInPlace || !updates_.defined()) return;
+  updates_.index_copy_(0, draw.indices, updates_.index_select(0, draw.indices).masked_fill_(draw.reinit, 0));
+}
+
+torch::Tensor ReplayBuffer::mature_slots(int64_t min_updates) const {
+  auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device_);
+  if (options_.policy() != BufferPolicy::kInPlace || !updates_.defined() || min_updates <= 0) {
+    return torch::arange(size_, idx_opts);
+  }
+  return updates_.ge(min_updates).nonzero().view({-1});
 }
 
 void ReplayBuffer::ensure_allocated() {
@@ -190,7 +205,9 @@ ReplayBuffer::Draw ReplayBuffer::sample(int64_t n, c10::optional<at::Generator> 
   // Distinct slots, so that write-back never has two chains racing for one slot.
   const int64_t pool = options_.policy() == BufferPolicy::kInPlace ? options_.capacity() : size_;
   auto indices = torch::randperm(pool, gen, idx_opts).slice(0, 0, n);
-  return reinitialise(read(indices, gen), indices, gen);
+  auto draw = reinitialise(read(indices, gen), indices, gen);
+  count_draw(draw);
+  return draw;
 }
 
 ReplayBuffer::Draw ReplayBuffer::sample_at(const torch::Tensor& indices, c10::optional<at::Generator> gen) {
@@ -201,7 +218,9 @@ ReplayBuffer::Draw ReplayBuffer::sample_at(const torch::Tensor& indices, c10::op
   auto idx = indices.to(torch::TensorOptions().dtype(torch::kLong).device(device_));
   TORCH_CHECK(idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < size_,
               "ReplayBuffer::sample_at: slots must be in [0, ", size_, ")");
-  return reinitialise(read(idx, gen), idx, gen);
+  auto draw = reinitialise(read(idx, gen), idx, gen);
+  count_draw(draw);
+  return draw;
 }
 
 torch::Tensor ReplayBuffer::stored(int64_t n, at::Generator& gen) const {
@@ -215,7 +234,9 @@ void ReplayBuffer::update(const torch::Tensor& indices, const torch::Tensor& x, 
     TORCH_CHECK(storage_.defined(), "ReplayBuffer::update called before sample()");
     TORCH_CHECK(indices.dim() == 1 && x.size(0) == indices.size(0), "ReplayBuffer::update: ", indices.size(0),
                 " indices for ", x.size(0), " states");
-    storage_.index_copy_(0, indices.to(device_), encode(x));
+    auto idx = indices.to(device_);
+    storage_.index_copy_(0, idx, encode(x));
+    if (updates_.defined()) updates_.index_copy_(0, idx, updates_.index_select(0, idx).add_(1));
     return;
   }
   check_states(x, "update");
@@ -274,7 +295,7 @@ void ReplayBuffer::append_reservoir(const torch::Tensor& enc, c10::optional<at::
   storage_.index_copy_(0, slot_t, enc.index_select(0, row_t));
 }
 
-void ReplayBuffer::set_storage(const torch::Tensor& states) {
+void ReplayBuffer::set_storage(const torch::Tensor& states, bool advanced) {
   if (options_.policy() == BufferPolicy::kInPlace) {
     TORCH_CHECK(states.dim() == static_cast<int64_t>(event_shape_.size()) + 1 && states.size(0) == options_.capacity() &&
                     states.sizes().slice(1) == c10::IntArrayRef(event_shape_),
@@ -286,6 +307,11 @@ void ReplayBuffer::set_storage(const torch::Tensor& states) {
       storage_ = encode(states);
     }
     size_ = options_.capacity();
+    if (advanced && updates_.defined()) {
+      updates_.add_(1);
+    } else if (!advanced) {
+      updates_ = torch::zeros({options_.capacity()}, torch::TensorOptions().dtype(torch::kLong).device(device_));
+    }
     return;
   }
   check_states(states, "set_storage");
@@ -312,6 +338,7 @@ void ReplayBuffer::save(torch::serialize::OutputArchive& archive) const {
   archive.write("size", torch::tensor(size_));
   archive.write("next", torch::tensor(next_));
   archive.write("seen", torch::tensor(seen_));
+  if (updates_.defined()) archive.write("updates", updates_.cpu());
 }
 
 void ReplayBuffer::load(torch::serialize::InputArchive& archive) {
@@ -372,6 +399,14 @@ void ReplayBuffer::load(torch::serialize::InputArchive& archive) {
   if (policy == BufferPolicy::kInPlace) {
     storage_ = s.defined() ? s.to(device_) : torch::Tensor();
     size_ = s.defined() ? cap : 0;
+    // Update counts are optional: checkpoints from before them load with counts unknown.
+    torch::Tensor updates;
+    updates_ = torch::Tensor();
+    if (s.defined() && archive.try_read("updates", updates)) {
+      TORCH_CHECK(updates.dim() == 1 && updates.size(0) == cap && updates.scalar_type() == torch::kLong,
+                  "ReplayBuffer::load: 'updates' must be int64 [", cap, "], got ", updates.scalar_type(), " ", updates.sizes());
+      updates_ = updates.to(device_);
+    }
   } else {
     storage_ = torch::Tensor();
     if (size > 0) {

@@ -190,7 +190,8 @@ TEST_F(JemCliTest, TrainEvaluateAgainstBaselineAndSample) {
   auto r = joule("train " + kConfigs + "jem_fashion_cnn.toml out=jem" + kSmall);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* f : {"config.toml", "metrics.jsonl", "checkpoint.pt", "eval.json", "eval-table-step8.md", "reliability.png",
-                        "roc.png", "samples-buffer.png", "samples-fresh.png", "samples-fresh-class.png", "curves.png"}) {
+                        "roc.png", "samples-buffer.png", "samples-buffer-class.png", "samples-fresh.png", "samples-fresh-class.png",
+                        "curves.png"}) {
     EXPECT_TRUE(fs::exists(path("jem/") + f)) << f;
   }
   EXPECT_TRUE(contains(r.output, "auroc.vflip.gradnorm")) << r.output;
@@ -205,19 +206,24 @@ TEST_F(JemCliTest, TrainEvaluateAgainstBaselineAndSample) {
   EXPECT_TRUE(contains(joule::io::read_text_file(path("jem/eval-table-step8.md")), "AUROC invert, log p(x)"));
 
   // Sample quality in ce's features (methods::SampleQuality): the train-vs-test floor and the
-  // buffer, fresh and class-conditional chains; the same numbers twice from the same checkpoints.
+  // buffer (all; mature, labelled by the model's class), fresh and class-conditional chains; the
+  // same numbers twice from the same checkpoints.
   r = joule("eval jem eval.feature_run=ce eval.quality_n=60 eval.out=q1.json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto q = joule::eval::Report::from_json(joule::io::read_text_file(path("q1.json")));
-  for (const char* set : {"quality.train_vs_test.", "quality.buffer.", "quality.fresh.", "quality.fresh_class."}) {
+  for (const char* set : {"quality.train_vs_test.", "quality.buffer.", "quality.buffer_mature.", "quality.fresh.",
+                          "quality.fresh_class."}) {
     for (const char* m : {"precision", "recall"}) {
       const double v = q.value(std::string(set) + m);
       EXPECT_TRUE(v >= 0 && v <= 1) << set << m << " = " << v;
     }
     EXPECT_GE(q.value(std::string(set) + "fd"), 0) << set;
   }
-  const double agreement = q.value("quality.fresh_class.class_agreement");
-  EXPECT_TRUE(agreement >= 0 && agreement <= 1) << agreement;
+  for (const char* key : {"quality.fresh_class.class_agreement", "quality.buffer_mature.class_agreement", "buffer.mature_fraction"}) {
+    const double v = q.value(key);
+    EXPECT_TRUE(v >= 0 && v <= 1) << key << " = " << v;
+  }
+  EXPECT_FALSE(q.has("quality.buffer.class_agreement"));
   EXPECT_FALSE(q.has("quality.fresh.class_agreement"));  // unconditional chains have no intended class
   r = joule("eval jem eval.feature_run=ce eval.quality_n=60 eval.out=q2.json");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -1,6 +1,6 @@
 // ReplayBuffer: reinitialisation rate, distinct draws, in-place write-back, init kinds,
 // checkpoint round trip and clear errors; FIFO and reservoir policies, 8-bit storage, the
-// old checkpoint format and the unchanged random draws of the default policy.
+// old checkpoint format and the unchanged random draws of the default policy; update counts.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -432,6 +432,74 @@ TEST(ReplayBufferTest, NewInPlaceCheckpointKeepsTheOldKeys) {
   EXPECT_EQ(capacity.item<int64_t>(), 8);
   EXPECT_EQ(filled.item<int64_t>(), 1);
   EXPECT_TRUE(torch::equal(storage, a.storage()));
+}
+
+TEST(ReplayBufferTest, UpdateCountsFollowWriteBacksAndRestarts) {
+  // Count by hand what each slot's chain has had: +1 per write-back, 0 when a draw restarts it.
+  ReplayBuffer buffer(ReplayBufferOptions(50).reinit_prob(0.3), {2});
+  auto gen = joule::make_generator(31);
+  std::vector<int64_t> expected(50, 0);
+  for (int round = 0; round < 40; ++round) {
+    auto d = buffer.sample(7, gen);
+    auto idx = d.indices.contiguous();
+    auto reinit = d.reinit.contiguous();
+    for (int64_t i = 0; i < 7; ++i) {
+      const int64_t slot = idx.data_ptr<int64_t>()[i];
+      expected[slot] = reinit.data_ptr<bool>()[i] ? 0 : expected[slot];
+    }
+    // Every other draw is written back; a draw without write-back leaves the counts alone.
+    if (round % 2 == 0) {
+      buffer.update(d.indices, d.x);
+      for (int64_t i = 0; i < 7; ++i) ++expected[idx.data_ptr<int64_t>()[i]];
+    }
+  }
+  ASSERT_TRUE(buffer.updates().defined());
+  EXPECT_TRUE(torch::equal(buffer.updates(), torch::tensor(expected, torch::kLong)));
+  // mature_slots(k) lists exactly the slots with at least k runs, ascending.
+  for (int64_t k : {0, 1, 2, 3}) {
+    std::vector<int64_t> want;
+    for (int64_t s = 0; s < 50; ++s) {
+      if (k <= 0 || expected[s] >= k) want.push_back(s);
+    }
+    EXPECT_TRUE(torch::equal(buffer.mature_slots(k), torch::tensor(want, torch::kLong))) << "k = " << k;
+  }
+  // set_storage: advanced states add one run to every chain; new states restart all counts.
+  auto before = buffer.updates().clone();
+  buffer.set_storage(buffer.states().clone(), /*advanced=*/true);
+  EXPECT_TRUE(torch::equal(buffer.updates(), before + 1));
+  buffer.set_storage(torch::zeros({50, 2}));
+  EXPECT_EQ(buffer.updates().sum().item<int64_t>(), 0);
+}
+
+TEST(ReplayBufferTest, UpdateCountsSurviveACheckpointAndOldOnesLoadUnknown) {
+  ReplayBuffer a(ReplayBufferOptions(20).reinit_prob(0.0), {2});
+  auto gen = joule::make_generator(32);
+  for (int i = 0; i < 5; ++i) {
+    auto d = a.sample(6, gen);
+    a.update(d.indices, d.x);
+  }
+  ReplayBuffer b(ReplayBufferOptions(20), {2});
+  load_into(b, saved(a));
+  EXPECT_TRUE(torch::equal(b.updates(), a.updates()));
+  EXPECT_EQ(b.updates().sum().item<int64_t>(), 30);
+  // A checkpoint without counts (saved before they existed): unknown, so every slot counts as mature.
+  torch::serialize::OutputArchive out;
+  out.write("capacity", torch::tensor(int64_t{20}));
+  out.write("filled", torch::tensor(1));
+  out.write("storage", torch::zeros({20, 2}));
+  std::ostringstream os;
+  out.save_to(os);
+  load_into(b, os.str());
+  EXPECT_FALSE(b.updates().defined());
+  EXPECT_EQ(b.mature_slots(5).size(0), 20);
+  auto d = b.sample(4, gen);
+  b.update(d.indices, d.x);
+  EXPECT_FALSE(b.updates().defined());
+  // FIFO buffers move states between slots: no counts, mature_slots lists what is stored.
+  ReplayBuffer fifo(ReplayBufferOptions(10).policy(BufferPolicy::kFifo), {2});
+  fifo.update(torch::Tensor(), torch::zeros({4, 2}));
+  EXPECT_FALSE(fifo.updates().defined());
+  EXPECT_TRUE(torch::equal(fifo.mature_slots(3), torch::arange(4, torch::kLong)));
 }
 
 TEST(ReplayBufferTest, SetStorageOfAFifoKeepsOrResetsTheRing) {

@@ -47,6 +47,9 @@ struct JemConfig : MethodConfig {
     int64_t grid_n = 100;       ///< images in each sample grid (1 to 1024)
     double temperature = 0.0;   ///< temperature of log p̃(x) read-outs; 0 = model T × sampler T
     int64_t chain_steps = 200;  ///< SGLD steps of the fresh chains in the sample grids
+    /// Buffer samples for pictures and quality come from chains with at least this many runs
+    /// since their last restart (ReplayBuffer::updates); 0 = every chain.
+    int64_t buffer_min_updates = 5;
     /// Declares the [eval] fields, the classifier protocol's included.
     void visit(config::Fields& f);
   } eval;  ///< [eval]
@@ -108,6 +111,10 @@ class JemMethod : public Method {
   const RobustnessEvaluation& robustness();
   /// The sample-quality lines (eval.feature_run): buffer, fresh and class-conditional chains.
   void add_sample_quality(eval::Report& r);
+  /// Slots of buffer chains with at least eval.buffer_min_updates runs (all when too few).
+  at::Tensor mature_buffer_slots();
+  /// The model's own class (argmax f(x)) of each state [n, ...], as int64 on the device.
+  at::Tensor model_labels(const at::Tensor& x);
 
   JemConfig config_;
   RobustnessCache robust_;

@@ -75,7 +75,8 @@ class PersistentChains {
   bool initialized() const { return buffer_->size() > 0; }
   /// The stored states [capacity, ...] (undefined before the first draw or initialize()).
   torch::Tensor states() const { return buffer_->states(); }
-  /// Writes every chain's state (after a transition computed outside, e.g. fused Gibbs sweeps).
+  /// Writes every chain's state after a transition computed outside (e.g. fused Gibbs sweeps);
+  /// counts as one run of every chain (ReplayBuffer::updates).
   void set_states(const torch::Tensor& states);
 
   /// Sets the hook applied to drawn states before sampling (an empty function removes it).

@@ -122,12 +122,14 @@ class ReplayBuffer {
   /// last capacity are kept); reservoir appends while not full, then applies algorithm R, drawing
   /// one uniform per row offered to a full buffer from gen (the default generator if none).
   void update(const torch::Tensor& indices, const torch::Tensor& x, c10::optional<at::Generator> gen = c10::nullopt);
-  /// Replaces the stored states (PersistentChains::initialize / advance_all).
+  /// Replaces the stored states (PersistentChains::initialize / set_states / advance_all).
   /// In-place: `states` [capacity, ...]; a 32-bit buffer keeps the tensor itself (no copy).
+  /// `advanced`: the states are the stored chains moved on by one run, so each slot's update
+  /// count grows by one; otherwise they are new chains and the counts restart at 0.
   /// FIFO / reservoir: `states` [m, ...], 1 ≤ m ≤ capacity, copied in; with m == size() the
   /// ring position and seen count are kept (a rewrite of the current chains), otherwise the buffer
   /// restarts holding just these m states (ring position m mod capacity, seen = m).
-  void set_storage(const torch::Tensor& states);
+  void set_storage(const torch::Tensor& states, bool advanced = false);
   /// n fresh states from the init distribution.
   torch::Tensor init_samples(int64_t n, c10::optional<at::Generator> gen = c10::nullopt) const;
   /// n distinct stored states, read without reinitialisation (8-bit: dequantised with noise from
@@ -142,6 +144,17 @@ class ReplayBuffer {
   /// bin centres lo + (hi − lo)(q + ½)/256 for 8-bit (deterministic, no noise). Undefined while
   /// nothing is stored.
   torch::Tensor states() const;
+  /// In-place buffers: how many chain runs each slot's state has had since it started fresh,
+  /// [capacity] int64 on the buffer's device. update() adds one to each slot written back, a draw
+  /// that reinitialises a slot resets it to 0 (the fresh chain has had no run yet), set_storage()
+  /// adds one (advanced) or resets all. Used to tell mature chains from just-restarted ones
+  /// (ReplayBuffer::mature_slots). Undefined for FIFO / reservoir buffers (their states move
+  /// between slots), before the first draw, and after loading a checkpoint saved without counts.
+  const torch::Tensor& updates() const { return updates_; }
+  /// Slots [k] (int64, ascending) whose chains have had at least `min_updates` runs. All slots
+  /// when update counts are unknown (see updates()) or min_updates <= 0; FIFO / reservoir
+  /// buffers: [0, size()).
+  torch::Tensor mature_slots(int64_t min_updates) const;
   /// States stored: 0 until the first write, at most capacity (in-place: capacity once filled).
   int64_t size() const { return size_; }
   /// States ever offered to a FIFO / reservoir buffer (algorithm R's i); 0 for in-place.
@@ -152,7 +165,8 @@ class ReplayBuffer {
 
   /// Checkpoint keys: "capacity", "filled", "storage" (raw, [size(), ...]; the format before
   /// policies, which still loads into an in-place 32-bit buffer), "policy" (0 in_place, 1 fifo,
-  /// 2 reservoir), "storage_bits", "quantize_range" ([lo, hi] float64), "size", "next", "seen".
+  /// 2 reservoir), "storage_bits", "quantize_range" ([lo, hi] float64), "size", "next", "seen",
+  /// and "updates" (in-place, when known; older checkpoints load without it).
   void save(torch::serialize::OutputArchive& archive) const;
   /// Errors if the checkpoint's capacity, policy, storage bits or (8-bit) range differ from this
   /// buffer's.
@@ -162,6 +176,7 @@ class ReplayBuffer {
   void ensure_filled(c10::optional<at::Generator> gen);
   void ensure_allocated();
   void refresh_view();
+  void count_draw(const Draw& draw);
   void check_states(const torch::Tensor& x, const char* fn) const;
   torch::Tensor encode(const torch::Tensor& x) const;
   torch::Tensor read(const torch::Tensor& indices, c10::optional<at::Generator> gen) const;
@@ -174,6 +189,7 @@ class ReplayBuffer {
   torch::Device device_;
   torch::Tensor storage_;  ///< in-place: [capacity, ...]; FIFO / reservoir: [capacity, ...] allocated on first write
   torch::Tensor view_;     ///< FIFO / reservoir: storage_ rows [0, size_), undefined while empty
+  torch::Tensor updates_;  ///< in-place: [capacity] int64 runs per slot since its chain started (see updates())
   torch::Tensor data_;
   int64_t size_ = 0;
   int64_t next_ = 0;  ///< FIFO ring position: the slot the next state goes to

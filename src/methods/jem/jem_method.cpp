@@ -33,6 +33,8 @@ void JemConfig::Eval::visit(config::Fields& f) {
   f("temperature", temperature,
     Doc("temperature of log p~(x) read-outs; 0 = model T x sampler T (what training matched)").min(0.0));
   f("chain_steps", chain_steps, Doc("SGLD steps of the fresh chains in the sample grids and the quality scores").min(0));
+  f("buffer_min_updates", buffer_min_updates,
+    Doc("buffer pictures and quality use chains with at least this many SGLD runs since their last restart (0 = all)").min(0));
   QualityConfig::visit(f);
 }
 
@@ -209,7 +211,18 @@ void JemMethod::add_sample_quality(eval::Report& r) {
   if (buffer_ && buffer_->size() > 0) {
     auto idx = torch::randperm(buffer_->size(), gen, idx_opts).slice(0, 0, std::min(n, buffer_->size()));
     SampleQuality::add_lines(r, "quality.buffer.", quality.score(buffer_->states().index_select(0, idx)),
-                             "persistent chains (replay buffer)");
+                             "persistent chains (replay buffer), all");
+    auto mature = mature_buffer_slots();
+    r.add("buffer.mature_fraction", static_cast<double>(mature.size(0)) / static_cast<double>(buffer_->size()),
+          "fraction of buffer chains with >= eval.buffer_min_updates runs since their last restart");
+    auto pick = mature.index_select(0, torch::randperm(mature.size(0), gen, idx_opts).slice(0, 0, std::min(n, mature.size(0))));
+    auto x = buffer_->states().index_select(0, pick);
+    // Their intended class is the model's own (argmax f(x)): JEM's class-conditional samples are
+    // buffer states grouped that way (JEM:eval_wrn_ebm.py cond_samples). The feature classifier
+    // judges whether each shows that class.
+    SampleQuality::add_lines(r, "quality.buffer_mature.", quality.score(x, model_labels(x)),
+                             "buffer chains with >= " + std::to_string(cfg.eval.buffer_min_updates) +
+                                 " runs since restart (intended class: the model's argmax)");
   }
   const int64_t steps = cfg.eval.chain_steps;
   if (steps == 0) return;
@@ -231,6 +244,18 @@ const RobustnessEvaluation& JemMethod::robustness() {
     return evaluate_robustness_runs(*classifier_, eval_state().name, data_.test.x, data_.test.y, config_.eval, data_.images(),
                                     derive_seed(static_cast<uint64_t>(config_.run.seed), 11), device());
   });
+}
+
+at::Tensor JemMethod::mature_buffer_slots() {
+  auto mature = buffer_->mature_slots(config_.eval.buffer_min_updates);
+  // Too few mature chains to show or score (e.g. early in training): use every chain.
+  if (mature.size(0) < std::min<int64_t>(100, buffer_->size())) return buffer_->mature_slots(0);
+  return mature;
+}
+
+at::Tensor JemMethod::model_labels(const at::Tensor& x) {
+  auto scores = eval::classifier_scores(*classifier_, x, 256, false);
+  return scores.probs.argmax(1).to(x.device());
 }
 
 at::Tensor JemMethod::init_states(int64_t n, at::Generator& gen) {
@@ -266,24 +291,36 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
     const auto range = std::make_pair(-1.0, 1.0);
     const auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device());
     if (buffer_ && buffer_->size() > 0) {
-      auto idx = torch::randperm(buffer_->capacity(), gen, idx_opts).slice(0, 0, std::min(n, buffer_->capacity()));
+      auto mature = mature_buffer_slots();
+      mature = mature.index_select(0, torch::randperm(mature.size(0), gen, idx_opts));
       files.push_back(prefix + "samples-buffer.png");
-      io::save_image_grid(buffer_->states().index_select(0, idx).cpu(), files.back(), 10, 2, range);
+      io::save_image_grid(buffer_->states().index_select(0, mature.slice(0, 0, std::min(n, mature.size(0)))).cpu(),
+                          files.back(), 10, 2, range);
       at::Tensor by_class;
+      std::vector<at::Tensor> rows;
       if (jem_->options.pxy_weight() > 0) {
-        // The class buckets of the p(x|y) chains, as they are.
+        // The class buckets of the p(x|y) chains, mature chains first.
         const int64_t bucket = buffer_->capacity() / classes_;
-        std::vector<at::Tensor> rows;
-        for (int64_t c = 0; c < shown; ++c) rows.push_back(buffer_->states().slice(0, c * bucket, c * bucket + per_class));
-        by_class = torch::cat(rows, 0);
-      } else if (steps > 0) {
-        // An unconditional buffer has no classes: refine random buffer states on E(x, y).
-        auto y = torch::arange(shown, idx_opts).repeat_interleave(per_class);
-        auto start = buffer_->states().index_select(0, torch::randint(buffer_->capacity(), {y.size(0)}, gen, idx_opts));
-        ClassConditionalEnergy conditional(*classifier_, y);
-        EvalModeGuard eval_mode(*classifier_);
-        by_class = sampler_->with_steps(steps)->sample(conditional, start, gen);
+        for (int64_t c = 0; c < shown; ++c) {
+          auto in_bucket = mature.masked_select(mature.ge(c * bucket).logical_and(mature.lt((c + 1) * bucket)));
+          rows.push_back(buffer_->states().index_select(0, in_bucket.slice(0, 0, per_class)));
+        }
+      } else {
+        // JEM's class-conditional samples (JEM:eval_wrn_ebm.py cond_samples): buffer chains
+        // grouped by the model's own class.
+        auto x = buffer_->states().index_select(0, mature);
+        auto labels = model_labels(x);
+        for (int64_t c = 0; c < shown; ++c) rows.push_back(x.index_select(0, labels.eq(c).nonzero().view({-1}).slice(0, 0, per_class)));
       }
+      // A class with fewer chains than a row keeps the rest of its row black.
+      for (auto& row : rows) {
+        if (row.size(0) < per_class) {
+          auto pad_shape = row.sizes().vec();
+          pad_shape[0] = per_class - row.size(0);
+          row = torch::cat({row, torch::full(pad_shape, range.first, row.options())}, 0);
+        }
+      }
+      by_class = torch::cat(rows, 0);
       if (by_class.defined()) {
         files.push_back(prefix + "samples-buffer-class.png");
         io::save_image_grid(by_class.cpu(), files.back(), per_class, 2, range);
@@ -330,7 +367,14 @@ torch::Tensor JemMethod::sample() {
       const int64_t bucket = buffer_->capacity() / classes_;
       slots = torch::randint(bucket, {n}, gen, idx_opts) + label * bucket;  // class bucket of p(x|y) chains
     } else {
-      slots = torch::randint(buffer_->capacity(), {n}, gen, idx_opts);
+      slots = mature_buffer_slots();
+      if (label >= 0) {
+        // Start from mature chains the model already assigns to the class (JEM's cond_samples
+        // reads them from the buffer); from any mature chain if it assigns none.
+        auto of_class = slots.index_select(0, model_labels(buffer_->states().index_select(0, slots)).eq(label).nonzero().view({-1}));
+        if (of_class.size(0) > 0) slots = of_class;
+      }
+      slots = slots.index_select(0, torch::randint(slots.size(0), {n}, gen, idx_opts));
     }
     x0 = buffer_->states().index_select(0, slots);
   } else {
