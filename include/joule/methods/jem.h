@@ -49,7 +49,7 @@ struct JemConfig : MethodConfig {
     int64_t chain_steps = 200;  ///< SGLD steps of the fresh chains in the sample grids
     /// Buffer samples for pictures and quality come from chains with at least this many runs
     /// since their last restart (ReplayBuffer::updates); 0 = every chain.
-    int64_t buffer_min_updates = 5;
+    int64_t buffer_min_updates = 10;
     /// Declares the [eval] fields, the classifier protocol's included.
     void visit(config::Fields& f);
   } eval;  ///< [eval]
