@@ -296,7 +296,6 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
       files.push_back(prefix + "samples-buffer.png");
       io::save_image_grid(buffer_->states().index_select(0, mature.slice(0, 0, std::min(n, mature.size(0)))).cpu(),
                           files.back(), 10, 2, range);
-      at::Tensor by_class;
       std::vector<at::Tensor> rows;
       if (jem_->options.pxy_weight() > 0) {
         // The class buckets of the p(x|y) chains, mature chains first.
@@ -320,11 +319,8 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
           row = torch::cat({row, torch::full(pad_shape, range.first, row.options())}, 0);
         }
       }
-      by_class = torch::cat(rows, 0);
-      if (by_class.defined()) {
-        files.push_back(prefix + "samples-buffer-class.png");
-        io::save_image_grid(by_class.cpu(), files.back(), per_class, 2, range);
-      }
+      files.push_back(prefix + "samples-buffer-class.png");
+      io::save_image_grid(torch::cat(rows, 0).cpu(), files.back(), per_class, 2, range);
     }
     if (steps > 0) {
       auto long_chain = sampler_->with_steps(steps);
