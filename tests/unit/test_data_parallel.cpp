@@ -82,10 +82,58 @@ TEST(DataParallelTest, EnvironmentIsReadAndCheckedLikeTorchrun) {
   EXPECT_EQ(joule::distributed::DistributedOptions::from_environment().world_size, 1);
 }
 
+// Which backend and GPU a rank gets: torch.distributed's default (NCCL on a GPU when the build has
+// it, else Gloo), one GPU per process by LOCAL_RANK, and errors that say what to change.
+TEST(DataParallelTest, BackendAndDeviceFollowTheRanksDevice) {
+  using joule::distributed::choose_backend;
+  const at::Device cpu(at::kCPU), gpu(at::kCUDA, 0);
+  EXPECT_EQ(choose_backend("auto", cpu, true), "gloo");
+  EXPECT_EQ(choose_backend("auto", gpu, true), "nccl");
+  EXPECT_EQ(choose_backend("auto", gpu, false), "gloo");  // Gloo reduces CUDA tensors through the host
+  EXPECT_EQ(choose_backend("gloo", gpu, true), "gloo");
+  EXPECT_EQ(choose_backend("nccl", gpu, true), "nccl");
+  EXPECT_NE(joule::testing::error_of([&] { choose_backend("nccl", cpu, true); }).find("set run.device=cuda"), std::string::npos);
+  EXPECT_NE(joule::testing::error_of([&] { choose_backend("nccl", gpu, false); }).find("built without c10d's NCCL"),
+            std::string::npos);
+  EXPECT_NE(joule::testing::error_of([&] { choose_backend("mpi", cpu, true); }).find("'mpi'"), std::string::npos);
+
+  joule::distributed::DistributedOptions o;
+  o.world_size = 4;
+  o.rank = 3;
+  o.local_rank = 3;
+  using joule::distributed::rank_device;
+  EXPECT_EQ(rank_device(o, at::Device(at::kCUDA), 2), at::Device(at::kCUDA, 1));  // LOCAL_RANK mod the GPUs
+  EXPECT_EQ(rank_device(o, at::Device(at::kCUDA), 8), at::Device(at::kCUDA, 3));
+  EXPECT_EQ(rank_device(o, at::Device(at::kCUDA, 0), 8), at::Device(at::kCUDA, 0));  // an explicit GPU is kept
+  EXPECT_EQ(rank_device(o, cpu, 8), cpu);
+  EXPECT_NE(joule::testing::error_of([&] { rank_device(o, at::Device(at::kCUDA), 0); }).find("none is visible"),
+            std::string::npos);
+  o.world_size = 1;
+  o.rank = o.local_rank = 0;
+  EXPECT_EQ(rank_device(o, at::Device(at::kCUDA), 0), at::Device(at::kCUDA));  // one process: untouched
+
+  // NCCL asked for on the CPU fails before any worker waits for the others (this build's or a CUDA
+  // build's error, whichever applies first), and a bad backend name is named.
+  joule::distributed::DistributedOptions two;
+  two.world_size = 2;
+  two.backend = "nccl";
+  const std::string e = joule::testing::error_of([&] { joule::distributed::connect(two, cpu); });
+  EXPECT_TRUE(e.find("built without c10d's NCCL") != std::string::npos || e.find("set run.device=cuda") != std::string::npos) << e;
+  ::setenv("JOULE_DIST_BACKEND", "mpi", 1);
+  EXPECT_NE(joule::testing::error_of([] { joule::distributed::DistributedOptions::from_environment(); }).find("JOULE_DIST_BACKEND='mpi'"),
+            std::string::npos);
+  ::setenv("JOULE_DIST_BACKEND", "gloo", 1);
+  EXPECT_EQ(joule::distributed::DistributedOptions::from_environment().backend, "gloo");
+  ::unsetenv("JOULE_DIST_BACKEND");
+  EXPECT_EQ(joule::distributed::DistributedOptions::from_environment().backend, "auto");
+}
+
 TEST(DataParallelTest, CollectivesAndBucketedGradientMeans) {
   ASSERT_TRUE(joule::distributed::gloo_available());
   run_ranks(3, [](Communicator& comm) {
     const int64_t r = comm.rank();
+    EXPECT_EQ(comm.backend(), "gloo");  // "auto" on the CPU
+    EXPECT_EQ(comm.device(), at::Device(at::kCPU));
     // all-reduce, broadcast, all-gather of variable-length bytes
     std::vector<at::Tensor> t{at::full({5}, double(r + 1), at::kDouble)};
     comm.all_reduce_sum(t);

@@ -59,7 +59,8 @@ int64_t take_nproc(std::vector<std::string>& args);
 int launch_workers(int64_t nproc, const std::vector<std::string>& args, const std::string& run_folder, std::ostream& err);
 
 /// Joins the data-parallel job the environment describes (a worker that launch_workers or torchrun
-/// started; WORLD_SIZE set), or null when WORLD_SIZE is not set.
-std::shared_ptr<distributed::Communicator> join_job_from_environment();
+/// started; WORLD_SIZE set) for a rank training on `device_spec` (run.device: a GPU job gives each
+/// process its own GPU and, with a NCCL build, the NCCL backend), or null when WORLD_SIZE is not set.
+std::shared_ptr<distributed::Communicator> join_job_from_environment(const std::string& device_spec);
 
 }  // namespace joule::cli

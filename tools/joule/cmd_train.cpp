@@ -40,6 +40,13 @@ const char* kUsage =
     "its own defaults. Continue a run with train.resume=RUN_FOLDER (and e.g. train.steps=N).\n"
     "Options of the method (joule train method=NAME --help for another method's):\n";
 
+// A GPU rank of a data-parallel job trains on its own GPU (cuda:LOCAL_RANK), the one its
+// communicator reduces on.
+torch::Device on_rank_device(torch::Device device, const std::shared_ptr<distributed::Communicator>& comm) {
+  if (comm && comm->world_size() > 1 && device.is_cuda()) return comm->device();
+  return device;
+}
+
 std::string timestamp() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -90,7 +97,11 @@ int cmd_train(const std::vector<std::string>& argv_in, std::ostream& out, std::o
     return launch_workers(nproc, worker_args, folder, err);
   }
   // A worker of a data-parallel job (started by --nproc or torchrun): only rank 0 speaks and writes.
-  auto comm = join_job_from_environment();
+  auto comm = join_job_from_environment(resume.empty() ? doc.get_text("run.device", "auto") : [&] {
+    auto saved = methods::saved_config(resume);
+    saved.merge(doc);
+    return saved.get_text("run.device", "auto");
+  }());
   std::ostringstream quiet;
   std::ostream& say = comm && !comm->is_main() ? quiet : out;
   std::ostream& warn_once = comm && !comm->is_main() ? quiet : err;
@@ -103,7 +114,7 @@ int cmd_train(const std::vector<std::string>& argv_in, std::ostream& out, std::o
   if (!resume.empty()) {
     auto config = methods::saved_config(resume);
     config.merge(doc);
-    device = setup_runtime(methods::run_options(config), warn_once);
+    device = on_rank_device(setup_runtime(methods::run_options(config), warn_once), comm);
     method = methods::load_with_config(resume, config, device, comm);
     const int64_t at = method->trainer().step_count(), steps = method->config().train.steps;
     if (steps < at) {
@@ -112,7 +123,7 @@ int cmd_train(const std::vector<std::string>& argv_in, std::ostream& out, std::o
     }
   } else {
     method = methods::create(doc);
-    device = setup_runtime(method->config().run, warn_once);
+    device = on_rank_device(setup_runtime(method->config().run, warn_once), comm);
     method->build(device);
     if (comm) method->trainer().set_communicator(comm);
   }

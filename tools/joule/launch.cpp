@@ -15,6 +15,8 @@
 #include <map>
 #include <thread>
 
+#include <torch/cuda.h>
+
 #include "joule/core/runtime.h"
 #include "tools/joule/args.h"
 
@@ -82,16 +84,20 @@ int64_t take_nproc(std::vector<std::string>& args) {
   return nproc;
 }
 
-std::shared_ptr<distributed::Communicator> join_job_from_environment() {
+std::shared_ptr<distributed::Communicator> join_job_from_environment(const std::string& device_spec) {
   const char* world = std::getenv("WORLD_SIZE");
   if (!world || !*world) return nullptr;
   distributed::DistributedOptions options;
+  torch::Device device = torch::kCPU;
   try {
     options = distributed::DistributedOptions::from_environment();
+    device = distributed::rank_device(options, resolve_device(device_spec), static_cast<int64_t>(torch::cuda::device_count()));
+    // Fail on a wrong backend choice before meeting the other workers (each fails alike).
+    distributed::choose_backend(options.backend, device, distributed::nccl_available());
   } catch (const c10::Error& e) {
     throw UsageError(e.what_without_backtrace());
   }
-  return distributed::connect(options);
+  return distributed::connect(options, device);
 }
 
 int launch_workers(int64_t nproc, const std::vector<std::string>& args, const std::string& run_folder, std::ostream& err) {

@@ -1,8 +1,8 @@
 #pragma once
 // Data-parallel training across processes on torch's c10d: a TCPStore where the workers meet and
-// a Gloo process group (the CPU backend of torch.distributed) behind one small interface, so the
-// trainer, the data sharding and the checkpoints never see c10d's headers (whose paths and class
-// names moved between LibTorch versions).
+// a process group behind one small interface — Gloo (torch.distributed's CPU backend) or, in a
+// CUDA build of LibTorch 2.x, NCCL for training on GPUs — so the trainer, the data sharding and the
+// checkpoints never see c10d's headers (whose paths and class names moved between LibTorch versions).
 //
 //   auto comm = joule::distributed::connect(joule::distributed::DistributedOptions::from_environment());
 //   method.trainer().set_communicator(comm);   // gradients all-reduced once per update, rank 0 writes
@@ -27,11 +27,16 @@ struct DistributedOptions {
   /// Seconds a collective or the rendezvous waits for the other workers before the job stops with
   /// an error naming what it waited for (a dead or hung worker).
   double timeout_s = 300;
-  /// Reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT and JOULE_DIST_TIMEOUT
-  /// (seconds); without WORLD_SIZE the result is a single process (world_size 1). Malformed
-  /// values are errors naming the variable.
+  /// Process-group backend: "gloo", "nccl" (a CUDA build with NCCL, training on a GPU) or "auto"
+  /// (NCCL when the rank trains on a GPU and the build has it, else Gloo), as torch.distributed
+  /// picks its default backend.
+  std::string backend = "auto";
+  /// Reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT, JOULE_DIST_TIMEOUT (seconds)
+  /// and JOULE_DIST_BACKEND; without WORLD_SIZE the result is a single process (world_size 1).
+  /// Malformed values are errors naming the variable.
   static DistributedOptions from_environment();
-  /// Throws unless 0 ≤ rank < world_size, the port is in 1..65535 and the timeout is positive.
+  /// Throws unless 0 ≤ rank < world_size, the port is in 1..65535, the timeout is positive and the
+  /// backend is auto, gloo or nccl.
   void validate() const;
 };
 
@@ -52,6 +57,10 @@ class Communicator {
   virtual std::vector<at::Tensor> all_gather(const at::Tensor& tensor) = 0;
   /// Waits until every rank arrives.
   virtual void barrier() = 0;
+  /// The device this rank trains on: the CPU, or with a GPU job its own GPU (cuda:LOCAL_RANK).
+  virtual at::Device device() const { return at::kCPU; }
+  /// The process-group backend: "single", "gloo" or "nccl".
+  virtual std::string backend() const = 0;
   /// Whether this is rank 0, the one that writes run folders and checkpoints.
   bool is_main() const { return rank() == 0; }
 };
@@ -65,15 +74,30 @@ class SingleProcess : public Communicator {
   void broadcast(std::vector<at::Tensor>&, int64_t) override {}
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor) override { return {tensor}; }
   void barrier() override {}
+  std::string backend() const override { return "single"; }
 };
 
 /// Whether this build has c10d's Gloo backend (the Debian LibTorch and the pip wheels do).
 bool gloo_available();
 
-/// Joins the job `options` describes: rank 0 starts a TCPStore at master_addr:master_port, every
-/// rank connects and a Gloo process group forms (one per job). A world of 1 gives SingleProcess.
-/// Throws, naming the address, when the workers do not all arrive within the timeout.
-std::shared_ptr<Communicator> connect(const DistributedOptions& options);
+/// Whether this build has c10d's NCCL backend (a CUDA LibTorch 2.x with NCCL, e.g. pip's wheels).
+bool nccl_available();
+
+/// The backend a rank training on `device` uses: `requested` ("gloo", "nccl" or "auto", which is
+/// NCCL on a GPU when `nccl_built`, else Gloo). Throws, saying what to change, for NCCL on the CPU
+/// or in a build without it.
+std::string choose_backend(const std::string& requested, const at::Device& device, bool nccl_built);
+
+/// The device of a rank: `device` itself unless it is a GPU without an index in a job of several
+/// processes, which becomes cuda:(local_rank mod gpu_count), one GPU per process on a machine as
+/// torchrun's LOCAL_RANK means it.
+at::Device rank_device(const DistributedOptions& options, const at::Device& device, int64_t gpu_count);
+
+/// Joins the job `options` describes for a rank training on `device` (resolved by rank_device):
+/// rank 0 starts a TCPStore at master_addr:master_port, every rank connects and a process group of
+/// the chosen backend forms (one per job). A world of 1 gives SingleProcess. Throws, naming the
+/// address, when the workers do not all arrive within the timeout.
+std::shared_ptr<Communicator> connect(const DistributedOptions& options, const at::Device& device = at::kCPU);
 
 /// Variable-length bytes of every rank, in rank order (lengths first, then the padded bytes):
 /// how each rank's chains and generator reach rank 0's checkpoint.
