@@ -7,6 +7,10 @@
 
 namespace joule::eval {
 
+at::Tensor predicted_labels(ClassifierEnergyImpl& model, const at::Tensor& x, int64_t batch_size) {
+  return classifier_scores(model, x, batch_size, /*with_grad=*/false).probs.argmax(1).to(x.device());
+}
+
 ClassifierScores classifier_scores(ClassifierEnergyImpl& model, const at::Tensor& x, int64_t batch_size, bool with_grad) {
   TORCH_CHECK(batch_size > 0, "classifier_scores: batch_size must be > 0, got ", batch_size);
   TORCH_CHECK(x.dim() >= 2 && x.size(0) > 0, "classifier_scores: expected a non-empty batch [N, ...], got ", x.sizes());

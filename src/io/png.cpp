@@ -295,6 +295,22 @@ Image image_grid(const at::Tensor& images, int64_t nrow, int64_t padding,
   return grid;
 }
 
+at::Tensor rows_by_class(const at::Tensor& images, const at::Tensor& labels, int64_t classes, int64_t per_class,
+                         double fill) {
+  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0), "rows_by_class: ", images.size(0), " images but labels of shape ",
+              labels.sizes());
+  TORCH_CHECK(classes > 0 && per_class > 0, "rows_by_class: classes and per_class must be > 0, got ", classes, " and ", per_class);
+  auto shape = images.sizes().vec();
+  shape[0] = classes * per_class;
+  auto out = at::full(shape, fill, images.options());
+  const auto on_device = labels.to(images.device());
+  for (int64_t c = 0; c < classes; ++c) {
+    auto of_class = images.index_select(0, on_device.eq(c).nonzero().view({-1}).slice(0, 0, per_class));
+    out.narrow(0, c * per_class, of_class.size(0)).copy_(of_class);
+  }
+  return out;
+}
+
 void save_image_grid(const at::Tensor& images, const std::string& path, int64_t nrow,
                      int64_t padding, c10::optional<std::pair<double, double>> range,
                      double pad_value) {

@@ -233,6 +233,14 @@ TEST_F(JemCliTest, TrainEvaluateAgainstBaselineAndSample) {
   }
   r = joule("eval jem eval.feature_run=jem/metrics.jsonl");
   EXPECT_NE(r.exit_code, 0) << r.output;
+  // With p(x|y) trained, a buffer chain's intended class is its class bucket.
+  r = joule("train " + kConfigs + "jem_fashion_cnn.toml out=jxy" + kSmall +
+            " jem.px_weight=0 jem.pxy_weight=1 eval.feature_run=ce eval.quality_n=60 eval.buffer_min_updates=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "intended class: the chain's class bucket")) << r.output;
+  const double agreement = joule::eval::Report::from_json(joule::io::read_text_file(path("jxy/eval.json")))
+                               .value("quality.buffer_mature.class_agreement");
+  EXPECT_TRUE(agreement >= 0 && agreement <= 1) << agreement;
 
   r = joule("sample jem sample.n=12 sample.steps=2 sample.class=3");
   ASSERT_EQ(r.exit_code, 0) << r.output;

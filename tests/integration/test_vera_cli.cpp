@@ -99,6 +99,26 @@ TEST_F(VeraCliTest, HmcEstimatorAndImages) {
   EXPECT_TRUE(fs::exists(path("img/samples-data.png")));
 }
 
+TEST_F(VeraCliTest, VeraJemImagesAreGroupedAndJudgedByTheModelsClass) {
+  // VERA-JEM on images: generator samples (and after MALA) labelled by the model's own class, one
+  // picture row per class, and the feature classifier's agreement with those labels.
+  const std::string small = " data.n_train=256 data.n_test=100 model.channels=4 train.steps=3 train.batch_size=32"
+                            " train.eval_every=0 run.progress=none";
+  auto r = joule("train ce_fashion_cnn out=ce" + small);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = joule("train vera_jem_fashion out=vj" + small + " generator.width=32 eval.n_samples=60 eval.mala_steps=2 eval.grid_n=20"
+            " eval.ood_n=50 eval.feature_run=ce eval.quality_n=60");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"samples-generator.png", "samples-generator-class.png", "samples-refined-class.png"}) {
+    EXPECT_TRUE(fs::exists(path("vj/") + f)) << f;
+  }
+  const std::string json = joule::io::read_text_file(path("vj/eval.json"));
+  for (const char* k : {"quality.generator.class_agreement", "quality.refined.class_agreement"}) {
+    const double v = json_number(json, k);
+    EXPECT_TRUE(v >= 0 && v <= 1) << k << " = " << v;
+  }
+}
+
 TEST_F(VeraCliTest, VeraJemLearnsATableSemiSupervisedWithTheRepeatedValueFilter) {
   // Three Gaussian classes in 4 columns plus a column that is mostly a fill value (0), which the
   // paper's filter drops.

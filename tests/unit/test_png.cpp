@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "joule/io/png.h"
+#include "support/test_support.h"
 
 namespace {
 
@@ -516,4 +517,17 @@ TEST(PngReadTest, ReadPngNamesTheFileInEveryError) {
   EXPECT_NE(png_error_of([&] { joule::io::read_png(testing::TempDir()); }).find("folder"), std::string::npos);
   std::remove(good.c_str());
   std::remove(bad.c_str());
+}
+
+TEST(ImageGridTest, RowsByClassKeepOrderAndFillMissingClasses) {
+  // Six 1×1×1 "images" valued 0..5 with labels 2, 0, 2, 1, 2, 0; three per row, classes 0..3.
+  auto x = at::arange(6, at::kFloat).view({6, 1, 1, 1});
+  auto y = at::tensor({2, 0, 2, 1, 2, 0}, at::kLong);
+  auto rows = joule::io::rows_by_class(x, y, 4, 3, -1.0).view({-1});
+  EXPECT_TRUE(at::equal(rows, at::tensor({1.f, 5.f, -1.f, 3.f, -1.f, -1.f, 0.f, 2.f, 4.f, -1.f, -1.f, -1.f})));
+  // More of a class than a row holds: the first per_class, in order.
+  auto two = joule::io::rows_by_class(x, y, 3, 2, 9.0).view({-1});
+  EXPECT_TRUE(at::equal(two, at::tensor({1.f, 5.f, 3.f, 9.f, 0.f, 2.f})));
+  EXPECT_NE(joule::testing::error_of([&] { joule::io::rows_by_class(x, y.slice(0, 0, 5), 4, 3, 0.0); }).find("labels of shape"),
+            std::string::npos);
 }

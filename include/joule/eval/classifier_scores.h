@@ -29,6 +29,10 @@ struct ClassifierScores {
 ClassifierScores classifier_scores(ClassifierEnergyImpl& model, const at::Tensor& x, int64_t batch_size = 256,
                                    bool with_grad = true);
 
+/// The model's class argmax_y p(y|x) of each of `x` [N, ...] (eval mode, batches of `batch_size`),
+/// on x's device: the label a JEM's own samples are grouped and judged by.
+at::Tensor predicted_labels(ClassifierEnergyImpl& model, const at::Tensor& x, int64_t batch_size = 256);
+
 /// Fraction of argmax_y probs == labels.
 double accuracy(const at::Tensor& probs, const at::Tensor& labels);
 /// Mean −log p(y|x) of the true labels (probabilities clamped at 1e-12).

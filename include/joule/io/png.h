@@ -99,6 +99,13 @@ Image image_grid(const at::Tensor& images, int64_t nrow = 8, int64_t padding = 2
                  c10::optional<std::pair<double, double>> range = c10::nullopt,
                  double pad_value = 1.0);
 
+/// Images laid out one class per row for image_grid(…, nrow = per_class): row c holds the first
+/// `per_class` images whose label is c (labels [N], 0 ≤ c < classes), in their order, and a class
+/// with fewer keeps the rest of its row filled with `fill` (on the images' own scale), so a
+/// missing class shows as a blank row rather than shifting the others up.
+at::Tensor rows_by_class(const at::Tensor& images, const at::Tensor& labels, int64_t classes, int64_t per_class,
+                         double fill);
+
 /// write_png(path, image_grid(images, nrow, padding, range, pad_value)).
 void save_image_grid(const at::Tensor& images, const std::string& path, int64_t nrow = 8,
                      int64_t padding = 2,

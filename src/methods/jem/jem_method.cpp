@@ -217,12 +217,16 @@ void JemMethod::add_sample_quality(eval::Report& r) {
           "fraction of buffer chains with >= eval.buffer_min_updates runs since their last restart");
     auto pick = mature.index_select(0, torch::randperm(mature.size(0), gen, idx_opts).slice(0, 0, std::min(n, mature.size(0))));
     auto x = buffer_->states().index_select(0, pick);
-    // Their intended class is the model's own (argmax f(x)): JEM's class-conditional samples are
-    // buffer states grouped that way (JEM:eval_wrn_ebm.py cond_samples). The feature classifier
-    // judges whether each shows that class.
-    SampleQuality::add_lines(r, "quality.buffer_mature.", quality.score(x, model_labels(x)),
+    // Their intended class: with p(x|y) trained, the class bucket each chain samples; otherwise
+    // the model's own (argmax f(x)), as JEM's class-conditional samples are buffer states grouped
+    // that way (JEM:eval_wrn_ebm.py cond_samples). The feature classifier judges whether each
+    // shows that class.
+    const bool buckets = jem_->options.pxy_weight() > 0;
+    auto intended = buckets ? pick.div(buffer_->capacity() / classes_, "floor") : model_labels(x);
+    SampleQuality::add_lines(r, "quality.buffer_mature.", quality.score(x, intended),
                              "buffer chains with >= " + std::to_string(cfg.eval.buffer_min_updates) +
-                                 " runs since restart (intended class: the model's argmax)");
+                                 " runs since restart (intended class: " +
+                                 (buckets ? "the chain's class bucket)" : "the model's argmax)"));
   }
   const int64_t steps = cfg.eval.chain_steps;
   if (steps == 0) return;
@@ -253,10 +257,7 @@ at::Tensor JemMethod::mature_buffer_slots() {
   return mature;
 }
 
-at::Tensor JemMethod::model_labels(const at::Tensor& x) {
-  auto scores = eval::classifier_scores(*classifier_, x, 256, false);
-  return scores.probs.argmax(1).to(x.device());
-}
+at::Tensor JemMethod::model_labels(const at::Tensor& x) { return eval::predicted_labels(*classifier_, x); }
 
 at::Tensor JemMethod::init_states(int64_t n, at::Generator& gen) {
   if (buffer_) return buffer_->init_samples(n, gen);
@@ -308,8 +309,7 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
         // JEM's class-conditional samples (JEM:eval_wrn_ebm.py cond_samples): buffer chains
         // grouped by the model's own class.
         auto x = buffer_->states().index_select(0, mature);
-        auto labels = model_labels(x);
-        for (int64_t c = 0; c < shown; ++c) rows.push_back(x.index_select(0, labels.eq(c).nonzero().view({-1}).slice(0, 0, per_class)));
+        rows.push_back(io::rows_by_class(x, model_labels(x), shown, per_class, range.first));
       }
       // A class with fewer chains than a row keeps the rest of its row black.
       for (auto& row : rows) {

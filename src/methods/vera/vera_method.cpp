@@ -386,10 +386,16 @@ eval::Report VeraMethod::evaluate() {
                             derive_seed(static_cast<uint64_t>(cfg.run.seed), 12), n);
       quality.add_floor_lines(r);
       const auto first = [n](const at::Tensor& x) { return x.slice(0, 0, std::min(n, x.size(0))); };
-      SampleQuality::add_lines(r, "quality.generator.", quality.score(first(st.generated)), "generator samples");
+      // VERA-JEM's class-conditional samples: generator samples labelled by the model's own class
+      // (as JEM:eval_wrn_ebm.py cond_samples labels buffer chains); class_agreement asks whether
+      // the feature classifier, another network, sees the same class.
+      const auto labelled = [&](const at::Tensor& x) { return eval::predicted_labels(*classifier_, x); };
+      SampleQuality::add_lines(r, "quality.generator.", quality.score(first(st.generated), labelled(first(st.generated))),
+                               "generator samples (intended class: the model's argmax)");
       if (st.refined.defined()) {
-        SampleQuality::add_lines(r, "quality.refined.", quality.score(first(st.refined)),
-                                 "generator samples after " + std::to_string(cfg.eval.mala_steps) + " MALA steps");
+        SampleQuality::add_lines(r, "quality.refined.", quality.score(first(st.refined), labelled(first(st.refined))),
+                                 "generator samples after " + std::to_string(cfg.eval.mala_steps) +
+                                     " MALA steps (intended class: the model's argmax)");
       }
     }
   } else {
@@ -455,6 +461,18 @@ std::vector<std::string> VeraMethod::pictures(const std::string& prefix) {
     }
     files.push_back(prefix + "samples-data.png");
     io::save_image_grid(labelled_.test.x.slice(0, 0, std::min<int64_t>(n, labelled_.test.size())), files.back(), 10, 2, range);
+    if (classifier_) {
+      // One row per class of the model's own labels (VERA-JEM's class-conditional samples).
+      const int64_t shown = std::min<int64_t>(classes_, 10);
+      const int64_t per_class = std::max<int64_t>(1, std::min<int64_t>(10, n / shown));
+      const auto by_class = [&](const at::Tensor& x, const std::string& file) {
+        files.push_back(prefix + file);
+        auto rows = io::rows_by_class(x, eval::predicted_labels(*classifier_, x), shown, per_class, range.first);
+        io::save_image_grid(rows.cpu(), files.back(), per_class, 2, range);
+      };
+      by_class(st.generated, "samples-generator-class.png");
+      if (st.refined.defined()) by_class(st.refined, "samples-refined-class.png");
+    }
   } else if (event_shape_ == std::vector<int64_t>{2}) {
     const io::PlotBox pb{-extent_, extent_, -extent_, extent_};
     const int64_t n = st.generated.size(0);
