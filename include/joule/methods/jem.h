@@ -115,6 +115,9 @@ class JemMethod : public Method {
   at::Tensor mature_buffer_slots();
   /// The model's own class (argmax f(x)) of each state [n, ...], as int64 on the device.
   at::Tensor model_labels(const at::Tensor& x);
+  /// The class buffer chains at `slots` (states `x`) were drawn for: their class bucket when
+  /// p(x|y) is trained, else the model's own argmax.
+  at::Tensor intended_classes(const at::Tensor& slots, const at::Tensor& x);
 
   JemConfig config_;
   RobustnessCache robust_;

@@ -221,12 +221,10 @@ void JemMethod::add_sample_quality(eval::Report& r) {
     // the model's own (argmax f(x)), as JEM's class-conditional samples are buffer states grouped
     // that way (JEM:eval_wrn_ebm.py cond_samples). The feature classifier judges whether each
     // shows that class.
-    const bool buckets = jem_->options.pxy_weight() > 0;
-    auto intended = buckets ? pick.div(buffer_->capacity() / classes_, "floor") : model_labels(x);
-    SampleQuality::add_lines(r, "quality.buffer_mature.", quality.score(x, intended),
+    SampleQuality::add_lines(r, "quality.buffer_mature.", quality.score(x, intended_classes(pick, x)),
                              "buffer chains with >= " + std::to_string(cfg.eval.buffer_min_updates) +
                                  " runs since restart (intended class: " +
-                                 (buckets ? "the chain's class bucket)" : "the model's argmax)"));
+                                 (jem_->options.pxy_weight() > 0 ? "the chain's class bucket)" : "the model's argmax)"));
   }
   const int64_t steps = cfg.eval.chain_steps;
   if (steps == 0) return;
@@ -258,6 +256,11 @@ at::Tensor JemMethod::mature_buffer_slots() {
 }
 
 at::Tensor JemMethod::model_labels(const at::Tensor& x) { return eval::predicted_labels(*classifier_, x); }
+
+at::Tensor JemMethod::intended_classes(const at::Tensor& slots, const at::Tensor& x) {
+  if (jem_->options.pxy_weight() > 0) return slots.div(buffer_->capacity() / classes_, "floor");
+  return model_labels(x);
+}
 
 at::Tensor JemMethod::init_states(int64_t n, at::Generator& gen) {
   if (buffer_) return buffer_->init_samples(n, gen);
@@ -297,30 +300,12 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
       files.push_back(prefix + "samples-buffer.png");
       io::save_image_grid(buffer_->states().index_select(0, mature.slice(0, 0, std::min(n, mature.size(0)))).cpu(),
                           files.back(), 10, 2, range);
-      std::vector<at::Tensor> rows;
-      if (jem_->options.pxy_weight() > 0) {
-        // The class buckets of the p(x|y) chains, mature chains first.
-        const int64_t bucket = buffer_->capacity() / classes_;
-        for (int64_t c = 0; c < shown; ++c) {
-          auto in_bucket = mature.masked_select(mature.ge(c * bucket).logical_and(mature.lt((c + 1) * bucket)));
-          rows.push_back(buffer_->states().index_select(0, in_bucket.slice(0, 0, per_class)));
-        }
-      } else {
-        // JEM's class-conditional samples (JEM:eval_wrn_ebm.py cond_samples): buffer chains
-        // grouped by the model's own class.
-        auto x = buffer_->states().index_select(0, mature);
-        rows.push_back(io::rows_by_class(x, model_labels(x), shown, per_class, range.first));
-      }
-      // A class with fewer chains than a row keeps the rest of its row black.
-      for (auto& row : rows) {
-        if (row.size(0) < per_class) {
-          auto pad_shape = row.sizes().vec();
-          pad_shape[0] = per_class - row.size(0);
-          row = torch::cat({row, torch::full(pad_shape, range.first, row.options())}, 0);
-        }
-      }
+      // One row per class: JEM's class-conditional samples (JEM:eval_wrn_ebm.py cond_samples)
+      // are buffer chains grouped by the model's own class; p(x|y) chains by their bucket.
+      auto x = buffer_->states().index_select(0, mature);
       files.push_back(prefix + "samples-buffer-class.png");
-      io::save_image_grid(torch::cat(rows, 0).cpu(), files.back(), per_class, 2, range);
+      io::save_image_grid(io::rows_by_class(x, intended_classes(mature, x), shown, per_class, range.first).cpu(), files.back(),
+                          per_class, 2, range);
     }
     if (steps > 0) {
       auto long_chain = sampler_->with_steps(steps);
