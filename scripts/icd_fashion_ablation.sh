@@ -2,7 +2,7 @@
 # Improved-CD ablation on Fashion-MNIST (arXiv:2012.01316 §5.3 and Table 4, at CPU scale): the
 # icd_fashion preset with its terms added one at a time, each run scored by the same sample-quality
 # measure (methods::SampleQuality on the cached `auto` feature classifier) for fresh chains and for
-# its replay buffer, its OOD AUROCs, divergences (guard restarts) and wall time.
+# its replay buffer, its OOD AUROCs, divergences (guard restarts) and training time.
 #   pcd        PCD: no KL term, no entropy term, no augmentation
 #   kl         + the KL term through the last Langevin step
 #   entropy    + the nearest-neighbour entropy term
@@ -67,8 +67,8 @@ def cell(values, digits):
     s = f"{statistics.mean(values):.{digits}f}"
     return s + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
 print("| variant | FD fresh (floor) | precision / recall fresh | class entropy fresh | FD buffer | "
-      "precision / recall buffer | AUROC uniform / vflip / invert | divergences | s/run |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "precision / recall buffer | class entropy buffer | AUROC uniform / vflip / invert | divergences | training min |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 order = [v for v in ["pcd", "kl", "entropy", "augment", "multiscale"] if v in variants]
 for v in order:
     runs = [os.path.join(out, f"s{s}-{v}") for s in seeds]
@@ -78,15 +78,19 @@ for v in order:
         print(f"| {labels[v]} | (not run or failed) | | | | | | | |")
         continue
     g = lambda ms, k: [m.get(k) for m in ms]
-    restarts = 0
+    restarts, times = 0, []
     for r in runs:
         mf = os.path.join(r, "metrics.jsonl")
         if os.path.exists(mf):
-            restarts += sum('"event":"divergence"' in line for line in open(mf))
-    times = [float(open(r + ".time").read().split()[-1]) for r in runs if os.path.exists(r + ".time")]
+            lines = open(mf).read().splitlines()
+            restarts += sum('"event":"divergence"' in line for line in lines)
+            # training time: the trainer's clock at its last logged step (the evaluations excluded)
+            t = [json.loads(line)["time_s"] for line in lines if '"time_s"' in line]
+            if t:
+                times.append(t[-1] / 60)
     print(f"| {labels[v]} | {cell(g(fresh, 'fd'), 0)} ({cell(g(fresh, 'fd_train_test'), 0)}) | "
           f"{cell(g(fresh, 'precision'), 2)} / {cell(g(fresh, 'recall'), 2)} | {cell(g(fresh, 'class_entropy'), 2)} | "
-          f"{cell(g(buf, 'fd'), 0)} | {cell(g(buf, 'precision'), 2)} / {cell(g(buf, 'recall'), 2)} | "
+          f"{cell(g(buf, 'fd'), 0)} | {cell(g(buf, 'precision'), 2)} / {cell(g(buf, 'recall'), 2)} | {cell(g(buf, 'class_entropy'), 2)} | "
           f"{cell(g(fresh, 'auroc.uniform'), 2)} / {cell(g(fresh, 'auroc.vflip'), 2)} / {cell(g(fresh, 'auroc.invert'), 2)} | "
-          f"{restarts} | {cell(times, 0)} |")
+          f"{restarts} | {cell(times, 1)} |")
 PY
