@@ -88,6 +88,10 @@ void TrainConfig::visit(config::Fields& f) {
         "(checkpoint-best.pt keeps the best state): warn, or stop training there")
         .choices({"warn", "stop"}));
   f("resume", resume, "run folder or checkpoint to continue (its config is reused)");
+  f("init_from", init_from,
+    "warm start: a run folder or checkpoint whose module weights this new run starts from (optimizer, chains and "
+    "step count start fresh; e.g. a trained classifier for JEM)");
+  f("init_modules", init_modules, "the modules init_from loads, e.g. [\"model\"] (empty: all of this method's modules)");
 }
 
 train::TrainerOptions TrainConfig::options(uint64_t seed) const {

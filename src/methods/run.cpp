@@ -125,6 +125,13 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
     }
   } else {
     if (dir.empty()) throw config::ConfigError("train_run needs a run folder");
+    if (!cfg.train.init_from.empty()) {
+      // Before the folder exists: a bad warm start leaves nothing behind.
+      const std::string from = resolve_checkpoint(cfg.train.init_from);
+      const auto loaded = trainer.load_modules(from, cfg.train.init_modules);
+      trainer.set_metadata("init_from", from);
+      if (options.out) *options.out << "warm start: " << c10::Join(", ", loaded) << " from " << from << "\n";
+    }
     if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir))) {
       throw config::ConfigError("run folder '" + dir + "' already exists and is not empty; choose another run.out, or continue "
                                 "it with train.resume=" + dir);

@@ -653,6 +653,38 @@ void Trainer::load(const std::string& path) {
   last_good_ = snapshot();
 }
 
+std::vector<std::string> Trainer::load_modules(const std::string& path, const std::vector<std::string>& names) {
+  torch::serialize::InputArchive archive;
+  io::load_archive(archive, path);
+  torch::Tensor version;
+  TORCH_CHECK(archive.try_read("format_version", version), "'", path,
+              "' is not a Joule training checkpoint (no format_version entry)");
+  const int64_t v = version.item<int64_t>();
+  torch::serialize::InputArchive objective_archive;
+  if (v == 1) archive.read("objective", objective_archive);
+  const std::vector<std::string> wanted = names.empty() ? modules_.names() : names;
+  for (const auto& name : wanted) {
+    TORCH_CHECK(modules_.has(name), "load_modules: this setup has no module '", name,
+                "' (modules here: ", c10::Join(", ", modules_.names()), ")");
+    torch::serialize::InputArchive a;
+    // Format 1 kept the one model as "model" and an objective's own networks inside its archive.
+    const bool found = v == 1 ? (name == "model" ? archive.try_read("model", a) : objective_archive.try_read(name, a))
+                              : archive.try_read("module_" + name, a);
+    TORCH_CHECK(found, "'", path, "' has no module '", name,
+                "' to start from (list the modules to take, or start the others from scratch)");
+    auto module = modules_.ptr(name);
+    try {
+      check_saved_shapes(*module, a, name + ".");
+      module->load(a);
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, "cannot start module '", name, "' from '", path, "': ", e.what_without_backtrace(),
+                  " (the network options must match the run that wrote it)");
+    }
+  }
+  last_good_ = snapshot();  // a divergence restart returns to the warm start, not to the random init
+  return wanted;
+}
+
 std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path) {
   torch::serialize::InputArchive archive;
   io::load_archive(archive, path);

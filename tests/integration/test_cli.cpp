@@ -111,6 +111,45 @@ TEST_F(CliTest, TrainSampleEvalResumeRoundTrip) {
   EXPECT_EQ(resumed[50], straight[50]);
 }
 
+// train.init_from: a new run starts from another run's weights (step 0, fresh optimizer and
+// chains); a missing run or another network is a clear error that leaves no run folder behind.
+TEST_F(CliTest, WarmStartFromAnotherRunsWeights) {
+  auto r = joule("train out=first" + kTiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto nll = [](const std::string& output) {
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(output, m, std::regex("nll_test +([-0-9.e]+)"))) << output;
+    return m.size() > 1 ? m[1].str() : std::string("?");
+  };
+  const std::string trained = nll(r.output);
+  r = joule("train out=warm train.init_from=first" + kTiny + " train.steps=0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "warm start: model from")) << r.output;
+  EXPECT_EQ(nll(r.output), trained) << "zero steps from the first run's weights evaluate as the first run";
+  r = joule("train out=cold" + kTiny + " train.steps=0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(nll(r.output), trained);
+  // Training on from the warm start counts its own steps from 0.
+  r = joule("train out=on train.init_from=first/checkpoint.pt" + kTiny + " train.steps=10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto rows = joule::train::MetricsLogger::read(path("on/metrics.jsonl"));
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back().step, 10);
+
+  r = joule("train out=bad train.init_from=nowhere" + kTiny);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "nowhere")) << r.output;
+  EXPECT_FALSE(fs::exists(path("bad")));
+  r = joule("train out=bad train.init_from=first model.width=24" + kTiny);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "cannot start module 'model'")) << r.output;
+  EXPECT_FALSE(fs::exists(path("bad")));
+  r = joule("train out=bad train.init_from=first 'train.init_modules=[\"critic\"]'" + kTiny);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "no module 'critic'")) << r.output;
+  EXPECT_FALSE(fs::exists(path("bad")));
+}
+
 TEST_F(CliTest, CorruptOrMissingCheckpointIsAClearError) {
   auto r = joule("eval nowhere/checkpoint.pt");
   EXPECT_EQ(r.exit_code, 1);  // a missing file (docs/cli.md: exit codes)

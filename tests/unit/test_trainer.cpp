@@ -532,6 +532,56 @@ TEST(TrainerGroupsTest, CheckpointResumesEveryGroupBitForBit) {
   }
 }
 
+// Runs `f`, which must throw a c10::Error whose message contains `needle`.
+template <class F>
+void expect_error(F f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find(needle), std::string::npos) << e.what_without_backtrace();
+  }
+}
+
+TEST(TrainerGroupsTest, WarmStartLoadsOnlyTheChosenModulesWeights) {
+  joule::testing::TempDir dir;
+  const std::string ckpt = dir / "trained.pt";
+  auto a = TwoGroups(1, OptimizerOptions().lr(1e-1), OptimizerOptions().lr(1e-1));
+  for (int i = 0; i < 5; ++i) a.trainer->step();
+  a.trainer->save(ckpt);
+
+  // Only "b": "a" keeps its own initial weights; the step count, optimizer and data order start fresh.
+  auto b = TwoGroups(2, OptimizerOptions().lr(1e-1), OptimizerOptions().lr(1e-1));
+  auto a_init = b.trainer->modules().at("a").parameters()[0].detach().clone();
+  EXPECT_EQ(b.trainer->load_modules(ckpt, {"b"}), std::vector<std::string>{"b"});
+  EXPECT_EQ(b.trainer->step_count(), 0);
+  EXPECT_TRUE(torch::equal(b.trainer->modules().at("a").parameters()[0], a_init));
+  auto pa = a.trainer->modules().at("b").parameters(), pb = b.trainer->modules().at("b").parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+  b.trainer->step();
+  EXPECT_EQ(b.objective->calls.front().step, 0);
+
+  // All modules by default; a divergence restart returns to the warm start, not to the random init.
+  auto c = TwoGroups(3, OptimizerOptions().lr(1e-1), OptimizerOptions().lr(1e-1));
+  EXPECT_EQ(c.trainer->load_modules(ckpt), (std::vector<std::string>{"a", "b"}));
+  const std::string warm = c.trainer->snapshot();
+  auto d = TwoGroups(4, OptimizerOptions().lr(1e-1), OptimizerOptions().lr(1e-1));
+  d.trainer->restore(warm);
+  EXPECT_TRUE(torch::equal(d.trainer->modules().at("a").parameters()[0], a.trainer->modules().at("a").parameters()[0]));
+
+  // A module the setup lacks, one the file lacks, or another shape: an error naming it.
+  expect_error([&] { c.trainer->load_modules(ckpt, {"critic"}); }, "no module 'critic'");
+  torch::manual_seed(5);
+  joule::ModuleSet wide;
+  wide.add("a", torch::nn::Linear(3, 4).ptr()).add("b", torch::nn::Linear(3, 1).ptr()).add("extra", torch::nn::Linear(1, 1).ptr());
+  Trainer e(std::move(wide), std::vector<ParamGroup>{{"critic", {"a"}, {}}, {"model", {"b", "extra"}, {}}},
+            std::make_shared<TwoGroupObjective>(), std::make_shared<joule::data::TensorDataset>(torch::zeros({8, 3})),
+            TrainerOptions().batch_size(8).seed(3));
+  expect_error([&] { e.load_modules(ckpt, {"extra"}); }, "has no module 'extra'");
+  expect_error([&] { e.load_modules(ckpt, {"a"}); }, "cannot start module 'a'");
+  expect_error([&] { e.load_modules(dir / "missing.pt"); }, "missing.pt");
+}
+
 TEST(TrainerGroupsTest, GuardCoversEveryGroupAndRestartsScaleEveryGroup) {
   // A NaN loss in the second critic update of step 0: nothing of that step is applied after it,
   // and the step is refused.

@@ -74,6 +74,8 @@ struct TrainConfig {
   int64_t log_every = 50;         ///< steps between metrics.jsonl lines
   int64_t eval_every = 1000;      ///< steps between evaluations (0 = only at the end)
   std::string resume;             ///< run folder or checkpoint to continue (its config is reused); "" = none
+  std::string init_from;          ///< warm start: a run folder or checkpoint whose module weights a new run starts from
+  std::vector<std::string> init_modules;  ///< the modules init_from loads (empty = all of this method's)
   double energy_bound = 1e4;      ///< divergence guard: stop if |mean energy| exceeds this
   double loss_bound = 1e8;        ///< divergence guard: stop if |loss| exceeds this
   int64_t max_restarts = 0;       ///< on divergence, restart from the last good checkpoint this many times

@@ -228,6 +228,12 @@ class Trainer {
   /// Restores the full state from a checkpoint written by save() (also older format 1) and makes
   /// it the "last good" state; fails if it does not match this setup's modules and groups.
   void load(const std::string& path);
+  /// Warm start: loads only the weights of the modules named in `names` (all of this trainer's
+  /// modules if empty) from a checkpoint written by save(), e.g. by another method with the same
+  /// network. Optimizers, chains, data order, generator and step count stay as built, so training
+  /// starts at step 0 from those weights. A module missing from the checkpoint, or of another
+  /// shape, is an error naming it. Returns the names loaded.
+  std::vector<std::string> load_modules(const std::string& path, const std::vector<std::string>& names = {});
   /// Ends train() after the current step (a callback's decision, e.g. a held-out watch).
   void request_stop() { stop_requested_ = true; }
   /// Whether request_stop() was called.
