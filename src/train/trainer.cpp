@@ -419,6 +419,14 @@ void check_saved_shapes(torch::nn::Module& module, torch::serialize::InputArchiv
     if (archive.try_read(c.key(), sub)) check_saved_shapes(*c.value(), sub, prefix + c.key() + ".");
   }
 }
+
+// The archive of module `name` in a checkpoint of format `version`: format 1 kept the one model
+// as "model" and an objective's own networks (LSD's critic) inside the objective's archive.
+bool find_module_archive(torch::serialize::InputArchive& archive, torch::serialize::InputArchive& objective_archive,
+                         int64_t version, const std::string& name, torch::serialize::InputArchive& out) {
+  if (version != 1) return archive.try_read("module_" + name, out);
+  return name == "model" ? archive.try_read("model", out) : objective_archive.try_read(name, out);
+}
 }  // namespace
 
 void request_interrupt() { g_interrupt.store(true, std::memory_order_relaxed); }
@@ -577,10 +585,8 @@ void Trainer::read_state(torch::serialize::InputArchive& archive) {
   // own networks (LSD's critic) and their optimizers inside the objective's archive.
   for (const auto& [name, module] : modules_.items()) {
     torch::serialize::InputArchive a;
-    const bool found = v == 1 ? (name == "model" ? archive.try_read("model", a) : objective_archive.try_read(name, a))
-                              : archive.try_read("module_" + name, a);
-    TORCH_CHECK(found, "checkpoint has no module '", name, "' (it was written by another method or setup; modules here: ",
-                c10::Join(", ", modules_.names()), ")");
+    TORCH_CHECK(find_module_archive(archive, objective_archive, v, name, a), "checkpoint has no module '", name,
+                "' (it was written by another method or setup; modules here: ", c10::Join(", ", modules_.names()), ")");
     check_saved_shapes(*module, a, name + ".");
     module->load(a);
   }
@@ -667,10 +673,7 @@ std::vector<std::string> Trainer::load_modules(const std::string& path, const st
     TORCH_CHECK(modules_.has(name), "load_modules: this setup has no module '", name,
                 "' (modules here: ", c10::Join(", ", modules_.names()), ")");
     torch::serialize::InputArchive a;
-    // Format 1 kept the one model as "model" and an objective's own networks inside its archive.
-    const bool found = v == 1 ? (name == "model" ? archive.try_read("model", a) : objective_archive.try_read(name, a))
-                              : archive.try_read("module_" + name, a);
-    TORCH_CHECK(found, "'", path, "' has no module '", name,
+    TORCH_CHECK(find_module_archive(archive, objective_archive, v, name, a), "'", path, "' has no module '", name,
                 "' to start from (list the modules to take, or start the others from scratch)");
     auto module = modules_.ptr(name);
     try {

@@ -136,18 +136,16 @@ TEST_F(CliTest, WarmStartFromAnotherRunsWeights) {
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows.back().step, 10);
 
-  r = joule("train out=bad train.init_from=nowhere" + kTiny);
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_TRUE(contains(r.output, "nowhere")) << r.output;
-  EXPECT_FALSE(fs::exists(path("bad")));
-  r = joule("train out=bad train.init_from=first model.width=24" + kTiny);
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_TRUE(contains(r.output, "cannot start module 'model'")) << r.output;
-  EXPECT_FALSE(fs::exists(path("bad")));
-  r = joule("train out=bad train.init_from=first 'train.init_modules=[\"critic\"]'" + kTiny);
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_TRUE(contains(r.output, "no module 'critic'")) << r.output;
-  EXPECT_FALSE(fs::exists(path("bad")));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"train.init_from=nowhere", "nowhere"},
+      {"train.init_from=first model.width=24", "cannot start module 'model'"},
+      {"train.init_from=first 'train.init_modules=[\"critic\"]'", "no module 'critic'"}};
+  for (const auto& [args, message] : bad) {
+    r = joule("train out=bad " + args + kTiny);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_TRUE(contains(r.output, message)) << r.output;
+    EXPECT_FALSE(fs::exists(path("bad"))) << args;
+  }
 }
 
 TEST_F(CliTest, CorruptOrMissingCheckpointIsAClearError) {
