@@ -449,6 +449,9 @@ void Trainer::train() {
     }
     torch::NoGradGuard no_grad;
     comm_->broadcast(tensors, 0);
+    // A worker's last good state was taken before the broadcast: rank 0's modules may differ
+    // from its own (a warm start), and a restart must return every rank to the same weights.
+    last_good_ = snapshot();
   }
   if (last_good_.empty()) last_good_ = snapshot();
   for (auto& cb : callbacks_) cb->on_train_begin(*this);

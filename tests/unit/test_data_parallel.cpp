@@ -251,6 +251,50 @@ void expect_two_ranks_match_one_process(const joule::config::Document& doc, int6
   EXPECT_GT(moved, 100 * tol) << "training must move the parameters for the comparison to mean anything";
 }
 
+// A warm start loads weights on rank 0 only (train_run); train() broadcasts them, and a divergence
+// restart must return every rank to those weights, not a worker to its own initial ones.
+TEST(DataParallelTest, RestartAfterAWarmStartReturnsEveryRankToRankZerosWeights) {
+  joule::testing::OneThread one_thread;
+  TempDir dir;
+  auto doc = joule::config::preset("pcd_8gaussians");
+  doc.set("train.steps", "4");
+  doc.set("buffer.capacity", "64");
+  doc.set("sampler.steps", "2");
+  const std::string warm = dir / "warm.pt";
+  std::vector<at::Tensor> warm_params;
+  {
+    auto other = doc;
+    other.set("run.seed", "99");
+    auto m = built(other, 16);
+    m->trainer().save(warm);
+    warm_params = all_parameters(m->trainer().modules());
+  }
+  std::vector<std::vector<at::Tensor>> rank_params(2);
+  std::vector<std::string> errors(2);
+  doc.set("train.energy_bound", "1e-12");  // every step is refused: restart once, then give up
+  doc.set("train.max_restarts", "1");
+  run_ranks(2, [&](Communicator& comm) {
+    auto m = built(doc, 16);
+    auto& t = m->trainer();
+    t.set_communicator(std::shared_ptr<Communicator>(&comm, [](Communicator*) {}));
+    if (comm.is_main()) t.load_modules(warm);
+    t.save(dir / "step0.pt");  // collective, as train_run's first save
+    try {
+      t.train();
+    } catch (const joule::train::DivergenceError& e) {
+      errors[comm.rank()] = e.what();
+    }
+    EXPECT_EQ(t.restarts(), 1);
+    rank_params[comm.rank()] = all_parameters(t.modules());
+  });
+  for (int r = 0; r < 2; ++r) EXPECT_NE(errors[r], "") << "rank " << r << " must give up after its restart";
+  ASSERT_EQ(rank_params[0].size(), rank_params[1].size());
+  for (size_t i = 0; i < rank_params[0].size(); ++i) {
+    EXPECT_TRUE(at::equal(rank_params[0][i], rank_params[1][i])) << "ranks disagree on parameter " << i;
+    EXPECT_TRUE(at::equal(rank_params[1][i], warm_params[i])) << "rank 1 left the warm start, parameter " << i;
+  }
+}
+
 TEST(DataParallelTest, PcdOnTwoRanksEqualsOneProcessOnTheGlobalBatch) {
   auto doc = joule::config::preset("pcd_8gaussians");
   doc.set("train.steps", "8");
