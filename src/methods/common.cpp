@@ -81,6 +81,10 @@ void TrainConfig::visit(config::Fields& f) {
   f("max_restarts", max_restarts, Doc("on divergence, restart from the last good checkpoint this many times").min(0));
   f("restart_lr_factor", restart_lr_factor, Doc("learning-rate factor applied at each restart").min(1e-6).max(1.0));
   f("checkpoint_every", checkpoint_every, Doc("steps between checkpoints (the last good state)").min(1));
+  f("snapshot_every", snapshot_every,
+    Doc("steps between kept copies of the training state, snapshots/step-NNNNNNN.pt in the run folder, each "
+        "evaluable with joule eval (0 = none; checkpoint.pt is overwritten)")
+        .min(0));
   f("log_every", log_every, Doc("steps between metrics.jsonl lines").min(1));
   f("eval_every", eval_every, Doc("steps between evaluations (0 = only at the end)").min(0));
   f("on_degrade", on_degrade,

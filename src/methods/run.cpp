@@ -35,6 +35,13 @@ std::string resolve_checkpoint(const std::string& path) {
   return path;
 }
 
+std::string snapshot_run_dir(const std::string& checkpoint) {
+  if (checkpoint.empty() || fs::is_directory(checkpoint)) return "";
+  const fs::path folder = fs::absolute(checkpoint).parent_path();
+  if (folder.filename() != "snapshots" || !fs::exists(folder.parent_path() / "checkpoint.pt")) return "";
+  return fs::path(checkpoint).parent_path().parent_path().string();
+}
+
 void check_output_path(const std::string& path, const std::string& checkpoint, const std::string& option) {
   auto refuse = [&](const std::string& why) { throw config::ConfigError(option + " = '" + path + "' " + why); };
   if (path.empty()) refuse("is empty");
@@ -48,6 +55,9 @@ void check_output_path(const std::string& path, const std::string& checkpoint, c
     if (name == own && fs::exists(folder / "checkpoint.pt")) {
       refuse("would take the name of the run's own '" + name + "' in '" + folder.string() + "'; choose another name");
     }
+  }
+  if (fs::exists(target) && !snapshot_run_dir(target.string()).empty()) {
+    refuse("would replace a snapshot of the run in '" + folder.parent_path().string() + "'; choose another name");
   }
   if (!fs::exists(target) || !fs::exists(folder / "checkpoint.pt")) return;
   if (name.rfind("eval-", 0) == 0 || name.rfind("samples-step", 0) == 0) return;  // an earlier eval/sample output
@@ -85,7 +95,9 @@ std::unique_ptr<Method> load_with_config(const std::string& run_or_checkpoint, c
   method->build(device);
   if (comm) method->trainer().set_communicator(std::move(comm));
   method->trainer().load(ckpt);
-  auto dir = fs::path(ckpt).parent_path();
+  // A snapshot's outputs (eval-step<N>.json, pictures named by step) go beside its run's.
+  const std::string of_run = snapshot_run_dir(ckpt);
+  auto dir = of_run.empty() ? fs::path(ckpt).parent_path() : fs::path(of_run);
   method->set_run_dir(dir.empty() ? "." : dir.string());
   return method;
 }
@@ -186,6 +198,8 @@ RunResult train_run(Method& method, const std::string& dir_in, const TrainRunOpt
   }
   const std::string ckpt = dir + "/checkpoint.pt";
   trainer.add_callback(std::make_shared<train::Checkpointer>(ckpt, cfg.train.checkpoint_every));
+  if (cfg.train.snapshot_every > 0)
+    trainer.add_callback(std::make_shared<train::Snapshotter>(dir + "/snapshots", cfg.train.snapshot_every));
   method.add_callbacks(monitor);
 
   if (!resuming) trainer.save(ckpt);  // step 0 is the first good state

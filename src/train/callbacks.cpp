@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -202,6 +204,24 @@ void Checkpointer::on_step_end(Trainer& trainer, const StepResult& r) {
 }
 
 void Checkpointer::on_train_end(Trainer& trainer) { trainer.save(path_); }
+
+// ------------------------------------------------------------------ Snapshotter
+
+Snapshotter::Snapshotter(std::string dir, int64_t every) : dir_(std::move(dir)), every_(every) {
+  TORCH_CHECK(every_ > 0, "snapshot interval must be > 0, got ", every_);
+}
+
+std::string Snapshotter::path(int64_t step) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step-%07lld.pt", static_cast<long long>(step));
+  return dir_ + "/" + name;
+}
+
+void Snapshotter::on_step_end(Trainer& trainer, const StepResult& r) {
+  if (r.step % every_ != 0) return;
+  if (trainer.is_main_rank()) std::filesystem::create_directories(dir_);
+  trainer.save(path(r.step));  // collective in a data-parallel job: every rank's chains, resumable
+}
 
 // ------------------------------------------------------------------ ProgressBar
 

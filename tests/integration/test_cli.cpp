@@ -2,6 +2,7 @@
 // resume work from it; bad input exits non-zero with a clear message and writes nothing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -146,6 +147,41 @@ TEST_F(CliTest, WarmStartFromAnotherRunsWeights) {
     EXPECT_TRUE(contains(r.output, message)) << r.output;
     EXPECT_FALSE(fs::exists(path("bad"))) << args;
   }
+}
+
+TEST_F(CliTest, SnapshotsKeepEveryNthStateAndEachEvaluates) {
+  auto r = joule("train out=run train.snapshot_every=10" + kTiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto nll = [](const std::string& output) {
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(output, m, std::regex("nll_test +([-0-9.e]+)"))) << output;
+    return m.size() > 1 ? m[1].str() : std::string("?");
+  };
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(path("run/snapshots"))) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"step-0000010.pt", "step-0000020.pt", "step-0000030.pt"}));
+  // The last snapshot is the final state; an earlier one is another state, not a copy.
+  const std::string final_nll = nll(r.output);
+  r = joule("eval run/snapshots/step-0000030.pt eval.chain_steps=20 eval.n_samples=200 eval.grid_resolution=64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nll(r.output), final_nll);
+  r = joule("eval run/snapshots/step-0000010.pt eval.chain_steps=20 eval.n_samples=200 eval.grid_resolution=64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(nll(r.output), final_nll);
+  // A snapshot's outputs go beside its run's; a snapshot is neither overwritten nor resumed in place.
+  EXPECT_FALSE(fs::exists(path("run/snapshots/eval.json")));
+  EXPECT_TRUE(fs::exists(path("run/eval-step10.json")));
+  r = joule("eval run eval.out=run/snapshots/step-0000020.pt");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "would replace a snapshot")) << r.output;
+  r = joule("train train.resume=run/snapshots/step-0000010.pt");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "is a snapshot of the run")) << r.output;
+  EXPECT_EQ(joule::train::MetricsLogger::read(path("run/metrics.jsonl")).back().step, 30);
+  r = joule("train out=bad train.snapshot_every=-1" + kTiny);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "snapshot_every")) << r.output;
 }
 
 TEST_F(CliTest, CorruptOrMissingCheckpointIsAClearError) {

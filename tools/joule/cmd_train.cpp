@@ -70,6 +70,11 @@ int cmd_train(const std::vector<std::string>& argv_in, std::ostream& out, std::o
   if (!resume.empty() && !source.empty()) {
     throw UsageError("train.resume uses the run's saved config; drop the config file argument");
   }
+  if (!resume.empty() && !methods::snapshot_run_dir(resume).empty()) {
+    throw UsageError("train.resume=" + resume + " is a snapshot of the run in '" + methods::snapshot_run_dir(resume) +
+                     "': resuming it there would overwrite the run's later state. To branch off, copy the run folder "
+                     "and put the snapshot in the copy as its checkpoint.pt");
+  }
   if (args.help) {
     auto method = methods::create(doc.get_text("method", "ebm"));
     out << kUsage << "\nmethod = " << method->name() << "\n" << config::help_text(method->schema());

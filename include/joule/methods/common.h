@@ -71,6 +71,7 @@ struct TrainConfig {
   int64_t steps = 4000;           ///< optimisation steps (>= 0)
   int64_t batch_size = 256;       ///< minibatch size (>= 1)
   int64_t checkpoint_every = 500; ///< steps between checkpoints (the last good state)
+  int64_t snapshot_every = 0;     ///< steps between kept copies of the state in snapshots/ (0 = none)
   int64_t log_every = 50;         ///< steps between metrics.jsonl lines
   int64_t eval_every = 1000;      ///< steps between evaluations (0 = only at the end)
   std::string resume;             ///< run folder or checkpoint to continue (its config is reused); "" = none

@@ -53,10 +53,16 @@ RunResult train_run(Method& method, const std::string& dir, const TrainRunOption
 /// The checkpoint of a run folder (its checkpoint.pt) or a checkpoint path; a ConfigError if missing.
 std::string resolve_checkpoint(const std::string& run_or_checkpoint);
 
+/// The run folder of a snapshot that train.snapshot_every kept (RUN/snapshots/step-N.pt, where
+/// RUN holds checkpoint.pt), or "" if `checkpoint` is not one. Evaluating a snapshot writes into
+/// the run folder; resuming one is refused, since it would overwrite the run's later state.
+std::string snapshot_run_dir(const std::string& checkpoint);
+
 /// Refuses (a ConfigError naming `option`) an output path of `joule eval` / `joule sample` that
 /// would replace part of a run: the checkpoint being read, any existing file of a run folder
 /// (checkpoint, config, metrics, eval.json, training pictures) other than the outputs of earlier
-/// eval/sample commands (eval-*, samples-step*), a folder, or a path whose folder does not exist.
+/// eval/sample commands (eval-*, samples-step*), a kept snapshot, a folder, or a path whose folder
+/// does not exist.
 void check_output_path(const std::string& path, const std::string& checkpoint, const std::string& option);
 
 /// The saved configuration of a run or checkpoint.

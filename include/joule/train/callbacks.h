@@ -97,6 +97,24 @@ class Checkpointer : public Callback {
   int64_t every_;
 };
 
+/// Keeps a copy of the training state every `every` steps as `dir`/step-NNNNNNN.pt (seven digits,
+/// so the files sort by step), for scoring the states a run passed through after it ends: unlike
+/// the Checkpointer's file, none is overwritten. Each is a full checkpoint (Trainer::save(), so
+/// also the last good state restarts return to): `joule eval` scores it and `train.resume` goes on
+/// from it. The folder is made at the first snapshot.
+class Snapshotter : public Callback {
+ public:
+  /// `every` must be positive.
+  Snapshotter(std::string dir, int64_t every);
+  void on_step_end(Trainer& trainer, const StepResult& result) override;
+  /// The file of the snapshot at `step`.
+  std::string path(int64_t step) const;
+
+ private:
+  std::string dir_;
+  int64_t every_;
+};
+
 /// A progress bar with loss and it/s on a terminal; plain periodic lines otherwise.
 class ProgressBar : public Callback {
  public:
