@@ -4,6 +4,7 @@
 // evaluates against a baseline, samples, and reads CIFAR and CSV data.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -251,6 +252,49 @@ TEST_F(JemCliTest, TrainEvaluateAgainstBaselineAndSample) {
   r = joule("train train.resume=jem train.steps=10 run.progress=none");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "resuming")) << r.output;
+}
+
+TEST_F(JemCliTest, QualityWatchLogsTheBuffersScoresWithoutChangingTraining) {
+  ASSERT_EQ(joule("train " + kConfigs + "ce_fashion_cnn.toml out=ce" + kSmall).exit_code, 0);
+  auto r = joule("train " + kConfigs + "jem_fashion_cnn.toml out=plain" + kSmall);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = joule("train " + kConfigs + "jem_fashion_cnn.toml out=watched" + kSmall +
+            " eval.feature_run=ce eval.quality_n=60 eval.quality_every=4 eval.buffer_min_updates=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  using joule::train::MetricsLogger;
+  const auto plain = MetricsLogger::read(path("plain/metrics.jsonl"));
+  const auto watched = MetricsLogger::read(path("watched/metrics.jsonl"));
+  auto value = [](const std::vector<MetricsLogger::Row>& rows, int64_t step, const std::string& name) {
+    for (const auto& row : rows) {
+      if (row.step != step) continue;
+      for (const auto& [n, v] : row.values) {
+        if (n == name) return v;
+      }
+    }
+    return std::nan("");
+  };
+  for (int64_t step : {4, 8}) {
+    const double agreement = value(watched, step, "quality.buffer_mature.class_agreement");
+    const double entropy = value(watched, step, "quality.buffer_mature.class_entropy");
+    EXPECT_TRUE(agreement >= 0 && agreement <= 1) << step << ": " << agreement;
+    EXPECT_TRUE(entropy >= 0 && entropy <= std::log(10.0) + 1e-9) << step << ": " << entropy;
+    EXPECT_GE(value(watched, step, "quality.buffer_mature.fd"), 0) << step;
+    EXPECT_TRUE(std::isnan(value(plain, step, "quality.buffer_mature.fd"))) << "an unwatched run logs no scores";
+    // Scoring draws from its own generator and only reads the buffer: training is the same.
+    EXPECT_EQ(value(watched, step, "loss"), value(plain, step, "loss")) << step;
+    EXPECT_EQ(value(watched, step, "test_acc"), value(plain, step, "test_acc")) << step;
+  }
+  // Clear errors before the run folder exists.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {" eval.quality_every=4", "set eval.feature_run"},
+      {" eval.quality_every=4 eval.feature_run=ce jem.px_weight=0", "this run has none"},
+      {" eval.quality_every=4 eval.feature_run=nowhere", "nowhere"}};
+  for (const auto& [args, message] : bad) {
+    r = joule("train " + kConfigs + "jem_fashion_cnn.toml out=bad" + kSmall + args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_TRUE(contains(r.output, message)) << r.output;
+    EXPECT_FALSE(fs::exists(path("bad"))) << args;
+  }
 }
 
 TEST_F(JemCliTest, SemiSupervisedRunAndClearErrors) {

@@ -50,6 +50,10 @@ struct JemConfig : MethodConfig {
     /// Buffer samples for pictures and quality come from chains with at least this many runs
     /// since their last restart (ReplayBuffer::updates); 0 = every chain.
     int64_t buffer_min_updates = 10;
+    /// Steps between sample-quality scores of the mature buffer chains during training, logged to
+    /// metrics.jsonl (needs feature_run; 0 = off): a buffer collapsing into a few classes shows
+    /// as it happens.
+    int64_t quality_every = 0;
     /// Declares the [eval] fields, the classifier protocol's included.
     void visit(config::Fields& f);
   } eval;  ///< [eval]
@@ -111,6 +115,9 @@ class JemMethod : public Method {
   const RobustnessEvaluation& robustness();
   /// The sample-quality lines (eval.feature_run): buffer, fresh and class-conditional chains.
   void add_sample_quality(eval::Report& r);
+  /// Scores `n` random mature buffer chains in `quality`'s feature space (labelled by
+  /// intended_classes()), drawn with `gen`; the buffer is only read.
+  QualityScores score_mature_buffer(SampleQuality& quality, int64_t n, at::Generator& gen);
   /// Slots of buffer chains with at least eval.buffer_min_updates runs (all when too few).
   at::Tensor mature_buffer_slots();
   /// The model's own class (argmax f(x)) of each state [n, ...], as int64 on the device.
@@ -128,6 +135,7 @@ class JemMethod : public Method {
   std::shared_ptr<Sampler> sampler_;
   std::shared_ptr<ReplayBuffer> buffer_;
   std::shared_ptr<Jem> jem_;
+  std::shared_ptr<SampleQuality> quality_watch_;  ///< eval.quality_every's scorer, made at its first call
   EvalState state_;
 };
 

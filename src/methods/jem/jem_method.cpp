@@ -36,6 +36,10 @@ void JemConfig::Eval::visit(config::Fields& f) {
   f("buffer_min_updates", buffer_min_updates,
     Doc("buffer pictures and quality use chains with at least this many SGLD runs since their last restart (0 = all)").min(0));
   QualityConfig::visit(f);
+  f("quality_every", quality_every,
+    Doc("steps between sample-quality scores (FD, recall, class agreement and entropy) of the mature buffer chains "
+        "during training, logged to metrics.jsonl; needs eval.feature_run (0 = off)")
+        .min(0));
 }
 
 void JemConfig::Sample::visit(config::Fields& f) {
@@ -123,6 +127,13 @@ Parts JemMethod::build_parts(torch::Device device) {
     parts.data = std::make_shared<data::TensorDataset>(data_.train.x.to(device), data_.train.y.to(device));
   }
   parts.objective = jem_;
+  if (cfg.eval.quality_every > 0) {
+    const std::string why = "eval.quality_every = " + std::to_string(cfg.eval.quality_every) + " scores the replay buffer's images";
+    if (cfg.eval.feature_run.empty()) throw ConfigError(why + " in a classifier's features: set eval.feature_run (e.g. auto)");
+    if (!buffer_) throw ConfigError(why + ", but this run has none (jem.px_weight and jem.pxy_weight are 0)");
+    if (!data_.images()) throw ConfigError(why + ", but this JEM's data are not images");
+    if (cfg.eval.feature_run != "auto") resolve_checkpoint(cfg.eval.feature_run);  // a missing run fails here, not mid-run
+  }
   // A fixed noisy slice of the test set for the accuracy logged during training.
   auto gen_monitor = make_generator(derive_seed(seed, 6));
   const int64_t m = std::min<int64_t>(1000, data_.test.size());
@@ -141,6 +152,31 @@ void JemMethod::add_callbacks(const Monitor& monitor) {
         return {{"test_acc", eval::accuracy(s.probs, monitor_.y)}, {"test_logpx", s.log_px.mean().item<double>()}};
       },
       "test_acc", "test_acc");
+  if (config_.eval.quality_every <= 0 || !buffer_) return;
+  auto metrics = monitor.metrics;
+  trainer().add_callback(std::make_shared<train::PeriodicCallback>(
+      config_.eval.quality_every,
+      [this, metrics](train::Trainer& trainer, int64_t step) {
+        if (!trainer.is_main_rank()) return;  // rank 0's chains; one process trains the cached classifier
+        const auto& cfg = config_;
+        const uint64_t seed = derive_seed(static_cast<uint64_t>(cfg.run.seed), 13);
+        if (!quality_watch_) {
+          quality_watch_ = std::make_shared<SampleQuality>(resolve_feature_run(cfg.eval.feature_run, cfg.data, {}, &std::cerr),
+                                                           data_.test.x, data_.train.x, device(), seed, cfg.eval.quality_n);
+        }
+        // Its own generator per step: scoring draws nothing from training's, so a watched run
+        // trains exactly as an unwatched one.
+        auto gen = make_generator(derive_seed(seed, static_cast<uint64_t>(step)), device());
+        const auto s = score_mature_buffer(*quality_watch_, cfg.eval.quality_n, gen);
+        if (metrics) {
+          metrics->log(step, {{"quality.buffer_mature.fd", s.fd},
+                              {"quality.buffer_mature.precision", s.precision},
+                              {"quality.buffer_mature.recall", s.recall},
+                              {"quality.buffer_mature.class_agreement", s.class_agreement},
+                              {"quality.buffer_mature.class_entropy", s.class_entropy}});
+        }
+      },
+      /*at_end=*/false));
 }
 
 double JemMethod::readout_temperature() {
@@ -215,13 +251,7 @@ void JemMethod::add_sample_quality(eval::Report& r) {
     auto mature = mature_buffer_slots();
     r.add("buffer.mature_fraction", static_cast<double>(mature.size(0)) / static_cast<double>(buffer_->size()),
           "fraction of buffer chains with >= eval.buffer_min_updates runs since their last restart");
-    auto pick = mature.index_select(0, torch::randperm(mature.size(0), gen, idx_opts).slice(0, 0, std::min(n, mature.size(0))));
-    auto x = buffer_->states().index_select(0, pick);
-    // Their intended class: with p(x|y) trained, the class bucket each chain samples; otherwise
-    // the model's own (argmax f(x)), as JEM's class-conditional samples are buffer states grouped
-    // that way (JEM:eval_wrn_ebm.py cond_samples). The feature classifier judges whether each
-    // shows that class.
-    SampleQuality::add_lines(r, "quality.buffer_mature.", quality.score(x, intended_classes(pick, x)),
+    SampleQuality::add_lines(r, "quality.buffer_mature.", score_mature_buffer(quality, n, gen),
                              "buffer chains with >= " + std::to_string(cfg.eval.buffer_min_updates) +
                                  " runs since restart (intended class: " +
                                  (jem_->options.pxy_weight() > 0 ? "the chain's class bucket)" : "the model's argmax)"));
@@ -239,6 +269,18 @@ void JemMethod::add_sample_quality(eval::Report& r) {
   ClassConditionalEnergy conditional(*classifier_, y);
   auto cond = chain->sample(conditional, init_states(n, gen), gen);
   SampleQuality::add_lines(r, "quality.fresh_class.", quality.score(cond, y), "class-conditional fresh chains, " + what);
+}
+
+QualityScores JemMethod::score_mature_buffer(SampleQuality& quality, int64_t n, at::Generator& gen) {
+  const auto idx_opts = torch::TensorOptions().dtype(torch::kLong).device(device());
+  auto mature = mature_buffer_slots();
+  auto pick = mature.index_select(0, torch::randperm(mature.size(0), gen, idx_opts).slice(0, 0, std::min(n, mature.size(0))));
+  auto x = buffer_->states().index_select(0, pick);
+  // Their intended class: with p(x|y) trained, the class bucket each chain samples; otherwise
+  // the model's own (argmax f(x)), as JEM's class-conditional samples are buffer states grouped
+  // that way (JEM:eval_wrn_ebm.py cond_samples). The feature classifier judges whether each
+  // shows that class.
+  return quality.score(x, intended_classes(pick, x));
 }
 
 const RobustnessEvaluation& JemMethod::robustness() {
