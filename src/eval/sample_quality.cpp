@@ -50,7 +50,27 @@ double frechet_distance(const FeatureMoments& a, const FeatureMoments& b) {
 }
 
 double frechet_distance(const at::Tensor& features_a, const at::Tensor& features_b) {
-  return frechet_distance(feature_moments(features_a), feature_moments(features_b));
+  check_features(features_a, "frechet_distance", 2);
+  check_features(features_b, "frechet_distance", 2);
+  TORCH_CHECK(features_a.size(1) == features_b.size(1), "frechet_distance: ", features_a.size(1), " features against ",
+              features_b.size(1));
+  const int64_t m = features_a.size(0), n = features_b.size(0), dim = features_a.size(1);
+  // Few rows against many features (500 samples of 3 136 CNN features): the F×F route costs two
+  // eigendecompositions of F×F (about 20 s each at F = 3 136 on one core). With centred rows A
+  // [M, F] and B [N, F], Σ₁ = AᵀA/(M−1) and Σ₂ = BᵀB/(N−1), the matrix Σ₁^{1/2} Σ₂ Σ₁^{1/2} has the
+  // non-zero eigenvalues of Σ₁Σ₂, which are those of (ABᵀ)(ABᵀ)ᵀ/((M−1)(N−1)): its trace square
+  // root is the sum of ABᵀ's singular values over √((M−1)(N−1)). Exact, and an M×N problem.
+  if (m * n >= dim * dim) return frechet_distance(feature_moments(features_a), feature_moments(features_b));
+  auto a = features_a.to(at::kCPU, at::kDouble);
+  auto b = features_b.to(at::kCPU, at::kDouble);
+  const auto mean_a = a.mean(0), mean_b = b.mean(0);
+  a = a - mean_a;
+  b = b - mean_b;
+  const double ca = static_cast<double>(m - 1), cb = static_cast<double>(n - 1);
+  const double tr_sqrt = at::linalg_svdvals(a.matmul(b.transpose(0, 1))).sum().item<double>() / std::sqrt(ca * cb);
+  const double mean_term = (mean_a - mean_b).pow(2).sum().item<double>();
+  const double d = mean_term + a.pow(2).sum().item<double>() / ca + b.pow(2).sum().item<double>() / cb - 2.0 * tr_sqrt;
+  return std::max(d, 0.0);
 }
 
 KernelDistance kernel_distance(const at::Tensor& features_a, const at::Tensor& features_b, at::Generator& gen,

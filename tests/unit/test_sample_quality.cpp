@@ -47,6 +47,19 @@ TEST(SampleQualityTest, DistancesFromSamplesSeparateDistributions) {
   EXPECT_GT(k_diff.mean, 10 * std::max(k_same.std, 1e-3));
 }
 
+// Fewer rows than features: the M×N route against the F×F one on the same features.
+TEST(SampleQualityTest, FewRowsManyFeaturesGiveTheSameDistanceByEitherRoute) {
+  auto gen = joule::make_generator(4);
+  auto mix = torch::randn({40, 60}, gen, torch::kFloat64);  // correlated features
+  auto x = torch::randn({30, 40}, gen, torch::kFloat64).matmul(mix);
+  auto y = (torch::randn({25, 40}, gen, torch::kFloat64) * 1.3 + 0.2).matmul(mix);
+  const double by_rows = joule::eval::frechet_distance(x, y);  // 30·25 < 60²
+  const double by_moments = joule::eval::frechet_distance(joule::eval::feature_moments(x), joule::eval::feature_moments(y));
+  EXPECT_GT(by_moments, 1.0);
+  EXPECT_NEAR(by_rows, by_moments, 1e-6 * by_moments);
+  EXPECT_NEAR(joule::eval::frechet_distance(x, x), 0.0, 1e-6 * by_moments);
+}
+
 TEST(SampleQualityTest, ClearErrors) {
   auto gen = joule::make_generator(3);
   EXPECT_THROW(joule::eval::frechet_distance(torch::randn({10, 3}), torch::randn({10, 4})), c10::Error);

@@ -29,7 +29,10 @@ FeatureMoments feature_moments(const at::Tensor& features);
 /// decompositions (eigenvalues below 0 from rounding are set to 0), so it is exact for any
 /// positive semi-definite covariances, singular ones included.
 double frechet_distance(const FeatureMoments& a, const FeatureMoments& b);
-/// The same between the moments of features [M, F] and [N, F] (FID for Inception features).
+/// The same between the moments of features [M, F] and [N, F] (FID for Inception features). With
+/// fewer rows than features (M·N < F²) the trace term comes from the singular values of the
+/// M×N cross-product of the centred rows instead of two F×F eigendecompositions: the same
+/// number, in a fraction of the time.
 double frechet_distance(const at::Tensor& features_a, const at::Tensor& features_b);
 
 /// Unbiased MMD² with k(x, y) = (xᵀy / F + 1)³ between features [M, F] and [N, F], averaged over
