@@ -112,6 +112,8 @@ RunResult train_worker(Method& method) {
   const bool resuming = !method.run_dir().empty();
   trainer.set_total_steps(cfg.train.steps);
   trainer.add_callback(std::make_shared<train::Checkpointer>("", cfg.train.checkpoint_every));
+  // Rank 0 adds the same savers in the same order: each save is a collective.
+  if (cfg.train.snapshot_every > 0) trainer.add_callback(std::make_shared<train::Snapshotter>("", cfg.train.snapshot_every));
   if (!resuming) trainer.save("");
   trainer.train();
   if (trainer.step_count() < cfg.train.steps && train::interrupt_requested()) {

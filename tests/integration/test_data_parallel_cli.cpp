@@ -70,8 +70,12 @@ class DataParallelCliTest : public joule::testing::CliTestBase {
 
 TEST_F(DataParallelCliTest, TwoProcessesTrainAsOneOnTheGlobalBatch) {
   const std::string cd = " objective.kind=sm train.steps=30" + quick_;
-  auto two = joule("train --nproc 2 train.batch_size=64 run.out=two" + cd);
+  // Snapshots are collective saves too: every worker joins them (else the job hangs).
+  auto two = joule("train --nproc 2 train.batch_size=64 train.snapshot_every=10 run.out=two" + cd);
   ASSERT_EQ(two.exit_code, 0) << two.output;
+  for (const char* step : {"10", "20", "30"}) {
+    EXPECT_TRUE(fs::exists(path("two/snapshots/step-00000" + std::string(step) + ".pt"))) << step;
+  }
   EXPECT_TRUE(contains(two.output, "starting 2 worker processes")) << two.output;
   EXPECT_EQ(count(two.output, "run folder: two"), 1u) << "only rank 0 reports:\n" << two.output;
   auto one = joule("train --nproc 1 train.batch_size=128 run.out=one" + cd);
