@@ -125,12 +125,11 @@ at::Tensor knn_radii(const at::Tensor& f, int64_t k) {
   return blockwise_distances(f, f, [k](const at::Tensor& d) { return std::get<0>(d.topk(k + 1, 1, false, true)).select(1, k); });
 }
 
-// The fraction of rows of `query` within the radius of some row of `support`.
-double coverage(const at::Tensor& query, const at::Tensor& support, const at::Tensor& radii) {
-  auto inside = blockwise_distances(query, support, [&radii](const at::Tensor& d) {
+// Per row of `query`: 1 if within the radius of some row of `support`, else 0.
+at::Tensor inside(const at::Tensor& query, const at::Tensor& support, const at::Tensor& radii) {
+  return blockwise_distances(query, support, [&radii](const at::Tensor& d) {
     return (d <= radii.unsqueeze(0)).any(1).to(at::kDouble);
   });
-  return inside.mean().item<double>();
 }
 
 }  // namespace
@@ -143,8 +142,9 @@ PrecisionRecall precision_recall(const at::Tensor& real, const at::Tensor& gener
               generated.size(1));
   auto r = real.to(at::kCPU, at::kDouble), g = generated.to(at::kCPU, at::kDouble);
   PrecisionRecall out;
-  out.precision = coverage(g, r, knn_radii(r, k));
-  out.recall = coverage(r, g, knn_radii(g, k));
+  out.generated_inside = inside(g, r, knn_radii(r, k));
+  out.precision = out.generated_inside.mean().item<double>();
+  out.recall = inside(r, g, knn_radii(g, k)).mean().item<double>();
   return out;
 }
 
@@ -153,6 +153,32 @@ double class_agreement(const at::Tensor& logits, const at::Tensor& intended) {
   TORCH_CHECK(intended.dim() == 1 && intended.size(0) == logits.size(0), "class_agreement: expected ", logits.size(0),
               " intended classes, got shape ", intended.sizes());
   return (logits.argmax(1).cpu() == intended.cpu().to(at::kLong)).to(at::kDouble).mean().item<double>();
+}
+
+WorstClass worst_class(const at::Tensor& per_sample, const at::Tensor& intended, int64_t min_count) {
+  TORCH_CHECK(per_sample.dim() == 1 && intended.dim() == 1 && per_sample.size(0) == intended.size(0),
+              "worst_class: expected per-sample scores [N] and intended classes [N], got ", per_sample.sizes(), " and ",
+              intended.sizes());
+  TORCH_CHECK(min_count >= 1, "worst_class: min_count must be >= 1, got ", min_count);
+  WorstClass out;
+  if (per_sample.size(0) == 0) return out;
+  const auto y = intended.cpu().to(at::kLong);
+  const auto v = per_sample.cpu().to(at::kDouble);
+  TORCH_CHECK(y.min().item<int64_t>() >= 0, "worst_class: intended classes must be >= 0");
+  const int64_t classes = y.max().item<int64_t>() + 1;
+  const auto counts = at::bincount(y, {}, classes);
+  const auto sums = at::bincount(y, v, classes);
+  for (int64_t c = 0; c < classes; ++c) {
+    const int64_t n = counts[c].item<int64_t>();
+    if (n < min_count) continue;
+    ++out.classes;
+    const double mean = sums[c].item<double>() / static_cast<double>(n);
+    if (out.label < 0 || mean < out.value) {
+      out.label = c;
+      out.value = mean;
+    }
+  }
+  return out;
 }
 
 }  // namespace joule::eval

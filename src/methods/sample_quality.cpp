@@ -131,6 +131,12 @@ QualityScores SampleQuality::score(const at::Tensor& samples, const at::Tensor& 
   const auto pr = eval::precision_recall(test_features_, f, k_);
   s.precision = pr.precision;
   s.recall = pr.recall;
+  if (intended.defined()) {
+    const auto worst = eval::worst_class(pr.generated_inside, intended, kMinClassSamples);
+    s.class_precision_min = worst.value;
+    s.class_precision_min_label = worst.label;
+    s.classes_scored = worst.classes;
+  }
   at::Tensor logits;
   {
     torch::NoGradGuard no_grad;
@@ -144,7 +150,13 @@ QualityScores SampleQuality::score(const at::Tensor& samples, const at::Tensor& 
   auto counts = at::bincount(logits.argmax(1), {}, classifier_->num_classes()).to(at::kDouble) / static_cast<double>(s.n);
   auto nz = counts.masked_select(counts > 0);
   s.class_entropy = -(nz * nz.log()).sum().item<double>();
-  if (intended.defined()) s.class_agreement = eval::class_agreement(logits, intended);
+  if (intended.defined()) {
+    s.class_agreement = eval::class_agreement(logits, intended);
+    const auto agrees = (logits.argmax(1) == intended.cpu().to(at::kLong)).to(at::kDouble);
+    const auto worst = eval::worst_class(agrees, intended, kMinClassSamples);
+    s.class_agreement_min = worst.value;
+    s.class_agreement_min_label = worst.label;
+  }
   return s;
 }
 
@@ -157,6 +169,14 @@ void SampleQuality::add_lines(eval::Report& report, const std::string& prefix, c
   if (!std::isnan(s.class_agreement)) {
     report.add(prefix + "class_agreement", s.class_agreement,
                "fraction the feature classifier assigns to the intended class: " + what);
+    report.add(prefix + "classes_scored", static_cast<double>(s.classes_scored),
+               "intended classes with at least " + std::to_string(kMinClassSamples) + " samples: " + what);
+    report.add(prefix + "class_precision_min", s.class_precision_min,
+               "lowest precision of one intended class's samples (class " + std::to_string(s.class_precision_min_label) +
+                   "): " + what);
+    report.add(prefix + "class_agreement_min", s.class_agreement_min,
+               "lowest agreement of one intended class's samples (class " + std::to_string(s.class_agreement_min_label) +
+                   "): " + what);
   }
 }
 

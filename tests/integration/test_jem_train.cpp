@@ -220,7 +220,10 @@ TEST_F(JemCliTest, TrainEvaluateAgainstBaselineAndSample) {
     }
     EXPECT_GE(q.value(std::string(set) + "fd"), 0) << set;
   }
-  for (const char* key : {"quality.fresh_class.class_agreement", "quality.buffer_mature.class_agreement", "buffer.mature_fraction"}) {
+  // 60 class-conditional chains, 6 per class: every class is scored on its own.
+  EXPECT_EQ(q.value("quality.fresh_class.classes_scored"), 10);
+  for (const char* key : {"quality.fresh_class.class_agreement", "quality.buffer_mature.class_agreement", "buffer.mature_fraction",
+                          "quality.fresh_class.class_precision_min", "quality.fresh_class.class_agreement_min"}) {
     const double v = q.value(key);
     EXPECT_TRUE(v >= 0 && v <= 1) << key << " = " << v;
   }
@@ -279,6 +282,8 @@ TEST_F(JemCliTest, QualityWatchLogsTheBuffersScoresWithoutChangingTraining) {
     EXPECT_TRUE(agreement >= 0 && agreement <= 1) << step << ": " << agreement;
     EXPECT_TRUE(entropy >= 0 && entropy <= std::log(10.0) + 1e-9) << step << ": " << entropy;
     EXPECT_GE(value(watched, step, "quality.buffer_mature.fd"), 0) << step;
+    const double worst = value(watched, step, "quality.buffer_mature.class_agreement_min");
+    EXPECT_TRUE(std::isnan(worst) || (worst >= 0 && worst <= 1)) << step << ": " << worst;
     EXPECT_TRUE(std::isnan(value(plain, step, "quality.buffer_mature.fd"))) << "an unwatched run logs no scores";
     // Scoring draws from its own generator and only reads the buffer: training is the same.
     EXPECT_EQ(value(watched, step, "loss"), value(plain, step, "loss")) << step;

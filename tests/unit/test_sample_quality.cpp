@@ -120,4 +120,31 @@ TEST(SampleQualityTest, ClassAgreementCountsTheIntendedClass) {
   EXPECT_THROW(joule::eval::precision_recall(torch::randn({10, 2}), torch::randn({10, 3})), c10::Error);
 }
 
+// A class row of samples off the data's manifold: the average precision only halves, the worst
+// class shows it at exactly 0; classes with too few samples are not scored.
+TEST(SampleQualityTest, WorstClassFindsTheRowOffTheManifold) {
+  auto gen = joule::make_generator(6);
+  auto real = torch::randn({300, 4}, gen, torch::kFloat64);
+  auto good = real.slice(0, 0, 100);             // on the manifold: every row inside
+  auto noise = real.slice(0, 100, 200) + 100.0;  // far from every real point
+  auto stray = real.slice(0, 200, 203);          // a class of 3 samples
+  auto generated = torch::cat({good, noise, stray});
+  auto intended = torch::cat({torch::full({100}, 4, torch::kLong), torch::full({100}, 7, torch::kLong),
+                              torch::full({3}, 1, torch::kLong)});
+  const auto pr = joule::eval::precision_recall(real, generated);
+  EXPECT_NEAR(pr.precision, 103.0 / 203.0, 1e-12);
+  ASSERT_EQ(pr.generated_inside.size(0), 203);
+  EXPECT_DOUBLE_EQ(pr.generated_inside.mean().item<double>(), pr.precision);
+  const auto worst = joule::eval::worst_class(pr.generated_inside, intended, 5);
+  EXPECT_EQ(worst.label, 7);
+  EXPECT_DOUBLE_EQ(worst.value, 0.0);
+  EXPECT_EQ(worst.classes, 2) << "class 1 has 3 samples, below min_count";
+  // Scores per class are means: two classes at 1 and 0.5, the worst is 0.5.
+  const auto half = joule::eval::worst_class(torch::tensor({1.0, 1.0, 1.0, 0.0}), torch::tensor({0, 0, 2, 2}), 1);
+  EXPECT_EQ(half.label, 2);
+  EXPECT_DOUBLE_EQ(half.value, 0.5);
+  EXPECT_EQ(joule::eval::worst_class(torch::tensor({1.0}), torch::tensor({0}), 2).label, -1);
+  EXPECT_THROW(joule::eval::worst_class(torch::tensor({1.0, 0.0}), torch::tensor({0}), 1), c10::Error);
+}
+
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace joule::eval {
@@ -56,6 +57,8 @@ KernelDistance kernel_distance(const at::Tensor& features_a, const at::Tensor& f
 struct PrecisionRecall {
   double precision = 0;  ///< fraction of `generated` rows inside the manifold of `real`
   double recall = 0;     ///< fraction of `real` rows inside the manifold of `generated`
+  /// Per generated row [M] (float64): 1 inside the real manifold, else 0 (precision is its mean).
+  at::Tensor generated_inside;
 };
 /// Improved precision and recall of features `generated` [M, F] against `real` [N, F] with the
 /// k-th-neighbour radii (the paper uses k = 3); each set needs more than k rows. Distances are
@@ -65,5 +68,17 @@ PrecisionRecall precision_recall(const at::Tensor& real, const at::Tensor& gener
 /// The fraction of samples whose predicted class (argmax of `logits` [N, C]) is `intended` [N]:
 /// how often class-conditional samples show the class they were drawn for.
 double class_agreement(const at::Tensor& logits, const at::Tensor& intended);
+
+/// The worst class of a per-sample score: the lowest mean of `per_sample` [N] over the samples of
+/// each class in `intended` [N] that has at least `min_count` of them, and that class (−1 and
+/// NaN when none has). A row of noise in a class-conditional grid shows here when the averages
+/// over all samples hide it.
+struct WorstClass {
+  int64_t label = -1;              ///< the class with the lowest mean
+  double value = std::nan("");     ///< its mean
+  int64_t classes = 0;             ///< classes with at least min_count samples
+};
+/// See WorstClass.
+WorstClass worst_class(const at::Tensor& per_sample, const at::Tensor& intended, int64_t min_count);
 
 }  // namespace joule::eval

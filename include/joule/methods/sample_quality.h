@@ -67,7 +67,19 @@ struct QualityScores {
   /// Entropy (nats) of the classifier's labels of the samples: log(classes) when every class is
   /// equally present, 0 when all samples look like one class.
   double class_entropy = std::nan("");
+  /// Conditional samples only, over the intended classes with at least kMinClassSamples samples:
+  /// the lowest per-class precision (a class row of noise scores near 0 even when the feature
+  /// classifier calls the noise that class) and the lowest per-class agreement, with their
+  /// classes, and how many classes were scored.
+  double class_precision_min = std::nan("");
+  int64_t class_precision_min_label = -1;  ///< the class of class_precision_min
+  double class_agreement_min = std::nan("");  ///< the lowest per-class agreement
+  int64_t class_agreement_min_label = -1;  ///< the class of class_agreement_min
+  int64_t classes_scored = 0;              ///< intended classes with at least kMinClassSamples samples
 };
+
+/// Samples an intended class needs for its own precision and agreement (fewer: not scored).
+inline constexpr int64_t kMinClassSamples = 5;
 
 /// Scores samples against real images in a classifier run's feature space.
 class SampleQuality {

@@ -173,7 +173,9 @@ void JemMethod::add_callbacks(const Monitor& monitor) {
                               {"quality.buffer_mature.precision", s.precision},
                               {"quality.buffer_mature.recall", s.recall},
                               {"quality.buffer_mature.class_agreement", s.class_agreement},
-                              {"quality.buffer_mature.class_entropy", s.class_entropy}});
+                              {"quality.buffer_mature.class_entropy", s.class_entropy},
+                              {"quality.buffer_mature.class_precision_min", s.class_precision_min},
+                              {"quality.buffer_mature.class_agreement_min", s.class_agreement_min}});
         }
       },
       /*at_end=*/false));
