@@ -157,9 +157,14 @@ TEST_F(RobustnessTest, ConfigWithByteOrderMarkIsRead) {
 }
 
 TEST_F(RobustnessTest, InterruptSavesAResumableCheckpointAndExits130) {
-  // SIGINT after a moment: the trainer stops after its step, saves, says how to continue.
-  auto r = run_command("OMP_NUM_THREADS=1 timeout --preserve-status -s INT 4 " + std::string(JOULE_BIN) +
-                           " train method=ebm out=int train.steps=1000000 model.width=32 data.n_train=2000 run.progress=none",
+  // SIGINT a second into training: the trainer stops after its step, saves, says how to continue.
+  // The signal goes once training has written its step-0 checkpoint (the handler is in place by
+  // then): a fixed delay from the start failed on a loaded CI machine, and `timeout` also
+  // signals its whole process group, which can deliver a second SIGINT (quit at once).
+  auto r = run_command("{ OMP_NUM_THREADS=1 " + std::string(JOULE_BIN) +
+                           " train method=ebm out=int train.steps=1000000 model.width=32 data.n_train=2000 run.progress=none"
+                           " 2>&1 & pid=$!; for t in $(seq 1200); do [ -f int/checkpoint.pt ] && break; sleep 0.1; done;"
+                           " sleep 1; kill -INT $pid; wait $pid; }",
                        dir_.path());
   ASSERT_EQ(r.exit_code, 130) << r.output;
   EXPECT_TRUE(contains(r.output, "interrupted at step")) << r.output;
