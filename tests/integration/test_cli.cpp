@@ -26,6 +26,13 @@ const std::string kTiny =
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
+// The test NLL as a report prints it (the exact text, so equal states compare equal).
+std::string nll(const std::string& output) {
+  std::smatch m;
+  EXPECT_TRUE(std::regex_search(output, m, std::regex("nll_test +([-0-9.e]+)"))) << output;
+  return m.size() > 1 ? m[1].str() : std::string("?");
+}
+
 void io_write(const std::string& path, const std::string& text) { joule::io::write_text_file(path, text); }
 
 class CliTest : public joule::testing::CliTestBase {
@@ -117,11 +124,6 @@ TEST_F(CliTest, TrainSampleEvalResumeRoundTrip) {
 TEST_F(CliTest, WarmStartFromAnotherRunsWeights) {
   auto r = joule("train out=first" + kTiny);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto nll = [](const std::string& output) {
-    std::smatch m;
-    EXPECT_TRUE(std::regex_search(output, m, std::regex("nll_test +([-0-9.e]+)"))) << output;
-    return m.size() > 1 ? m[1].str() : std::string("?");
-  };
   const std::string trained = nll(r.output);
   r = joule("train out=warm train.init_from=first" + kTiny + " train.steps=0");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -152,11 +154,6 @@ TEST_F(CliTest, WarmStartFromAnotherRunsWeights) {
 TEST_F(CliTest, SnapshotsKeepEveryNthStateAndEachEvaluates) {
   auto r = joule("train out=run train.snapshot_every=10" + kTiny);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto nll = [](const std::string& output) {
-    std::smatch m;
-    EXPECT_TRUE(std::regex_search(output, m, std::regex("nll_test +([-0-9.e]+)"))) << output;
-    return m.size() > 1 ? m[1].str() : std::string("?");
-  };
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(path("run/snapshots"))) names.push_back(entry.path().filename());
   std::sort(names.begin(), names.end());
