@@ -7,9 +7,12 @@
 #
 # Which LibTorch (JOULE_SANITIZE_TORCH):
 #   cuda    (what scripts/setup.sh test, i.e. CI, runs) pip's LibTorch 2.x with CUDA
-#           (scripts/torch_cuda.sh), every target at -O1 in build-asan-cuda. This one build is
-#           both CI's sanitizer pass and its check that Joule builds against LibTorch 2.x with
-#           CUDA enabled and passes its unit tests there (on the CPU).
+#           (scripts/torch_cuda.sh), at -O1 in build-asan-cuda: the library, CLI, Python module
+#           and the unit and robustness tests. This one build is both CI's sanitizer pass and its
+#           check that Joule builds against LibTorch 2.x with CUDA enabled and passes its unit
+#           tests there (on the CPU). Benchmarks and integration tests build in the main (1.13)
+#           build only, which keeps a cold CI run under an hour on 2 cores; scripts/cuda_build.sh
+#           builds every target against 2.x.
 #   debian  (default when run by hand) Debian's LibTorch 1.13, the library, CLI and those tests
 #           at -O3 in build-asan.
 #   JOULE_ASAN_BUILD_DIR  build folder
@@ -32,12 +35,15 @@ case "$torch" in
   cuda)
     build=${JOULE_ASAN_BUILD_DIR:-$root/build-asan-cuda}
     source "$root/scripts/torch_cuda.sh"
-    echo "== every target against torch $torch_version with CUDA ($torch_dir), ASan + UBSan, in $build"
+    echo "== the library, CLI, Python module and unit and robustness tests against torch $torch_version with CUDA ($torch_dir), ASan + UBSan, in $build"
     # -O1 (the sanitizers' usual level) compiles in about half the time of -O3.
     # The API reference (Doxygen) is the main build's; it is the same from any LibTorch.
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O1 -DJOULE_SANITIZE=address,undefined \
-      -DCMAKE_DISABLE_FIND_PACKAGE_Doxygen=ON "${torch_cmake_args[@]}" >/dev/null
-    cmake --build "$build" -j "$jobs"
+      -DJOULE_BUILD_BENCH=OFF -DCMAKE_DISABLE_FIND_PACKAGE_Doxygen=ON "${torch_cmake_args[@]}" >/dev/null
+    targets=(joule_exe joule_unit_tests joule_robustness_tests)
+    # The module builds where pybind11 and Python's headers are found (python/CMakeLists.txt).
+    cmake --build "$build" --target help | grep -q "joule_python" && targets+=(joule_python)
+    cmake --build "$build" -j "$jobs" --target "${targets[@]}"
     ;;
   *) echo "JOULE_SANITIZE_TORCH must be debian or cuda, got '$torch'" >&2; exit 2 ;;
 esac

@@ -3,9 +3,9 @@
 # then either runs the default job or the test suite.
 #
 #   scripts/setup.sh demo    install + build + train the default model (prints the run folder)
-#   scripts/setup.sh test    install + build + run the test suite, then build every target
-#                            against pip's LibTorch 2.x with CUDA and ASan + UBSan and run the
-#                            unit and robustness tests under them (what CI runs)
+#   scripts/setup.sh test    install + build + run the test suite, then build the library, CLI
+#                            and tests against pip's LibTorch 2.x with CUDA and ASan + UBSan and
+#                            run the unit and robustness tests under them (what CI runs)
 #   scripts/setup.sh build   install + build only
 #   scripts/setup.sh cuda    install pip's torch (LibTorch 2.x with CUDA) into a cache folder, build
 #                            every target against it (Release, build-cuda: the build for a GPU
@@ -100,9 +100,9 @@ case "$mode" in
       torch_pid=""
     fi
     if [ "${JOULE_SANITIZERS:-1}" != 0 ]; then
-      # One second build does two checks: every target against pip's LibTorch 2.x with CUDA, and
+      # One second build does two checks: Joule against pip's LibTorch 2.x with CUDA, and
       # the unit and robustness tests under ASan + UBSan with it (on the CPU).
-      echo "== every target again against pip's LibTorch 2.x with CUDA, with ASan + UBSan, and the unit and robustness tests under them (scripts/sanitize.sh; JOULE_SANITIZERS=0 skips)"
+      echo "== the library, CLI and tests again against pip's LibTorch 2.x with CUDA, with ASan + UBSan, and the unit and robustness tests under them (scripts/sanitize.sh; JOULE_SANITIZERS=0 skips)"
       JOULE_JOBS=$jobs JOULE_SANITIZE_TORCH=${JOULE_SANITIZE_TORCH:-cuda} "$root/scripts/sanitize.sh"
     fi
     ;;
