@@ -162,7 +162,10 @@ SamplerConfig SamplerConfig::jem() {
 void BufferConfig::visit(config::Fields& f) {
   f("capacity", capacity, Doc("persistent chains kept (PCD)").min(1));
   f("reinit_prob", reinit_prob, Doc("probability a drawn chain restarts from the init distribution").min(0.0).max(1.0));
-  f("init", init, Doc("where fresh chains start").choices({"uniform", "gaussian", "data"}));
+  f("init", init,
+    Doc("where fresh chains start (class_gaussian: JEM++'s informative init, a Gaussian per class fitted to the "
+        "labelled training data)")
+        .choices({"uniform", "gaussian", "data", "class_gaussian"}));
   f("init_low", init_low, "uniform init lower bound");
   f("init_high", init_high, "uniform init upper bound");
   f("init_std", init_std, Doc("gaussian init std").min(1e-12));
@@ -180,8 +183,13 @@ void BufferConfig::visit(config::Fields& f) {
   f("quantize_high", quantize_high, "8-bit storage: the highest value stored");
 }
 
-std::shared_ptr<ReplayBuffer> BufferConfig::build(std::vector<int64_t> event_shape, torch::Device device) const {
+std::shared_ptr<ReplayBuffer> BufferConfig::build(std::vector<int64_t> event_shape, torch::Device device,
+                                                  bool labelled) const {
   if (!(init_low < init_high)) throw ConfigError("buffer.init_low must be < buffer.init_high");
+  if (init == "class_gaussian" && !labelled) {
+    throw ConfigError("buffer.init = class_gaussian fits a Gaussian per class, but this method's data have no labels; "
+                      "use uniform, gaussian or data");
+  }
   // The buffer is allocated at once: refuse a size beyond the machine before allocating it.
   double bytes = (storage_bits == 8 ? 1.0 : 4.0) * static_cast<double>(capacity);
   for (int64_t d : event_shape) bytes *= static_cast<double>(d);

@@ -32,7 +32,8 @@ BufferInit parse_buffer_init(const std::string& name) {
   if (name == "uniform") return BufferInit::kUniform;
   if (name == "gaussian") return BufferInit::kGaussian;
   if (name == "data") return BufferInit::kData;
-  TORCH_CHECK(false, "unknown buffer init '", name, "' (allowed: uniform, gaussian, data)");
+  if (name == "class_gaussian") return BufferInit::kClassGaussian;
+  TORCH_CHECK(false, "unknown buffer init '", name, "' (allowed: uniform, gaussian, data, class_gaussian)");
 }
 
 std::string to_string(BufferInit init) {
@@ -40,6 +41,7 @@ std::string to_string(BufferInit init) {
     case BufferInit::kUniform: return "uniform";
     case BufferInit::kGaussian: return "gaussian";
     case BufferInit::kData: return "data";
+    case BufferInit::kClassGaussian: return "class_gaussian";
   }
   return "?";
 }
@@ -89,6 +91,51 @@ void ReplayBuffer::set_data(torch::Tensor data) {
   data_ = data;
 }
 
+void ReplayBuffer::fit_class_gaussians(const torch::Tensor& data, const torch::Tensor& labels) {
+  check_states(data, "fit_class_gaussians");
+  TORCH_CHECK(data.size(0) > 0, "ReplayBuffer::fit_class_gaussians: data is empty");
+  TORCH_CHECK(labels.defined() && labels.dim() == 1 && labels.size(0) == data.size(0),
+              "ReplayBuffer::fit_class_gaussians: expected labels [", data.size(0), "], got ",
+              labels.defined() ? labels.sizes() : c10::IntArrayRef{});
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto x = data.detach().reshape({data.size(0), -1}).to(torch::kCPU, torch::kFloat64);
+  auto y = labels.to(torch::kCPU, torch::kLong);
+  TORCH_CHECK(torch::isfinite(x).all().item<bool>(), "ReplayBuffer::fit_class_gaussians: the data hold NaN or inf");
+  TORCH_CHECK(y.min().item<int64_t>() >= 0, "ReplayBuffer::fit_class_gaussians: labels must be >= 0");
+  const int64_t k = y.max().item<int64_t>() + 1, d = x.size(1);
+  const double bytes = 4.0 * static_cast<double>(k) * static_cast<double>(d) * static_cast<double>(d);
+  TORCH_CHECK(bytes <= 1024.0 * 1024.0 * 1024.0, "ReplayBuffer::fit_class_gaussians: ", k, " covariance factors of ", d,
+              "x", d, " need ", bytes / (1024.0 * 1024.0 * 1024.0), " GiB (limit 1 GiB); use init=gaussian or data");
+  auto weights = torch::zeros({k}, f64), means = torch::zeros({k, d}, f64), factors = torch::zeros({k, d, d}, f64);
+  auto eye = torch::eye(d, f64);
+  for (int64_t c = 0; c < k; ++c) {
+    auto rows = x.index_select(0, y.eq(c).nonzero().view({-1}));
+    const int64_t m = rows.size(0);
+    if (m == 0) continue;  // weight 0: never drawn
+    weights[c] = 1.0;      // every class alike, however many examples it has (upstream JEMPP)
+    auto mu = rows.mean(0);
+    auto centred = rows - mu;
+    auto cov = centred.t().matmul(centred).div_(static_cast<double>(std::max<int64_t>(m - 1, 1)));
+    const double scale = std::max(cov.diagonal().mean().item<double>(), 1e-12);
+    at::Tensor l;
+    for (double eps = 1e-4 * scale;; eps *= 10) {
+      auto [factor, info] = at::linalg_cholesky_ex(cov + eps * eye);
+      if (info.item<int64_t>() == 0) {
+        l = factor;
+        break;
+      }
+      TORCH_CHECK(eps < scale, "ReplayBuffer::fit_class_gaussians: the covariance of class ", c,
+                  " cannot be factorised (not finite?)");
+    }
+    means[c] = mu;
+    factors[c] = l;
+  }
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+  class_weights_ = weights.div(weights.sum()).to(f32);
+  class_means_ = means.to(f32);
+  class_factors_ = factors.to(f32);
+}
+
 torch::Tensor ReplayBuffer::init_samples(int64_t n, c10::optional<at::Generator> gen) const {
   std::vector<int64_t> shape{n};
   shape.insert(shape.end(), event_shape_.begin(), event_shape_.end());
@@ -104,6 +151,20 @@ torch::Tensor ReplayBuffer::init_samples(int64_t n, c10::optional<at::Generator>
       auto x = data_.index_select(0, idx).to(opts);
       if (options_.data_noise() > 0) x.add_(torch::empty_like(x).normal_(0.0, options_.data_noise(), gen));
       return x;
+    }
+    case BufferInit::kClassGaussian: {
+      TORCH_CHECK(class_means_.defined(),
+                  "ReplayBuffer: init=class_gaussian needs fit_class_gaussians() with labelled data before sampling");
+      const int64_t d = class_means_.size(1);
+      auto cls = torch::multinomial(class_weights_, n, /*replacement=*/true, gen);
+      auto z = torch::empty({n, d}, opts).normal_(0.0, 1.0, gen);
+      auto x = class_means_.index_select(0, cls);
+      // One GEMM per class drawn rather than a batched [n, D, D] gather of the factors.
+      for (int64_t c = 0; c < class_means_.size(0); ++c) {
+        auto rows = cls.eq(c).nonzero().view({-1});
+        if (rows.numel() > 0) x.index_add_(0, rows, z.index_select(0, rows).matmul(class_factors_[c].t()));
+      }
+      return x.clamp_(options_.init_low(), options_.init_high()).view(shape);
     }
   }
   TORCH_CHECK(false, "unreachable buffer init");

@@ -316,6 +316,15 @@ TEST_F(JemCliTest, SemiSupervisedRunAndClearErrors) {
   EXPECT_TRUE(contains(r.output, "eval.ood_mnist_dir")) << r.output;
   EXPECT_FALSE(fs::exists(path("bad")));
   EXPECT_FALSE(fs::exists(path("bad2")));
+  // JEM++'s informative init fits its class Gaussians to the labelled examples only; a method
+  // without labels refuses it before making a run folder.
+  r = joule("train " + kConfigs + "jem_fashion_ssl100.toml out=ssl_cg" + kSmall +
+            " jem.labels_per_class=4 train.batch_size=16 buffer.init=class_gaussian");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = joule("train out=bad4 buffer.init=class_gaussian");  // the default: PCD on 2-D points
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "class_gaussian fits a Gaussian per class")) << r.output;
+  EXPECT_FALSE(fs::exists(path("bad4")));
 }
 
 TEST_F(JemCliTest, CifarFilesWideResNetAndTabularCsv) {

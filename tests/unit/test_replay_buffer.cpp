@@ -131,6 +131,57 @@ std::vector<float> stored_values(const ReplayBuffer& b) {
 
 torch::Tensor column(float from, int64_t n) { return torch::arange(from, from + n, torch::kFloat32).view({n, 1}); }
 
+torch::Tensor covariance(const torch::Tensor& x) {
+  auto c = x - x.mean(0);
+  return c.t().matmul(c) / static_cast<double>(x.size(0) - 1);
+}
+
+TEST(ReplayBufferTest, ClassGaussianInitDrawsEachClassWithItsFrequencyMeanAndCovariance) {
+  // Two classes in 3-D, far apart along the first axis, class 1 three times as frequent in the
+  // data and correlated; class 0's third coordinate is constant, so its covariance is singular.
+  auto gen = joule::make_generator(12);
+  const int64_t n0 = 2000, n1 = 6000;
+  auto a = torch::randn({n0, 3}, gen) * torch::tensor({1.0f, 0.5f, 0.0f}) + torch::tensor({-10.0f, 1.0f, 0.5f});
+  auto mix = torch::tensor({{2.0f, 0.0f, 0.0f}, {1.0f, 1.0f, 0.0f}, {0.0f, -0.5f, 0.3f}});
+  auto b = torch::randn({n1, 3}, gen).matmul(mix.t()) + torch::tensor({10.0f, -2.0f, 0.0f});
+  auto data = torch::cat({a, b});
+  auto labels = torch::cat({torch::zeros({n0}, torch::kLong), torch::ones({n1}, torch::kLong)});
+  ReplayBuffer buffer(ReplayBufferOptions(10).init(BufferInit::kClassGaussian).init_low(-100).init_high(100), {3});
+  EXPECT_THROW(buffer.init_samples(3, gen), c10::Error);  // not fitted yet
+  buffer.fit_class_gaussians(data, labels);
+  auto x = buffer.init_samples(40000, gen);
+  auto in1 = x.select(1, 0).gt(0);
+  EXPECT_NEAR(in1.to(torch::kDouble).mean().item<double>(), 0.5, 0.01);  // classes drawn alike; SD 0.0025
+  auto x0 = x.index_select(0, in1.logical_not().nonzero().view({-1}));
+  auto x1 = x.index_select(0, in1.nonzero().view({-1}));
+  // Against the data's own class moments (what was fitted), 2·10⁴ draws each: SD of a mean
+  // ≤ 2/√(2·10⁴) = 0.014, of a covariance entry ≤ √2·4/√(2·10⁴) = 0.04.
+  EXPECT_LT((x1.mean(0) - b.mean(0)).abs().max().item<double>(), 0.06);
+  EXPECT_LT((covariance(x1) - covariance(b)).abs().max().item<double>(), 0.2);
+  EXPECT_LT((x0.mean(0) - a.mean(0)).abs().max().item<double>(), 0.06);
+  EXPECT_LT((covariance(x0) - covariance(a)).abs().max().item<double>(), 0.1);
+  // The constant coordinate stays put up to the jitter (ε = 10⁻⁴ of the mean variance, std < 0.01).
+  EXPECT_LT((x0.select(1, 2) - 0.5).abs().max().item<double>(), 0.05);
+
+  // Clamped to the init range, e.g. JEM's [−1, 1].
+  ReplayBuffer clamped(ReplayBufferOptions(10).init(BufferInit::kClassGaussian).init_low(-1).init_high(1), {3});
+  clamped.fit_class_gaussians(data, labels);
+  auto c = clamped.init_samples(1000, gen);
+  EXPECT_GE(c.min().item<double>(), -1.0);
+  EXPECT_LE(c.max().item<double>(), 1.0);
+  EXPECT_EQ(c.eq(-1.0).any().item<bool>(), true);
+
+  // Event shapes are kept; bad input is refused with what was wrong.
+  ReplayBuffer images(ReplayBufferOptions(10).init(BufferInit::kClassGaussian), {1, 2, 2});
+  images.fit_class_gaussians(torch::rand({50, 1, 2, 2}, gen), torch::arange(50, torch::kLong).remainder(5));
+  EXPECT_EQ(images.init_samples(7, gen).sizes(), (std::vector<int64_t>{7, 1, 2, 2}));
+  EXPECT_THROW(images.fit_class_gaussians(torch::rand({50, 1, 2, 2}), torch::zeros({49}, torch::kLong)), c10::Error);
+  EXPECT_THROW(images.fit_class_gaussians(torch::rand({50, 4}), torch::zeros({50}, torch::kLong)), c10::Error);
+  EXPECT_THROW(images.fit_class_gaussians(torch::full({50, 1, 2, 2}, NAN), torch::zeros({50}, torch::kLong)), c10::Error);
+  EXPECT_EQ(joule::parse_buffer_init("class_gaussian"), BufferInit::kClassGaussian);
+  EXPECT_EQ(joule::to_string(BufferInit::kClassGaussian), "class_gaussian");
+}
+
 TEST(ReplayBufferTest, PolicyNamesRoundTrip) {
   for (auto p : {BufferPolicy::kInPlace, BufferPolicy::kFifo, BufferPolicy::kReservoir}) {
     EXPECT_EQ(joule::parse_buffer_policy(joule::to_string(p)), p);

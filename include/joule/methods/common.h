@@ -114,7 +114,9 @@ struct SamplerConfig {
 struct BufferConfig {
   int64_t capacity = 10000;   ///< persistent chains kept (PCD)
   double reinit_prob = 0.05;  ///< probability a drawn chain restarts from the init distribution, in [0, 1]
-  std::string init = "uniform";  ///< where fresh chains start: uniform | gaussian | data
+  /// Where fresh chains start: uniform | gaussian | data | class_gaussian (JEM++'s informative
+  /// init, a Gaussian per class fitted to the labelled training data; methods with labels only).
+  std::string init = "uniform";
   double init_low = -4.0;     ///< uniform init lower bound
   double init_high = 4.0;     ///< uniform init upper bound
   double init_std = 1.0;      ///< gaussian init std (> 0)
@@ -130,9 +132,11 @@ struct BufferConfig {
   /// Declares the [buffer] fields.
   void visit(config::Fields& f);
   /// The buffer of `capacity` chains of `event_shape` on `device`. ConfigError for an empty init or
-  /// quantisation range, storage_bits other than 8 or 32, or (CPU) chains needing more than 80% of
-  /// the machine's memory.
-  std::shared_ptr<ReplayBuffer> build(std::vector<int64_t> event_shape, torch::Device device) const;
+  /// quantisation range, storage_bits other than 8 or 32, (CPU) chains needing more than 80% of
+  /// the machine's memory, or init = class_gaussian in a method without labels (`labelled` false).
+  /// The caller fits a class_gaussian init (ReplayBuffer::fit_class_gaussians).
+  std::shared_ptr<ReplayBuffer> build(std::vector<int64_t> event_shape, torch::Device device,
+                                      bool labelled = false) const;
   /// JEM's buffer: 10 000 chains, 5% fresh U(−1, 1) starts.
   static BufferConfig jem();
 };

@@ -16,8 +16,13 @@ enum class BufferInit {
   kUniform,   ///< U(init_low, init_high) per element (JEM: U(−1, 1))
   kGaussian,  ///< N(init_mean, init_std²)
   kData,      ///< a random data point plus N(0, data_noise²); needs set_data()
+  /// A Gaussian per class, with that class's mean and covariance, the class drawn uniformly and
+  /// the state clamped to [init_low, init_high]: the informative initialisation of JEM++ (Yang &
+  /// Ji, arXiv:2109.09032; upstream `JEMPP:train_jempp.py` init_random); needs fit_class_gaussians().
+  kClassGaussian,
 };
-BufferInit parse_buffer_init(const std::string& name);  ///< "uniform", "gaussian", "data"; fails otherwise
+/// "uniform", "gaussian", "data", "class_gaussian"; fails otherwise.
+BufferInit parse_buffer_init(const std::string& name);
 std::string to_string(BufferInit init);  ///< the name parse_buffer_init() accepts
 
 /// How states enter and leave the buffer.
@@ -96,6 +101,13 @@ class ReplayBuffer {
 
   /// Data used by BufferInit::kData (kept by reference, not copied; not checkpointed).
   void set_data(torch::Tensor data);
+  /// Fits BufferInit::kClassGaussian to labelled data: for each class c of `labels` [N] (int64 in
+  /// [0, K)), the mean μ_c and covariance Σ_c of its rows of `data` [N, event_shape...], in float64.
+  /// A fresh chain then draws c uniformly (of the classes present) and starts at μ_c + L_c z, z ~ N(0, I),
+  /// L_c L_cᵀ = Σ_c + εI (ε = 10⁻⁴ of Σ_c's mean variance, raised until the factorisation succeeds:
+  /// constant pixels make Σ_c singular), clamped to [init_low, init_high]. Keeps K·D² floats
+  /// (D = the event size; refused above 1 GiB). Not checkpointed: fit again before resuming.
+  void fit_class_gaussians(const torch::Tensor& data, const torch::Tensor& labels);
 
   /// What sample() and sample_at() return.
   struct Draw {
@@ -191,6 +203,9 @@ class ReplayBuffer {
   torch::Tensor view_;     ///< FIFO / reservoir: storage_ rows [0, size_), undefined while empty
   torch::Tensor updates_;  ///< in-place: [capacity] int64 runs per slot since its chain started (see updates())
   torch::Tensor data_;
+  torch::Tensor class_weights_;  ///< kClassGaussian: [K] probability of each class (uniform over those present)
+  torch::Tensor class_means_;    ///< kClassGaussian: [K, D] μ_c
+  torch::Tensor class_factors_;  ///< kClassGaussian: [K, D, D] L_c
   int64_t size_ = 0;
   int64_t next_ = 0;  ///< FIFO ring position: the slot the next state goes to
   int64_t seen_ = 0;

@@ -110,7 +110,7 @@ Parts JemMethod::build_parts(torch::Device device) {
     throw ConfigError("at least one of jem.px_weight, jem.py_weight, jem.pxy_weight must be > 0");
   }
   if (opts.generative()) {
-    buffer_ = cfg.buffer.build(data_.event_shape, device);
+    buffer_ = cfg.buffer.build(data_.event_shape, device, /*labelled=*/true);
     check_batch_size(batch, buffer_->capacity(), "persistent chains (buffer.capacity)");
     if (opts.pxy_weight() > 0 && buffer_->capacity() % classes_ != 0) {
       throw ConfigError("jem.pxy_weight > 0 keeps one bucket per class, so buffer.capacity (" +
@@ -118,6 +118,11 @@ Parts JemMethod::build_parts(torch::Device device) {
                         " classes");
     }
     if (cfg.buffer.init == "data") buffer_->set_data(data_.train.x.to(device));
+    // Semi-supervised: only the labelled examples have a class to fit.
+    if (cfg.buffer.init == "class_gaussian") {
+      per_class > 0 ? buffer_->fit_class_gaussians(labelled.x, labelled.y)
+                    : buffer_->fit_class_gaussians(data_.train.x, data_.train.y);
+    }
   }
   jem_ = std::make_shared<Jem>(opts, opts.generative() ? sampler_ : nullptr, buffer_);
   if (per_class > 0) {
