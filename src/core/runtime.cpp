@@ -11,6 +11,8 @@
 #include <sched.h>
 #endif
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <thread>
 #if defined(__GLIBC__)
@@ -123,17 +125,50 @@ BlasInfo detect_blas() {
                     info.library.find("libtorch") != std::string::npos;
   info.reference = !info.library.empty() && !fast &&
                    (info.library.find("/blas/") != std::string::npos || info.library.find("libblas") != std::string::npos);
+  using CoreName = char* (*)();
+  static const auto corename = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (corename && corename()) info.core = corename();
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  info.better_core = openblas_core_suggestion(info.core, avx2_fma, avx512);
+#endif
   return info;
+}
+
+std::string openblas_core_suggestion(const std::string& core, bool avx2_fma, bool avx512) {
+  std::string c = core;
+  std::transform(c.begin(), c.end(), c.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  // OpenBLAS's x86-64 kernel sets without AVX2; a CPU it does not recognise gets one of these.
+  static const char* const kOld[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "barcelona",
+                                     "opteron", "opteron_sse3", "bobcat", "bulldozer", "piledriver", "steamroller",
+                                     "sandybridge", "katmai", "coppermine", "northwood", "banias"};
+  const bool old = std::any_of(std::begin(kOld), std::end(kOld), [&](const char* o) { return c == o; });
+  if (!old) return "";
+  if (avx512) return "SkylakeX";
+  if (avx2_fma) return "Haswell";
+  return "";
 }
 
 bool warn_if_reference_blas(std::ostream& os) {
   BlasInfo info = detect_blas();
-  if (!info.reference) return false;
-  os << "warning: LibTorch is using the reference BLAS (" << info.library
-     << "); matrix products run ~14x slower. Install an optimised BLAS: "
-        "sudo apt-get install libopenblas0-pthread\n";
-  return true;
+  if (info.reference) {
+    os << "warning: LibTorch is using the reference BLAS (" << info.library
+       << "); matrix products run ~14x slower. Install an optimised BLAS: "
+          "sudo apt-get install libopenblas0-pthread\n";
+    return true;
+  }
+  if (!info.better_core.empty()) {
+    os << "warning: OpenBLAS did not recognise this CPU and runs its " << info.core
+       << " kernels, which use no AVX2; matrix products are slower than they need be. Start the process with "
+          "OPENBLAS_CORETYPE="
+       << info.better_core << " in its environment\n";
+    return true;
+  }
+  return false;
 }
+
 
 std::string torch_version() { return TORCH_VERSION; }
 

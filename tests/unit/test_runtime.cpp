@@ -42,7 +42,30 @@ TEST(RuntimeTest, BlasDetectionFindsTheLibrary) {
   EXPECT_FALSE(info.library.empty());
   EXPECT_FALSE(info.reference) << "reference BLAS in use: " << info.library;
   std::ostringstream os;
-  EXPECT_EQ(joule::warn_if_reference_blas(os), info.reference);
+  EXPECT_EQ(joule::warn_if_reference_blas(os), info.reference || !info.better_core.empty()) << os.str();
+}
+
+TEST(RuntimeTest, OldOpenBlasKernelsOnANewerCpuGetABetterCoreSuggested) {
+  // The fallback for an unrecognised CPU (e.g. a VM's "Intel Xeon Processor"), on AVX-512 and AVX2 CPUs.
+  EXPECT_EQ(joule::openblas_core_suggestion("Prescott", true, true), "SkylakeX");
+  EXPECT_EQ(joule::openblas_core_suggestion("PRESCOTT", true, false), "Haswell");
+  EXPECT_EQ(joule::openblas_core_suggestion("Nehalem", true, false), "Haswell");
+  // Nothing better to run, or already AVX2 kernels, or not OpenBLAS.
+  EXPECT_EQ(joule::openblas_core_suggestion("Prescott", false, false), "");
+  EXPECT_EQ(joule::openblas_core_suggestion("Haswell", true, true), "");
+  EXPECT_EQ(joule::openblas_core_suggestion("SkylakeX", true, true), "");
+  EXPECT_EQ(joule::openblas_core_suggestion("Zen", true, false), "");
+  EXPECT_EQ(joule::openblas_core_suggestion("", true, true), "");
+  // This machine: OpenBLAS names its kernels, and a suggestion exists only for old ones.
+  const auto info = joule::detect_blas();
+  if (info.library.find("openblas") != std::string::npos) {
+    EXPECT_FALSE(info.core.empty());
+    if (!info.better_core.empty()) {
+      std::ostringstream os;
+      EXPECT_TRUE(joule::warn_if_reference_blas(os));
+      EXPECT_NE(os.str().find("OPENBLAS_CORETYPE=" + info.better_core), std::string::npos) << os.str();
+    }
+  }
 }
 
 TEST(RuntimeTest, ThreadCountReachesLibTorchButOpenBlasStaysSingleThreaded) {

@@ -122,11 +122,13 @@ torch::Device setup_runtime(const methods::RunConfig& run, std::ostream& err) {
   } catch (const c10::Error& e) {
     throw UsageError(e.what_without_backtrace());
   }
-  if (!warn_if_reference_blas(err)) {
-    const auto blas = detect_blas();
+  warn_if_reference_blas(err);
+  const auto blas = detect_blas();
+  if (!blas.reference) {  // an old-kernels warning still comes with the status line
     err << "joule: LibTorch " << torch_version() << ", device " << device.str() << ", " << at::get_num_threads()
-        << " thread(s) (idle: " << openmp_wait_description() << "), BLAS " << (blas.library.empty() ? "unknown" : blas.library) << ", sampler GEMM " << gemm_backend()
-        << "\n";
+        << " thread(s) (idle: " << openmp_wait_description() << "), BLAS " << (blas.library.empty() ? "unknown" : blas.library);
+    if (!blas.core.empty()) err << " (" << blas.core << " kernels)";
+    err << ", sampler GEMM " << gemm_backend() << "\n";
   }
   return device;
 }
