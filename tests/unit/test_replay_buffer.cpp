@@ -136,7 +136,7 @@ torch::Tensor covariance(const torch::Tensor& x) {
   return c.t().matmul(c) / static_cast<double>(x.size(0) - 1);
 }
 
-TEST(ReplayBufferTest, ClassGaussianInitDrawsEachClassWithItsFrequencyMeanAndCovariance) {
+TEST(ReplayBufferTest, ClassGaussianInitDrawsClassesAlikeEachWithItsDataMeanAndCovariance) {
   // Two classes in 3-D, far apart along the first axis, class 1 three times as frequent in the
   // data and correlated; class 0's third coordinate is constant, so its covariance is singular.
   auto gen = joule::make_generator(12);
