@@ -106,7 +106,9 @@ void ReplayBuffer::fit_class_gaussians(const torch::Tensor& data, const torch::T
   const double bytes = 4.0 * static_cast<double>(k) * static_cast<double>(d) * static_cast<double>(d);
   TORCH_CHECK(bytes <= 1024.0 * 1024.0 * 1024.0, "ReplayBuffer::fit_class_gaussians: ", k, " covariance factors of ", d,
               "x", d, " need ", bytes / (1024.0 * 1024.0 * 1024.0), " GiB (limit 1 GiB); use init=gaussian or data");
-  auto weights = torch::zeros({k}, f64), means = torch::zeros({k, d}, f64), factors = torch::zeros({k, d, d}, f64);
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+  // Factors in float32 as each class is done: float64 for all K at once would double the peak.
+  auto weights = torch::zeros({k}, f64), means = torch::zeros({k, d}, f64), factors = torch::zeros({k, d, d}, f32);
   auto eye = torch::eye(d, f64);
   for (int64_t c = 0; c < k; ++c) {
     auto rows = x.index_select(0, y.eq(c).nonzero().view({-1}));
@@ -128,12 +130,40 @@ void ReplayBuffer::fit_class_gaussians(const torch::Tensor& data, const torch::T
                   " cannot be factorised (not finite?)");
     }
     means[c] = mu;
-    factors[c] = l;
+    factors[c].copy_(l);
   }
-  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
   class_weights_ = weights.div(weights.sum()).to(f32);
   class_means_ = means.to(f32);
-  class_factors_ = factors.to(f32);
+  class_factors_ = factors;
+}
+
+torch::Tensor ReplayBuffer::class_gaussian_draw(const torch::Tensor& cls, c10::optional<at::Generator> gen) const {
+  const int64_t n = cls.size(0), d = class_means_.size(1);
+  auto z = torch::empty({n, d}, class_means_.options()).normal_(0.0, 1.0, gen);
+  auto x = class_means_.index_select(0, cls);
+  // One GEMM per class drawn rather than a batched [n, D, D] gather of the factors.
+  for (int64_t c = 0; c < class_means_.size(0); ++c) {
+    auto rows = cls.eq(c).nonzero().view({-1});
+    if (rows.numel() > 0) x.index_add_(0, rows, z.index_select(0, rows).matmul(class_factors_[c].t()));
+  }
+  std::vector<int64_t> shape{n};
+  shape.insert(shape.end(), event_shape_.begin(), event_shape_.end());
+  return x.clamp_(options_.init_low(), options_.init_high()).view(shape);
+}
+
+torch::Tensor ReplayBuffer::init_samples(const torch::Tensor& classes, c10::optional<at::Generator> gen) const {
+  TORCH_CHECK(classes.defined() && classes.dim() == 1 && classes.size(0) > 0,
+              "ReplayBuffer::init_samples: expected classes [n], n > 0, got ", classes.defined() ? classes.sizes() : c10::IntArrayRef{});
+  if (options_.init() != BufferInit::kClassGaussian) return init_samples(classes.size(0), gen);
+  TORCH_CHECK(class_means_.defined(),
+              "ReplayBuffer: init=class_gaussian needs fit_class_gaussians() with labelled data before sampling");
+  auto cls = classes.to(torch::TensorOptions().dtype(torch::kLong).device(device_));
+  const int64_t k = class_means_.size(0), lo = cls.min().item<int64_t>(), hi = cls.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < k, "ReplayBuffer::init_samples: classes must be in [0, ", k, ") (the fitted classes), got ", lo,
+              "..", hi);
+  TORCH_CHECK(class_weights_.index_select(0, cls).gt(0).all().item<bool>(),
+              "ReplayBuffer::init_samples: a requested class had no examples in the data given to fit_class_gaussians()");
+  return class_gaussian_draw(cls, gen);
 }
 
 torch::Tensor ReplayBuffer::init_samples(int64_t n, c10::optional<at::Generator> gen) const {
@@ -155,16 +185,7 @@ torch::Tensor ReplayBuffer::init_samples(int64_t n, c10::optional<at::Generator>
     case BufferInit::kClassGaussian: {
       TORCH_CHECK(class_means_.defined(),
                   "ReplayBuffer: init=class_gaussian needs fit_class_gaussians() with labelled data before sampling");
-      const int64_t d = class_means_.size(1);
-      auto cls = torch::multinomial(class_weights_, n, /*replacement=*/true, gen);
-      auto z = torch::empty({n, d}, opts).normal_(0.0, 1.0, gen);
-      auto x = class_means_.index_select(0, cls);
-      // One GEMM per class drawn rather than a batched [n, D, D] gather of the factors.
-      for (int64_t c = 0; c < class_means_.size(0); ++c) {
-        auto rows = cls.eq(c).nonzero().view({-1});
-        if (rows.numel() > 0) x.index_add_(0, rows, z.index_select(0, rows).matmul(class_factors_[c].t()));
-      }
-      return x.clamp_(options_.init_low(), options_.init_high()).view(shape);
+      return class_gaussian_draw(torch::multinomial(class_weights_, n, /*replacement=*/true, gen), gen);
     }
   }
   TORCH_CHECK(false, "unreachable buffer init");

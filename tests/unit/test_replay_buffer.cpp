@@ -182,6 +182,44 @@ TEST(ReplayBufferTest, ClassGaussianInitDrawsClassesAlikeEachWithItsDataMeanAndC
   EXPECT_EQ(joule::to_string(BufferInit::kClassGaussian), "class_gaussian");
 }
 
+TEST(ReplayBufferTest, ClassGaussianInitForGivenClassesStartsEachChainAtItsOwnClass) {
+  // Class-conditional chains: the chain for class c starts at class c's Gaussian, not a random one.
+  auto gen = joule::make_generator(13);
+  auto a = torch::randn({3000, 2}, gen) * 0.5 + torch::tensor({-5.0f, 0.0f});
+  auto b = torch::randn({3000, 2}, gen) * torch::tensor({1.0f, 2.0f}) + torch::tensor({5.0f, 3.0f});
+  auto data = torch::cat({a, b});
+  auto labels = torch::cat({torch::zeros({3000}, torch::kLong), torch::ones({3000}, torch::kLong)});
+  ReplayBuffer buffer(ReplayBufferOptions(10).init(BufferInit::kClassGaussian).init_low(-100).init_high(100), {2});
+  EXPECT_THROW(buffer.init_samples(torch::zeros({4}, torch::kLong), gen), c10::Error);  // not fitted yet
+  buffer.fit_class_gaussians(data, labels);
+  const int64_t m = 20000;
+  auto classes = torch::arange(m, torch::kLong).remainder(2);
+  auto x = buffer.init_samples(classes, gen);
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{m, 2}));
+  // Every chain on its own class's side of x = 0 (the classes are 10 standard deviations apart).
+  EXPECT_TRUE(x.select(1, 0).gt(0).eq(classes.eq(1)).all().item<bool>());
+  auto x1 = x.index_select(0, classes.eq(1).nonzero().view({-1}));
+  auto x0 = x.index_select(0, classes.eq(0).nonzero().view({-1}));
+  // 10⁴ draws each: SD of a mean ≤ 2/√10⁴ = 0.02, of a covariance entry ≤ √2·4/√10⁴ = 0.06.
+  EXPECT_LT((x1.mean(0) - b.mean(0)).abs().max().item<double>(), 0.08);
+  EXPECT_LT((covariance(x1) - covariance(b)).abs().max().item<double>(), 0.25);
+  EXPECT_LT((x0.mean(0) - a.mean(0)).abs().max().item<double>(), 0.03);
+  EXPECT_LT((covariance(x0) - covariance(a)).abs().max().item<double>(), 0.05);
+  // Classes outside the fit, or with no examples in it, are refused; so is a bad shape.
+  EXPECT_THROW(buffer.init_samples(torch::full({3}, 2, torch::kLong), gen), c10::Error);
+  EXPECT_THROW(buffer.init_samples(torch::full({3}, -1, torch::kLong), gen), c10::Error);
+  EXPECT_THROW(buffer.init_samples(torch::zeros({3, 1}, torch::kLong), gen), c10::Error);
+  ReplayBuffer gap(ReplayBufferOptions(10).init(BufferInit::kClassGaussian), {2});
+  gap.fit_class_gaussians(data, labels * 2);  // classes 0 and 2; class 1 has no examples
+  EXPECT_NO_THROW(gap.init_samples(torch::full({3}, 2, torch::kLong), gen));
+  EXPECT_THROW(gap.init_samples(torch::ones({3}, torch::kLong), gen), c10::Error);
+
+  // Other inits ignore the classes and draw what init_samples(n) draws.
+  ReplayBuffer uniform(ReplayBufferOptions(10), {2});
+  auto g1 = joule::make_generator(5), g2 = joule::make_generator(5);
+  EXPECT_TRUE(torch::equal(uniform.init_samples(torch::ones({6}, torch::kLong), g1), uniform.init_samples(6, g2)));
+}
+
 TEST(ReplayBufferTest, PolicyNamesRoundTrip) {
   for (auto p : {BufferPolicy::kInPlace, BufferPolicy::kFifo, BufferPolicy::kReservoir}) {
     EXPECT_EQ(joule::parse_buffer_policy(joule::to_string(p)), p);

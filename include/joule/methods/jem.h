@@ -111,6 +111,9 @@ class JemMethod : public Method {
   };
   const EvalState& eval_state();
   at::Tensor init_states(int64_t n, at::Generator& gen);
+  /// Fresh states for class-conditional chains of classes `y` [n]: with buffer.init =
+  /// class_gaussian each starts at its own class's Gaussian.
+  at::Tensor init_states(const at::Tensor& y, at::Generator& gen);
 
   const RobustnessEvaluation& robustness();
   /// The sample-quality lines (eval.feature_run): buffer, fresh and class-conditional chains.

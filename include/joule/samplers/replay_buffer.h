@@ -102,7 +102,8 @@ class ReplayBuffer {
   /// Data used by BufferInit::kData (kept by reference, not copied; not checkpointed).
   void set_data(torch::Tensor data);
   /// Fits BufferInit::kClassGaussian to labelled data: for each class c of `labels` [N] (int64 in
-  /// [0, K)), the mean μ_c and covariance Σ_c of its rows of `data` [N, event_shape...], in float64.
+  /// [0, K)), the mean μ_c and covariance Σ_c of its rows of `data` [N, event_shape...], in float64
+  /// (one class at a time; the factors are kept in float32).
   /// A fresh chain then draws c uniformly (of the classes present) and starts at μ_c + L_c z, z ~ N(0, I),
   /// L_c L_cᵀ = Σ_c + εI (ε = 10⁻⁴ of Σ_c's mean variance, raised until the factorisation succeeds:
   /// constant pixels make Σ_c singular), clamped to [init_low, init_high]. Keeps K·D² floats
@@ -144,6 +145,12 @@ class ReplayBuffer {
   void set_storage(const torch::Tensor& states, bool advanced = false);
   /// n fresh states from the init distribution.
   torch::Tensor init_samples(int64_t n, c10::optional<at::Generator> gen = c10::nullopt) const;
+  /// Fresh states for chains meant to show `classes` [n] (int64), e.g. class-conditional
+  /// samples: with BufferInit::kClassGaussian row i starts at a draw of class classes[i]'s
+  /// Gaussian (a class absent from the fitted data is an error), so a chain for class c does not
+  /// start at another class's images; every other init ignores the classes and draws exactly
+  /// what init_samples(n, gen) draws.
+  torch::Tensor init_samples(const torch::Tensor& classes, c10::optional<at::Generator> gen = c10::nullopt) const;
   /// n distinct stored states, read without reinitialisation (8-bit: dequantised with noise from
   /// gen), e.g. the reference set of a nearest-neighbour entropy term. Needs 1 ≤ n ≤ size().
   torch::Tensor stored(int64_t n, at::Generator& gen) const;
@@ -191,6 +198,7 @@ class ReplayBuffer {
   void count_draw(const Draw& draw);
   void check_states(const torch::Tensor& x, const char* fn) const;
   torch::Tensor encode(const torch::Tensor& x) const;
+  torch::Tensor class_gaussian_draw(const torch::Tensor& classes, c10::optional<at::Generator> gen) const;
   torch::Tensor read(const torch::Tensor& indices, c10::optional<at::Generator> gen) const;
   Draw reinitialise(torch::Tensor x, torch::Tensor indices, c10::optional<at::Generator> gen) const;
   void append_fifo(const torch::Tensor& enc);

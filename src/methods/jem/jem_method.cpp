@@ -274,7 +274,7 @@ void JemMethod::add_sample_quality(eval::Report& r) {
   // (another network) judges whether each shows its class.
   auto y = torch::arange(n, idx_opts).remainder(classes_);
   ClassConditionalEnergy conditional(*classifier_, y);
-  auto cond = chain->sample(conditional, init_states(n, gen), gen);
+  auto cond = chain->sample(conditional, init_states(y, gen), gen);
   SampleQuality::add_lines(r, "quality.fresh_class.", quality.score(cond, y), "class-conditional fresh chains, " + what);
 }
 
@@ -316,6 +316,11 @@ at::Tensor JemMethod::init_states(int64_t n, at::Generator& gen) {
   std::vector<int64_t> shape{n};
   shape.insert(shape.end(), data_.event_shape.begin(), data_.event_shape.end());
   return torch::empty(shape, torch::TensorOptions().device(device())).uniform_(-1.0, 1.0, gen);
+}
+
+at::Tensor JemMethod::init_states(const at::Tensor& y, at::Generator& gen) {
+  if (buffer_) return buffer_->init_samples(y, gen);
+  return init_states(y.size(0), gen);
 }
 
 std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
@@ -364,7 +369,7 @@ std::vector<std::string> JemMethod::pictures(const std::string& prefix) {
       auto y = torch::arange(shown, idx_opts).repeat_interleave(per_class);
       ClassConditionalEnergy conditional(*classifier_, y);
       EvalModeGuard eval_mode(*classifier_);
-      auto cond = long_chain->sample(conditional, init_states(y.size(0), gen), gen);
+      auto cond = long_chain->sample(conditional, init_states(y, gen), gen);
       files.push_back(prefix + "samples-fresh-class.png");
       io::save_image_grid(cond.cpu(), files.back(), per_class, 2, range);
     }
@@ -408,7 +413,7 @@ torch::Tensor JemMethod::sample() {
     }
     x0 = buffer_->states().index_select(0, slots);
   } else {
-    x0 = init_states(n, gen);
+    x0 = label >= 0 ? init_states(torch::full({n}, label, idx_opts), gen) : init_states(n, gen);
   }
   auto chain = sampler_->with_steps(cfg.sample.steps);
   if (label >= 0) {
