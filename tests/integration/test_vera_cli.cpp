@@ -109,14 +109,19 @@ TEST_F(VeraCliTest, VeraJemImagesAreGroupedAndJudgedByTheModelsClass) {
   r = joule("train vera_jem_fashion out=vj" + small + " generator.width=32 eval.n_samples=60 eval.mala_steps=2 eval.grid_n=20"
             " eval.ood_n=50 eval.feature_run=ce eval.quality_n=60");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* f : {"samples-generator.png", "samples-generator-class.png", "samples-refined-class.png"}) {
+  for (const char* f : {"samples-generator.png", "samples-generator-class.png", "samples-refined-class.png",
+                        "samples-refined-class-conditional.png"}) {
     EXPECT_TRUE(fs::exists(path("vj/") + f)) << f;
   }
   const std::string json = joule::io::read_text_file(path("vj/eval.json"));
-  for (const char* k : {"quality.generator.class_agreement", "quality.refined.class_agreement"}) {
+  for (const char* k : {"quality.generator.class_agreement", "quality.refined.class_agreement",
+                        "quality.refined_class.class_agreement"}) {
     const double v = json_number(json, k);
     EXPECT_TRUE(v >= 0 && v <= 1) << k << " = " << v;
   }
+  // The class-conditional refinement asks for the classes in turn: 60 samples, 6 of each of the
+  // 10 classes, so every class is scored (the model's own labels of 3-step samples would not be).
+  EXPECT_EQ(json_number(json, "quality.refined_class.classes_scored"), 10.0);
 }
 
 TEST_F(VeraCliTest, VeraJemLearnsATableSemiSupervisedWithTheRepeatedValueFilter) {

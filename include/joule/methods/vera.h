@@ -144,6 +144,10 @@ class VeraMethod : public Method {
   VeraGeneratorImpl& generator() { return *generator_; }
   /// n samples of the generator (eval mode, no graph), optionally `mala_steps` MALA steps on.
   at::Tensor generate(int64_t n, int64_t mala_steps, at::Generator& gen);
+  /// VERA-JEM's class-conditional samples: generator samples moved `mala_steps` MALA steps on
+  /// the class-conditional energy E(x, y) = −f(x)[y] for the classes `y` [n] (int64), so each
+  /// generator sample is pulled towards its class. Needs a classifier (VERA-JEM) and mala_steps > 0.
+  at::Tensor generate_for_classes(const at::Tensor& y, int64_t mala_steps, at::Generator& gen);
 
  protected:
   Parts build_parts(torch::Device device) override;
@@ -153,6 +157,7 @@ class VeraMethod : public Method {
     int64_t step = -1;
     std::string key;
     at::Tensor generated, refined;  // CPU
+    at::Tensor refined_class, intended;  // CPU; VERA-JEM with eval.mala_steps > 0: generate_for_classes(intended)
     c10::optional<eval::Density2dResult> grid;
     eval::ClassifierEvalResult result, baseline;
     bool has_baseline = false;

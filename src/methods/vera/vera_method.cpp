@@ -289,6 +289,15 @@ at::Tensor VeraMethod::generate(int64_t n, int64_t mala_steps, at::Generator& ge
   return x;
 }
 
+at::Tensor VeraMethod::generate_for_classes(const at::Tensor& y, int64_t mala_steps, at::Generator& gen) {
+  TORCH_CHECK(classifier_ != nullptr, "VeraMethod::generate_for_classes: this VERA has no classifier (VERA-JEM has one)");
+  TORCH_CHECK(mala_steps > 0, "VeraMethod::generate_for_classes: mala_steps must be > 0, got ", mala_steps);
+  auto x = generate(y.size(0), 0, gen);
+  ClassConditionalEnergy conditional(*classifier_, y.to(device(), torch::kLong));
+  EvalModeGuard eval_mode(*classifier_);
+  return Mala(MalaOptions(mala_steps).step_size(config_.eval.mala_step_size)).sample(conditional, x, gen);
+}
+
 void VeraMethod::add_callbacks(const Monitor& monitor) {
   if (classifier_) {
     add_periodic_evaluation(
@@ -326,6 +335,12 @@ const VeraMethod::EvalState& VeraMethod::eval_state() {
   if (cfg.eval.mala_steps > 0) {
     auto g2 = make_generator(derive_seed(seed, 4), device());
     st.refined = generate(n, cfg.eval.mala_steps, g2).cpu();
+    if (classifier_) {
+      // Classes in turn, from the same generator draws as the unconditional refinement.
+      st.intended = torch::arange(n, torch::kLong).remainder(classes_);
+      auto g3 = make_generator(derive_seed(seed, 4), device());
+      st.refined_class = generate_for_classes(st.intended, cfg.eval.mala_steps, g3).cpu();
+    }
   }
   if (classifier_) {
     const std::string run = run_dir().empty() ? std::string("this run") : std::filesystem::path(run_dir()).filename().string();
@@ -396,6 +411,11 @@ eval::Report VeraMethod::evaluate() {
         SampleQuality::add_lines(r, "quality.refined.", quality.score(first(st.refined), labelled(first(st.refined))),
                                  "generator samples after " + std::to_string(cfg.eval.mala_steps) +
                                      " MALA steps (intended class: the model's argmax)");
+      }
+      if (st.refined_class.defined()) {
+        SampleQuality::add_lines(r, "quality.refined_class.", quality.score(first(st.refined_class), first(st.intended)),
+                                 "generator samples after " + std::to_string(cfg.eval.mala_steps) +
+                                     " MALA steps on E(x, y) = -f(x)[y], classes in turn (intended class: y)");
       }
     }
   } else {
@@ -472,6 +492,12 @@ std::vector<std::string> VeraMethod::pictures(const std::string& prefix) {
       };
       by_class(st.generated, "samples-generator-class.png");
       if (st.refined.defined()) by_class(st.refined, "samples-refined-class.png");
+      if (st.refined_class.defined()) {
+        // One row per intended class y of the class-conditional refinement.
+        files.push_back(prefix + "samples-refined-class-conditional.png");
+        auto rows = io::rows_by_class(st.refined_class, st.intended, shown, per_class, range.first);
+        io::save_image_grid(rows.cpu(), files.back(), per_class, 2, range);
+      }
     }
   } else if (event_shape_ == std::vector<int64_t>{2}) {
     const io::PlotBox pb{-extent_, extent_, -extent_, extent_};
