@@ -23,8 +23,8 @@ nice="model.kind=nice model.width=100 model.depth=3 model.couplings=4 train.step
 mkdir -p "$out"
 printf '%s\n' \
   "$joule train method=ebm out=$out/mle objective.kind=mle $nice" \
-  "$joule train vera_8gaussians out=$out/vera-lambda1 vera.entropy_weight=1 eval.mala_steps=0 $nice $vera_extra" \
-  "$joule train vera_8gaussians out=$out/vera-lambda0 vera.entropy_weight=0 eval.mala_steps=0 $nice $vera_extra" \
+  "$joule train vera_8gaussians out=$out/vera-lambda1 vera.entropy_weight=1 refine.steps=0 $nice $vera_extra" \
+  "$joule train vera_8gaussians out=$out/vera-lambda0 vera.entropy_weight=0 refine.steps=0 $nice $vera_extra" \
   "$joule train pcd_8gaussians out=$out/pcd $nice" \
   "$joule train method=ebm out=$out/ssm objective.kind=ssm $nice" |
   xargs -P "$jobs" -I{} sh -c '{} > /dev/null 2>&1 || echo "failed or stopped: {}"'

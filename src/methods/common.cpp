@@ -110,8 +110,8 @@ train::TrainerOptions TrainConfig::options(uint64_t seed) const {
 }
 
 void SamplerConfig::visit(config::Fields& f) {
-  f("kind", kind, Doc("MCMC for negative samples").choices({"langevin", "mala", "hmc"}));
-  f("steps", steps, Doc("transitions per training step").min(0));
+  f("kind", kind, Doc("the MCMC").choices({"langevin", "mala", "hmc"}));
+  f("steps", steps, Doc("transitions per sampler call (per training step for negatives)").min(0));
   f("step_size", step_size, Doc("Langevin/MALA step a, HMC leapfrog step").min(1e-12));
   f("noise", noise,
     Doc("Langevin noise std b; -1 = sqrt(2a) (proper ULA, temperature 1). JEM uses a=1, b=0.01").min(-1.0));
@@ -121,31 +121,32 @@ void SamplerConfig::visit(config::Fields& f) {
   f("leapfrog_steps", leapfrog_steps, Doc("HMC leapfrog steps per transition").min(1));
 }
 
-std::shared_ptr<Sampler> SamplerConfig::build() const {
+std::shared_ptr<Sampler> SamplerConfig::build(const std::string& section) const {
+  const std::string at = section + ".";
   if (kind == "mala" || kind == "hmc") {
     // Langevin's knobs would be silently ignored: MALA and HMC are exact samplers whose noise is
     // fixed by the step, and clipping or clamping would break their Metropolis correction.
     std::string set;
-    auto note = [&](bool on, const char* key) {
+    auto note = [&](bool on, const std::string& key) {
       if (on) set += std::string(set.empty() ? "" : ", ") + key;
     };
-    note(noise != -1.0, "sampler.noise");
-    note(grad_clip > 0, "sampler.grad_clip");
-    note(std::isfinite(clamp_min), "sampler.clamp_min");
-    note(std::isfinite(clamp_max), "sampler.clamp_max");
+    note(noise != -1.0, at + "noise");
+    note(grad_clip > 0, at + "grad_clip");
+    note(std::isfinite(clamp_min), at + "clamp_min");
+    note(std::isfinite(clamp_max), at + "clamp_max");
     if (!set.empty())
       throw ConfigError(set + " only appl" + (set.find(',') == std::string::npos ? "ies" : "y") +
-                        " to sampler.kind = \"langevin\": " + kind +
+                        " to " + at + "kind = \"langevin\": " + kind +
                         " is an exact sampler (its noise is set by the step; clipping or clamping would break its "
-                        "Metropolis correction). Use sampler.kind=langevin, or reset them (sampler.noise=-1 "
-                        "sampler.grad_clip=0 sampler.clamp_min=-inf sampler.clamp_max=inf)");
+                        "Metropolis correction). Use " + at + "kind=langevin, or reset them (" + at + "noise=-1 " + at +
+                        "grad_clip=0 " + at + "clamp_min=-inf " + at + "clamp_max=inf)");
   }
   if (kind == "mala") return std::make_shared<Mala>(MalaOptions(steps).step_size(step_size));
   if (kind == "hmc") return std::make_shared<Hmc>(HmcOptions(steps).step_size(step_size).leapfrog_steps(leapfrog_steps));
   auto opts = LangevinOptions(steps).step_size(step_size).noise(noise < 0 ? std::sqrt(2.0 * step_size) : noise);
   if (grad_clip > 0) opts.grad_clip(grad_clip);
   if (std::isfinite(clamp_min) || std::isfinite(clamp_max)) {
-    if (!(clamp_min < clamp_max)) throw ConfigError("sampler.clamp_min must be < sampler.clamp_max");
+    if (!(clamp_min < clamp_max)) throw ConfigError(at + "clamp_min must be < " + at + "clamp_max");
     opts.clamp(std::make_pair(clamp_min, clamp_max));
   }
   return std::make_shared<Langevin>(opts);

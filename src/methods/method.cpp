@@ -33,6 +33,9 @@ const std::vector<RenamedKey>& renamed_keys() {
     for (const char* k : {"n_train", "n_test", "label_column", "val_fraction", "test_fraction", "synthetic_n"}) {
       r.push_back({std::string("jem.") + k, std::string("data.") + k, "jem"});
     }
+    // VERA's refinement became a [refine] sampler (MALA or a cold Langevin chain).
+    r.push_back({"eval.mala_steps", "refine.steps", "vera"});
+    r.push_back({"eval.mala_step_size", "refine.step_size", "vera"});
     return r;
   }();
   return renamed;
@@ -61,7 +64,7 @@ std::string other_method_hint(const std::string& self, const std::string& key) {
 
 }  // namespace
 
-config::Document upgrade_saved_config(const config::Document& saved) {
+config::Document rename_saved_keys(const config::Document& saved) {
   config::Document doc = saved;
   const std::string name = doc.get_text("method", "ebm");
   // A renamed key of this method replaces whatever the new name held (in format 1, another
@@ -71,6 +74,12 @@ config::Document upgrade_saved_config(const config::Document& saved) {
     doc.set(r.new_key, doc.get_text(r.old_key), doc.origin(r.old_key));
     doc.erase(r.old_key);
   }
+  return doc;
+}
+
+config::Document upgrade_saved_config(const config::Document& saved) {
+  config::Document doc = rename_saved_keys(saved);
+  const std::string name = doc.get_text("method", "ebm");
   // The old registry wrote every method's keys into every run's config; keep this method's.
   auto method = create(name);
   std::vector<std::string> known;

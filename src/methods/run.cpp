@@ -71,7 +71,7 @@ config::Document saved_config(const std::string& run_or_checkpoint) {
   auto it = meta.find("config");
   if (it == meta.end()) throw config::ConfigError("checkpoint '" + ckpt + "' has no saved config (not written by Joule's train_run)");
   auto doc = config::Document::from_string(it->second, ckpt + " (saved config)");
-  return meta["format_version"] == "1" ? upgrade_saved_config(doc) : doc;
+  return meta["format_version"] == "1" ? upgrade_saved_config(doc) : rename_saved_keys(doc);
 }
 
 std::unique_ptr<Method> load(const std::string& run_or_checkpoint, torch::Device device, const config::Document& overrides) {

@@ -38,7 +38,7 @@ class VeraCliTest : public joule::testing::CliTestBase {
 };
 
 TEST_F(VeraCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
-  auto r = joule("train out=run eval.mala_steps=5" + kTiny);
+  auto r = joule("train out=run refine.steps=5" + kTiny);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* f : {"config.toml", "metrics.jsonl", "checkpoint.pt", "eval.json", "samples.png", "density.png", "curves.png"}) {
     EXPECT_TRUE(fs::exists(path(std::string("run/") + f))) << f;
@@ -106,7 +106,7 @@ TEST_F(VeraCliTest, VeraJemImagesAreGroupedAndJudgedByTheModelsClass) {
                             " train.eval_every=0 run.progress=none";
   auto r = joule("train ce_fashion_cnn out=ce" + small);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = joule("train vera_jem_fashion out=vj" + small + " generator.width=32 eval.n_samples=60 eval.mala_steps=2 eval.grid_n=20"
+  r = joule("train vera_jem_fashion out=vj" + small + " generator.width=32 eval.n_samples=60 refine.steps=2 eval.grid_n=20"
             " eval.ood_n=50 eval.feature_run=ce eval.quality_n=60");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* f : {"samples-generator.png", "samples-generator-class.png", "samples-refined-class.png",

@@ -14,6 +14,7 @@
 #include "joule/methods/jem.h"
 #include "joule/methods/method.h"
 #include "joule/methods/rbm.h"
+#include "joule/methods/vera.h"
 
 namespace {
 
@@ -238,6 +239,15 @@ TEST(ConfigTest, OptionsAreScopedByMethodWithEachMethodsOwnDefaults) {
   msg = error_of([] { joule::methods::create(Document::from_string("method = \"jem\"\n[jem]\nchannels = 3\n", "j.toml")); });
   EXPECT_NE(msg.find("unknown option 'jem.channels'; it is now 'model.channels'"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("did you mean"), std::string::npos) << msg;  // the hint already names it
+  // A run saved before a rename still loads: its old keys are read under their new names.
+  const auto old_vera = Document::from_string("method = \"vera\"\n[eval]\nmala_steps = 7\nmala_step_size = 0.002\n", "c.toml");
+  msg = error_of([&] { joule::methods::create(old_vera); });
+  EXPECT_NE(msg.find("it is now 'refine.step"), std::string::npos) << msg;
+  auto vera = joule::methods::create(joule::methods::rename_saved_keys(old_vera));
+  const auto& refine = static_cast<joule::methods::VeraMethod&>(*vera).config().refine;
+  EXPECT_EQ(refine.steps, 7);
+  EXPECT_DOUBLE_EQ(refine.step_size, 0.002);
+  EXPECT_EQ(refine.kind, "mala");
   msg = error_of([] { joule::methods::create("jme"); });
   EXPECT_NE(msg.find("did you mean 'jem'"), std::string::npos) << msg;
 }

@@ -5,9 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "joule/core/runtime.h"
 #include "joule/data/dataset.h"
+#include "joule/methods/vera.h"
 #include "joule/models/classifier_energy.h"
 #include "joule/models/classifiers.h"
 #include "joule/models/generator.h"
@@ -359,6 +363,64 @@ TEST(VeraTrainingTest, VeraJemAddsCrossEntropyOnLabelledBatches) {
   joule::Vera plain{joule::VeraOptions()};
   auto out2 = plain.compute(modules, batch, gen, joule::Update{"model", 0, 0});
   for (const auto& m : out2.metrics) EXPECT_NE(m.first, "ce");
+}
+
+TEST(VeraMethodTest, ClassConditionalRefinementClimbsEachDrawsOwnClassLogitWithTheRefineSampler) {
+  // VERA-JEM on a 3-class table: generate_for_classes moves the generator's draws by the [refine]
+  // sampler on E(x, y) = -f(x)[y]. A noiseless Langevin chain (refine.noise = 0) is gradient descent
+  // on that energy with a small step, so every draw's logit of its own class must rise, and by more
+  // than the logit of the other classes on average.
+  const auto dir = std::filesystem::temp_directory_path() / ("joule-vera-refine-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream csv(dir / "t.csv");
+    csv << "a,b,c,label\n";
+    auto gen = joule::make_generator(3);
+    auto x = at::randn({150, 3}, gen);
+    for (int64_t i = 0; i < 150; ++i) {
+      const int64_t k = i % 3;
+      csv << x[i][0].item<double>() + 3.0 * (k == 0) << "," << x[i][1].item<double>() + 3.0 * (k == 1) << ","
+          << x[i][2].item<double>() + 3.0 * (k == 2) << "," << k << "\n";
+    }
+  }
+  joule::methods::VeraConfig c;
+  c.data.dataset = "csv";
+  c.data.path = (dir / "t.csv").string();
+  c.vera.jem = true;
+  c.model.kind = "mlp";
+  c.model.hidden = {16};
+  c.generator.width = 16;
+  c.train.steps = 20;
+  c.train.batch_size = 32;
+  c.train.eval_every = 0;
+  c.run.progress = "none";
+  c.refine.kind = "langevin";
+  c.refine.step_size = 0.01;
+  c.refine.noise = 0.0;
+  joule::methods::VeraMethod vera(c);
+  vera.build(torch::kCPU);
+  vera.train();
+  const auto y = at::arange(60, at::kLong).remainder(3);
+  auto g1 = joule::make_generator(9);
+  auto g2 = joule::make_generator(9);
+  const auto x0 = vera.generate(60, 0, g1);
+  const auto x1 = vera.generate_for_classes(y, 30, g2);
+  ASSERT_EQ(x1.sizes(), x0.sizes());
+  torch::NoGradGuard ng;
+  auto& clf = *vera.classifier();
+  clf.eval();
+  const auto own = [&](const at::Tensor& x) { return clf.logits(x).gather(1, y.unsqueeze(1)).squeeze(1); };
+  const auto rise = own(x1) - own(x0);
+  EXPECT_TRUE((rise > 0).all().item<bool>()) << rise;
+  const auto others = (clf.logits(x1) - clf.logits(x0)).sum(1) - rise;
+  EXPECT_GT(rise.mean().item<double>(), (others / 2).mean().item<double>());
+  // The same options with MALA, an exact sampler, refuse Langevin's noise and name the key.
+  joule::methods::VeraConfig bad = c;
+  bad.refine.kind = "mala";
+  bad.refine.noise = 0.01;
+  const auto msg = joule::testing::error_of([&] { joule::methods::VeraMethod(bad).build(torch::kCPU); });
+  EXPECT_NE(msg.find("refine.noise only applies to refine.kind = \"langevin\""), std::string::npos) << msg;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ int cmd_eval(const std::vector<std::string>& argv, std::ostream& out, std::ostre
            "OOD AUROCs, optionally beside eval.baseline=OTHER_RUN), prints the table and writes\n"
            "eval-step<N>.json and pictures next to the checkpoint (with eval.out=DIR/NAME.json: DIR/NAME.json and\n"
            "DIR/NAME-<picture>.png). The run's saved eval.* options are the\n"
-           "defaults; 'joule train method=NAME --help' lists them.\n";
+           "defaults; 'joule train method=NAME --help' lists them. VERA also takes refine.* (the sampler that\n"
+           "moves generator samples).\n";
     return 0;
   }
   if (args.positional.size() != 1) throw UsageError("joule eval needs exactly one CHECKPOINT or RUN_FOLDER");
@@ -32,7 +33,7 @@ int cmd_eval(const std::vector<std::string>& argv, std::ostream& out, std::ostre
   }
   const std::string checkpoint = methods::resolve_checkpoint(args.positional[0]);
   if (!out_path.empty()) methods::check_output_path(out_path, checkpoint, "eval.out");  // before any work
-  const auto overrides = make_document("", args, "eval", {"eval.", "run.device", "run.threads", "run.progress"});
+  const auto overrides = make_document("", args, "eval", {"eval.", "refine.", "run.device", "run.threads", "run.progress"});
   auto config = methods::saved_config(args.positional[0]);
   config.merge(overrides);
   auto method = methods::load_with_config(args.positional[0], config, setup_runtime(methods::run_options(config), err));

@@ -12,7 +12,7 @@ int cmd_sample(const std::vector<std::string>& argv, std::ostream& out, std::ost
            "Runs the model's sampler from its persistent chains (or fresh noise) and writes the samples as\n"
            "CSV, as a tensor file loadable with Python's torch.load, and as a picture. Options:\n"
            "sample.n, sample.steps, sample.init (buffer|noise), sample.seed (--seed), sample.out, and for\n"
-           "JEM sample.class; run.device, run.threads.\n";
+           "JEM sample.class, for VERA refine.* (the sampler of its sample.steps); run.device, run.threads.\n";
     return 0;
   }
   if (args.positional.size() != 1) throw UsageError("joule sample needs exactly one CHECKPOINT or RUN_FOLDER");
@@ -20,7 +20,7 @@ int cmd_sample(const std::vector<std::string>& argv, std::ostream& out, std::ost
   for (auto& kv : args.overrides) {
     if (kv.first == "seed" || kv.first == "run.seed") kv.first = "sample.seed";
   }
-  const auto overrides = make_document("", args, "sample", {"sample.", "run.device", "run.threads", "run.progress"});
+  const auto overrides = make_document("", args, "sample", {"sample.", "refine.", "run.device", "run.threads", "run.progress"});
   auto config = methods::saved_config(args.positional[0]);
   config.merge(overrides);
   std::string prefix = config.get_text("sample.out");

@@ -90,10 +90,11 @@ struct TrainConfig {
   train::TrainerOptions options(uint64_t seed) const;
 };
 
-/// [sampler]: the MCMC that produces negatives.
+/// [sampler]: the MCMC that produces negatives (and VERA's [refine]: the MCMC that moves generator
+/// samples).
 struct SamplerConfig {
   std::string kind = "langevin";  ///< langevin | mala | hmc
-  int64_t steps = 20;             ///< transitions per training step (>= 0)
+  int64_t steps = 20;             ///< transitions per sampler call, e.g. per training step (>= 0)
   double step_size = 0.01;        ///< Langevin/MALA step a, HMC leapfrog step (> 0)
   double noise = -1.0;  ///< -1 = sqrt(2a): proper ULA at temperature 1
   double grad_clip = 0.0;         ///< Langevin: clip each score element to ±value (0 = off)
@@ -104,8 +105,9 @@ struct SamplerConfig {
   void visit(config::Fields& f);
   /// The sampler these options describe. ConfigError when noise, grad_clip or clamping is set for
   /// mala or hmc (exact samplers: they would break the Metropolis correction), or when
-  /// clamp_min >= clamp_max.
-  std::shared_ptr<Sampler> build() const;
+  /// clamp_min >= clamp_max. Messages name the keys under `section` (the table these options
+  /// were read from).
+  std::shared_ptr<Sampler> build(const std::string& section = "sampler") const;
   /// JEM's SGLD: a = 1, b = 0.01, 20 steps (arXiv:1912.03263 §4).
   static SamplerConfig jem();
 };

@@ -179,8 +179,13 @@ std::unique_ptr<Method> create(const std::string& name);
 /// The method named by the document's `method` key ("ebm" if absent), configured from it.
 std::unique_ptr<Method> create(const config::Document& doc);
 
+/// A saved configuration with the options renamed since it was written under their new names
+/// (e.g. VERA's eval.mala_steps, now refine.steps), so older runs still load.
+config::Document rename_saved_keys(const config::Document& saved);
+
 /// A configuration saved by a run of checkpoint format 1 (before methods had their own options:
-/// every method's keys, LSD's critic as lsd.critic_*), as this version reads it.
+/// every method's keys, LSD's critic as lsd.critic_*), as this version reads it (renamed keys
+/// included).
 config::Document upgrade_saved_config(const config::Document& saved);
 
 }  // namespace joule::methods

@@ -109,13 +109,23 @@ struct VeraConfig : MethodConfig {
     int64_t grid_resolution = 256;  ///< 2-D grid points per axis for log Z by quadrature, 16..4096
     double extent = 0.0;            ///< half-width of the square grid; 0 = the dataset's default
     int64_t n_samples = 2000;       ///< generator samples for MMD and pictures
-    int64_t mala_steps = 0;         ///< MALA steps refining generator samples for the evaluation (0 = none)
-    double mala_step_size = 0.001;  ///< MALA step of that refinement and of `joule sample`
     int64_t grid_n = 100;           ///< images in each sample grid, 1..1024
     /// Declares the [eval] fields, the classifier protocol's included.
     void visit(config::Fields& f);
   } eval;  ///< [eval]
-  /// [sample]: generator samples, refined by sample.steps MALA steps (0 here by default).
+  /// [refine]: the MCMC that moves generator samples on the energy, in the evaluation
+  /// (refine.steps transitions; 0 = no refined samples) and in `joule sample` (sample.steps
+  /// transitions). MALA at step 0.001 by default, as the VERA paper's refinement (arXiv:2010.04230
+  /// §5.1); a cold Langevin chain (kind = "langevin", step_size = 1, noise = 0.01: JEM's SGLD)
+  /// moves samples of a sharp energy where MALA rejects every proposal.
+  SamplerConfig refine = [] {
+    SamplerConfig s;
+    s.kind = "mala";
+    s.steps = 0;
+    s.step_size = 0.001;
+    return s;
+  }();
+  /// [sample]: generator samples, refined by sample.steps transitions of [refine] (0 here by default).
   SampleConfig sample;
   /// VERA's defaults (VERA:train.py): an MLP 100 × 2 energy, batch 200, Adam β = (0, 0.9) at lr
   /// 1e-3 for the model and the generator (× 0.3 at 80% and 90% of the run), the proposal width's
@@ -134,30 +144,34 @@ class VeraMethod : public Method {
 
   eval::Report evaluate() override;
   std::vector<std::string> pictures(const std::string& prefix) override;
-  /// n generator samples (in eval mode), refined by sample.steps MALA steps on the energy with
-  /// step eval.mala_step_size when sample.steps > 0.
+  /// n generator samples (in eval mode), refined by sample.steps transitions of the [refine]
+  /// sampler on the energy when sample.steps > 0.
   torch::Tensor sample() override;
   void add_callbacks(const Monitor& monitor) override;
   ClassifierEnergyImpl* classifier() override { return classifier_; }
 
   /// The generator (after build()).
   VeraGeneratorImpl& generator() { return *generator_; }
-  /// n samples of the generator (eval mode, no graph), optionally `mala_steps` MALA steps on.
-  at::Tensor generate(int64_t n, int64_t mala_steps, at::Generator& gen);
-  /// VERA-JEM's class-conditional samples: generator samples moved `mala_steps` MALA steps on
-  /// the class-conditional energy E(x, y) = −f(x)[y] for the classes `y` [n] (int64), so each
-  /// generator sample is pulled towards its class. Needs a classifier (VERA-JEM) and mala_steps > 0.
-  at::Tensor generate_for_classes(const at::Tensor& y, int64_t mala_steps, at::Generator& gen);
+  /// n samples of the generator (eval mode, no graph), then `refine_steps` transitions of the
+  /// [refine] sampler (config().refine) on the energy (0 = none).
+  at::Tensor generate(int64_t n, int64_t refine_steps, at::Generator& gen);
+  /// VERA-JEM's class-conditional samples: generator samples moved `refine_steps` transitions of
+  /// the [refine] sampler on the class-conditional energy E(x, y) = −f(x)[y] for the classes `y`
+  /// [n] (int64), so each generator sample is pulled towards its class. Needs a classifier
+  /// (VERA-JEM) and refine_steps > 0.
+  at::Tensor generate_for_classes(const at::Tensor& y, int64_t refine_steps, at::Generator& gen);
 
  protected:
   Parts build_parts(torch::Device device) override;
 
  private:
+  /// "<refine.steps> <kind> steps (step a[, noise b])": how refined samples were made, for reports.
+  std::string refine_label() const;
   struct EvalState {
     int64_t step = -1;
     std::string key;
     at::Tensor generated, refined;  // CPU
-    at::Tensor refined_class, intended;  // CPU; VERA-JEM with eval.mala_steps > 0: generate_for_classes(intended)
+    at::Tensor refined_class, intended;  // CPU; VERA-JEM with refine.steps > 0: generate_for_classes(intended)
     c10::optional<eval::Density2dResult> grid;
     eval::ClassifierEvalResult result, baseline;
     bool has_baseline = false;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "joule/core/runtime.h"
 #include "joule/data/toy2d.h"
@@ -13,7 +14,7 @@
 #include "joule/models/activation.h"
 #include "joule/models/mlp_energy.h"
 #include "joule/models/nice.h"
-#include "joule/samplers/mala.h"
+#include "joule/samplers/sampler.h"
 
 namespace joule::methods {
 
@@ -113,8 +114,6 @@ void VeraConfig::Eval::visit(config::Fields& f) {
   f("grid_resolution", grid_resolution, Doc("2-D grid points per axis for log Z by quadrature").min(16).max(4096));
   f("extent", extent, Doc("half-width of the square grid; 0 = the dataset's default").min(0.0));
   f("n_samples", n_samples, Doc("generator samples for MMD and pictures").min(10));
-  f("mala_steps", mala_steps, Doc("MALA steps refining generator samples for the evaluation (0 = none)").min(0));
-  f("mala_step_size", mala_step_size, Doc("MALA step of that refinement and of joule sample").min(1e-12));
   f("grid_n", grid_n, Doc("images in each sample grid").min(1).max(1024));
   ClassifierEvalConfig::visit(f);
   QualityConfig::visit(f);
@@ -158,6 +157,7 @@ void VeraConfig::visit(config::Fields& f) {
   f.section("train", train);
   f.section("optim", optim);
   f.section("eval", eval);
+  f.section("refine", refine);
   f.section("sample", sample);
 }
 
@@ -170,6 +170,7 @@ Parts VeraMethod::build_parts(torch::Device device) {
   auto gen_init = make_generator(derive_seed(seed, 3));
   auto gen_generator = make_generator(derive_seed(seed, 8));
   if (cfg.vera.max_sigma < cfg.vera.min_sigma) throw ConfigError("vera.max_sigma must be >= vera.min_sigma");
+  cfg.refine.build("refine");  // a bad [refine] fails before training, not at the first evaluation
   const int64_t batch = cfg.train.batch_size;
   Parts parts;
   std::shared_ptr<joule::Vera> objective;
@@ -278,24 +279,33 @@ Parts VeraMethod::build_parts(torch::Device device) {
   return parts;
 }
 
-at::Tensor VeraMethod::generate(int64_t n, int64_t mala_steps, at::Generator& gen) {
+std::string VeraMethod::refine_label() const {
+  const auto& r = config_.refine;
+  std::ostringstream s;
+  s << r.steps << " " << r.kind << " steps (step " << r.step_size;
+  if (r.kind == "langevin") s << ", noise " << (r.noise < 0 ? std::sqrt(2.0 * r.step_size) : r.noise);
+  s << ")";
+  return s.str();
+}
+
+at::Tensor VeraMethod::generate(int64_t n, int64_t refine_steps, at::Generator& gen) {
   at::Tensor x;
   {
     torch::NoGradGuard no_grad;
     EvalModeGuard eval_mode(*generator_);
     x = generator_->sample(n, gen).x.detach();
   }
-  if (mala_steps > 0) x = Mala(MalaOptions(mala_steps).step_size(config_.eval.mala_step_size)).sample(*model_, x, gen);
+  if (refine_steps > 0) x = config_.refine.build("refine")->with_steps(refine_steps)->sample(*model_, x, gen);
   return x;
 }
 
-at::Tensor VeraMethod::generate_for_classes(const at::Tensor& y, int64_t mala_steps, at::Generator& gen) {
+at::Tensor VeraMethod::generate_for_classes(const at::Tensor& y, int64_t refine_steps, at::Generator& gen) {
   TORCH_CHECK(classifier_ != nullptr, "VeraMethod::generate_for_classes: this VERA has no classifier (VERA-JEM has one)");
-  TORCH_CHECK(mala_steps > 0, "VeraMethod::generate_for_classes: mala_steps must be > 0, got ", mala_steps);
+  TORCH_CHECK(refine_steps > 0, "VeraMethod::generate_for_classes: refine_steps must be > 0, got ", refine_steps);
   auto x = generate(y.size(0), 0, gen);
   ClassConditionalEnergy conditional(*classifier_, y.to(device(), torch::kLong));
   EvalModeGuard eval_mode(*classifier_);
-  return Mala(MalaOptions(mala_steps).step_size(config_.eval.mala_step_size)).sample(conditional, x, gen);
+  return config_.refine.build("refine")->with_steps(refine_steps)->sample(conditional, x, gen);
 }
 
 void VeraMethod::add_callbacks(const Monitor& monitor) {
@@ -322,7 +332,7 @@ void VeraMethod::add_callbacks(const Monitor& monitor) {
 const VeraMethod::EvalState& VeraMethod::eval_state() {
   auto& t = trainer();
   const auto& cfg = config_;
-  std::string key = std::to_string(cfg.eval.n_samples) + "|" + std::to_string(cfg.eval.mala_steps) + "|" + cfg.eval.baseline;
+  std::string key = std::to_string(cfg.eval.n_samples) + "|" + refine_label() + "|" + cfg.eval.baseline;
   for (const auto& s : cfg.eval.ood_sets) key += "|" + s;
   if (state_.step == t.step_count() && state_.key == key) return state_;
   EvalState st;
@@ -332,14 +342,14 @@ const VeraMethod::EvalState& VeraMethod::eval_state() {
   auto gen = make_generator(derive_seed(seed, 4), device());
   const int64_t n = cfg.eval.n_samples;
   st.generated = generate(n, 0, gen).cpu();
-  if (cfg.eval.mala_steps > 0) {
+  if (cfg.refine.steps > 0) {
     auto g2 = make_generator(derive_seed(seed, 4), device());
-    st.refined = generate(n, cfg.eval.mala_steps, g2).cpu();
+    st.refined = generate(n, cfg.refine.steps, g2).cpu();
     if (classifier_) {
       // Classes in turn, from the same generator draws as the unconditional refinement.
       st.intended = torch::arange(n, torch::kLong).remainder(classes_);
       auto g3 = make_generator(derive_seed(seed, 4), device());
-      st.refined_class = generate_for_classes(st.intended, cfg.eval.mala_steps, g3).cpu();
+      st.refined_class = generate_for_classes(st.intended, cfg.refine.steps, g3).cpu();
     }
   }
   if (classifier_) {
@@ -409,13 +419,12 @@ eval::Report VeraMethod::evaluate() {
                                "generator samples (intended class: the model's argmax)");
       if (st.refined.defined()) {
         SampleQuality::add_lines(r, "quality.refined.", quality.score(first(st.refined), labelled(first(st.refined))),
-                                 "generator samples after " + std::to_string(cfg.eval.mala_steps) +
-                                     " MALA steps (intended class: the model's argmax)");
+                                 "generator samples after " + refine_label() + " (intended class: the model's argmax)");
       }
       if (st.refined_class.defined()) {
         SampleQuality::add_lines(r, "quality.refined_class.", quality.score(first(st.refined_class), first(st.intended)),
-                                 "generator samples after " + std::to_string(cfg.eval.mala_steps) +
-                                     " MALA steps on E(x, y) = -f(x)[y], classes in turn (intended class: y)");
+                                 "generator samples after " + refine_label() +
+                                     " on E(x, y) = -f(x)[y], classes in turn (intended class: y)");
       }
     }
   } else {
@@ -444,7 +453,7 @@ eval::Report VeraMethod::evaluate() {
     r.add("mmd2_generator", eval::mmd2_gaussian(flat(st.generated), ref, h), "MMD^2, generator samples vs test data");
     if (st.refined.defined()) {
       r.add("mmd2_refined", eval::mmd2_gaussian(flat(st.refined), ref, h),
-            "MMD^2, generator samples after " + std::to_string(cfg.eval.mala_steps) + " MALA steps vs test data");
+            "MMD^2, generator samples after " + refine_label() + " vs test data");
     }
     r.add("mmd_bandwidth", h, "Gaussian kernel bandwidth (median heuristic)");
   }
@@ -507,7 +516,7 @@ std::vector<std::string> VeraMethod::pictures(const std::string& prefix) {
     if (st.grid) panels.push_back(io::scatter_plot(st.grid->exact, pb, "model (exact, from grid)"));
     panels.push_back(io::scatter_plot(st.generated, pb, "generator"));
     if (st.refined.defined()) {
-      panels.push_back(io::scatter_plot(st.refined, pb, "generator + " + std::to_string(cfg.eval.mala_steps) + " MALA"));
+      panels.push_back(io::scatter_plot(st.refined, pb, "generator + " + refine_label()));
     }
     files.push_back(prefix + "samples.png");
     io::write_png(files.back(), io::hstack(panels));
