@@ -47,6 +47,10 @@ PersistentChains::PersistentChains(std::shared_ptr<Sampler> sampler, std::shared
                 "reservoir buffer moves states between slots");
     TORCH_CHECK(buffer_->capacity() % options_.num_classes() == 0, "PersistentChains: class buckets need a buffer capacity (",
                 buffer_->capacity(), ") that is a multiple of the ", options_.num_classes(), " classes");
+    // Bucket c is slots [c·b, (c+1)·b): its fresh chains start from class c's initial
+    // distribution (class_gaussian), not a random class's.
+    const int64_t bucket = buffer_->capacity() / options_.num_classes();
+    buffer_->set_slot_classes(torch::arange(buffer_->capacity(), torch::kLong).div(bucket, "floor"));
   }
 }
 

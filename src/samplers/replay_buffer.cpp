@@ -228,9 +228,20 @@ void ReplayBuffer::refresh_view() {
   view_ = (storage_.defined() && size_ > 0) ? storage_.slice(0, 0, size_) : torch::Tensor();
 }
 
+void ReplayBuffer::set_slot_classes(const torch::Tensor& classes) {
+  TORCH_CHECK(options_.policy() == BufferPolicy::kInPlace,
+              "ReplayBuffer::set_slot_classes: slot classes need an in-place buffer (a FIFO or reservoir buffer moves "
+              "states between slots)");
+  TORCH_CHECK(classes.defined() && classes.dim() == 1 && classes.size(0) == options_.capacity(),
+              "ReplayBuffer::set_slot_classes: expected one class per slot [", options_.capacity(), "], got ",
+              classes.defined() ? classes.sizes() : c10::IntArrayRef{});
+  TORCH_CHECK(classes.min().item<int64_t>() >= 0, "ReplayBuffer::set_slot_classes: classes must be >= 0");
+  slot_classes_ = classes.to(torch::TensorOptions().dtype(torch::kLong).device(device_)).clone();
+}
+
 void ReplayBuffer::ensure_filled(c10::optional<at::Generator> gen) {
   if (storage_.defined()) return;
-  storage_ = init_samples(options_.capacity(), gen);
+  storage_ = slot_classes_.defined() ? init_samples(slot_classes_, gen) : init_samples(options_.capacity(), gen);
   if (options_.storage_bits() == 8) storage_ = encode(storage_);
   size_ = options_.capacity();
   updates_ = torch::zeros({options_.capacity()}, torch::TensorOptions().dtype(torch::kLong).device(device_));
@@ -265,7 +276,9 @@ ReplayBuffer::Draw ReplayBuffer::reinitialise(torch::Tensor x, torch::Tensor ind
                     .uniform_(0.0, 1.0, gen)
                     .lt(options_.reinit_prob());
   if (options_.reinit_prob() > 0) {
-    auto fresh = init_samples(n, gen);
+    // A slot with a class restarts at that class (JEM's p(x|y) buckets with class Gaussians).
+    auto fresh = slot_classes_.defined() ? init_samples(slot_classes_.index_select(0, indices.to(device_)), gen)
+                                         : init_samples(n, gen);
     std::vector<int64_t> shape(x.dim(), 1);
     shape[0] = n;
     x = torch::where(reinit.view(shape), fresh, x);

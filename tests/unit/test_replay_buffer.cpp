@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "joule/core/runtime.h"
+#include "joule/samplers/chains.h"
+#include "joule/samplers/langevin.h"
 #include "joule/samplers/replay_buffer.h"
 
 namespace {
@@ -218,6 +220,45 @@ TEST(ReplayBufferTest, ClassGaussianInitForGivenClassesStartsEachChainAtItsOwnCl
   ReplayBuffer uniform(ReplayBufferOptions(10), {2});
   auto g1 = joule::make_generator(5), g2 = joule::make_generator(5);
   EXPECT_TRUE(torch::equal(uniform.init_samples(torch::ones({6}, torch::kLong), g1), uniform.init_samples(6, g2)));
+}
+
+TEST(ReplayBufferTest, ClassBucketsOfPersistentChainsStartAndRestartAtTheirOwnClass) {
+  // JEM's p(x|y) chains live in class buckets; with class Gaussians each bucket's chains start,
+  // and restart, at their bucket's class (10 standard deviations from the other).
+  auto gen = joule::make_generator(17);
+  auto data = torch::cat({torch::randn({500, 2}, gen) * 0.5 - 5.0, torch::randn({500, 2}, gen) * 0.5 + 5.0});
+  auto labels = torch::cat({torch::zeros({500}, torch::kLong), torch::ones({500}, torch::kLong)});
+  auto buffer = std::make_shared<ReplayBuffer>(
+      ReplayBufferOptions(40).init(BufferInit::kClassGaussian).init_low(-100).init_high(100).reinit_prob(1.0), std::vector<int64_t>{2});
+  buffer->fit_class_gaussians(data, labels);
+  joule::PersistentChains chains(std::make_shared<joule::Langevin>(joule::LangevinOptions(0)), buffer,
+                                 joule::PersistentChainsOptions().num_classes(2));
+  ASSERT_TRUE(buffer->slot_classes().defined());
+  const auto bucket_of = torch::arange(40, torch::kLong).div(20, "floor");
+  EXPECT_TRUE(torch::equal(buffer->slot_classes(), bucket_of));
+  // The first fill: slots 0..19 hold class 0, 20..39 class 1.
+  auto first = buffer->sample_at(torch::tensor({0}, torch::kLong), gen);  // fills, then restarts slot 0
+  EXPECT_TRUE(buffer->storage().select(1, 0).gt(0).eq(bucket_of.eq(1)).all().item<bool>());
+  // Restarts (reinit_prob 1) in each bucket, through sample_at and sample.
+  auto y = torch::tensor({1, 1, 0, 1, 0, 0, 1, 1}, torch::kLong);
+  auto slots = joule::class_bucket_slots(y, 40, 2, gen);
+  auto draw = buffer->sample_at(slots, gen);
+  ASSERT_TRUE(draw.reinit.all().item<bool>());
+  EXPECT_TRUE(draw.x.select(1, 0).gt(0).eq(y.eq(1)).all().item<bool>()) << draw.x;
+  auto any = buffer->sample(30, gen);
+  EXPECT_TRUE(any.x.select(1, 0).gt(0).eq(bucket_of.index_select(0, any.indices).eq(1)).all().item<bool>());
+  EXPECT_TRUE(first.x.select(1, 0).lt(0).all().item<bool>());
+  // Other inits draw exactly what they draw without slot classes.
+  ReplayBuffer plain(ReplayBufferOptions(40).reinit_prob(0.5), {2}), classed(ReplayBufferOptions(40).reinit_prob(0.5), {2});
+  classed.set_slot_classes(bucket_of);
+  auto g1 = joule::make_generator(3), g2 = joule::make_generator(3);
+  auto d1 = plain.sample(16, g1), d2 = classed.sample(16, g2);
+  EXPECT_TRUE(torch::equal(d1.x, d2.x));
+  EXPECT_TRUE(torch::equal(plain.storage(), classed.storage()));
+  // One class per slot, in-place buffers only.
+  EXPECT_THROW(classed.set_slot_classes(torch::zeros({39}, torch::kLong)), c10::Error);
+  ReplayBuffer fifo(ReplayBufferOptions(40).policy(BufferPolicy::kFifo), {2});
+  EXPECT_THROW(fifo.set_slot_classes(bucket_of), c10::Error);
 }
 
 TEST(ReplayBufferTest, PolicyNamesRoundTrip) {

@@ -23,7 +23,9 @@ namespace joule {
 /// Options for PersistentChains.
 struct PersistentChainsOptions {
   /// Classes of the class buckets for conditional chains: label c owns slots
-  /// [c·K, (c + 1)·K), K = capacity / num_classes. 0 = no buckets.
+  /// [c·K, (c + 1)·K), K = capacity / num_classes. 0 = no buckets. With buckets the buffer's
+  /// slot classes are set (ReplayBuffer::set_slot_classes), so a bucket's fresh chains start from
+  /// its own class's initial distribution.
   TORCH_ARG(int64_t, num_classes) = 0;
 };
 

@@ -110,6 +110,15 @@ class ReplayBuffer {
   /// (D = the event size; refused above 1 GiB). Not checkpointed: fit again before resuming.
   void fit_class_gaussians(const torch::Tensor& data, const torch::Tensor& labels);
 
+  /// In-place buffers: the class each slot's chain is meant to show, `classes` [capacity] int64
+  /// (e.g. JEM's p(x|y) class buckets, PersistentChains with num_classes). Fresh chains in a slot,
+  /// at the first fill and at every restart of sample() and sample_at(), then start from
+  /// init_samples(classes of their slots): with init = class_gaussian, at their own class's
+  /// Gaussian; every other init draws exactly what it draws without slot classes.
+  void set_slot_classes(const torch::Tensor& classes);
+  /// The slot classes (undefined unless set_slot_classes() was called).
+  const torch::Tensor& slot_classes() const { return slot_classes_; }
+
   /// What sample() and sample_at() return.
   struct Draw {
     torch::Tensor x;        ///< [n, ...] float starting states (a fresh tensor, safe to modify)
@@ -211,6 +220,7 @@ class ReplayBuffer {
   torch::Tensor view_;     ///< FIFO / reservoir: storage_ rows [0, size_), undefined while empty
   torch::Tensor updates_;  ///< in-place: [capacity] int64 runs per slot since its chain started (see updates())
   torch::Tensor data_;
+  torch::Tensor slot_classes_;   ///< in-place: [capacity] int64 class of each slot's chains (set_slot_classes), or undefined
   torch::Tensor class_weights_;  ///< kClassGaussian: [K] probability of each class (uniform over those present)
   torch::Tensor class_means_;    ///< kClassGaussian: [K, D] μ_c
   torch::Tensor class_factors_;  ///< kClassGaussian: [K, D, D] L_c
