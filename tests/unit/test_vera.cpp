@@ -423,4 +423,28 @@ TEST(VeraMethodTest, ClassConditionalRefinementClimbsEachDrawsOwnClassLogitWithT
   std::filesystem::remove_all(dir);
 }
 
+TEST(VeraMethodTest, EvaluationRefinesAgainWhenAnyRefineOptionChanges) {
+  // The evaluation caches its samples per step; a changed [refine] field (here only the clamp)
+  // must give new refined samples, not the cached ones.
+  joule::methods::VeraConfig c;
+  c.train.steps = 5;
+  c.train.eval_every = 0;
+  c.run.progress = "none";
+  c.data.n_train = 500;
+  c.data.n_test = 200;
+  c.eval.n_samples = 200;
+  c.eval.grid_resolution = 32;
+  c.refine.kind = "langevin";
+  c.refine.steps = 5;
+  c.refine.step_size = 0.01;
+  joule::methods::VeraMethod vera(c);
+  vera.build(torch::kCPU);
+  vera.train();
+  const double free = vera.evaluate().value("mmd2_refined");
+  EXPECT_DOUBLE_EQ(vera.evaluate().value("mmd2_refined"), free);  // same options: the same samples
+  vera.config().refine.clamp_min = -0.1;
+  vera.config().refine.clamp_max = 0.1;
+  EXPECT_NE(vera.evaluate().value("mmd2_refined"), free);
+}
+
 }  // namespace

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "joule/config/options.h"
 #include "joule/core/runtime.h"
 #include "joule/data/toy2d.h"
 #include "joule/eval/classifier_scores.h"
@@ -332,7 +333,10 @@ void VeraMethod::add_callbacks(const Monitor& monitor) {
 const VeraMethod::EvalState& VeraMethod::eval_state() {
   auto& t = trainer();
   const auto& cfg = config_;
-  std::string key = std::to_string(cfg.eval.n_samples) + "|" + refine_label() + "|" + cfg.eval.baseline;
+  // Every [refine] field (clamp and clipping included) decides the refined samples.
+  auto refine = cfg.refine;
+  const std::string refine_key = config::to_toml([&refine](config::Fields& f) { f.section("refine", refine); });
+  std::string key = std::to_string(cfg.eval.n_samples) + "|" + refine_key + "|" + cfg.eval.baseline;
   for (const auto& s : cfg.eval.ood_sets) key += "|" + s;
   if (state_.step == t.step_count() && state_.key == key) return state_;
   EvalState st;
