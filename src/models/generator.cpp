@@ -46,6 +46,7 @@ void VeraGeneratorOptions::validate() const {
   TORCH_CHECK(output_ == "none" || output_ == "tanh" || output_ == "sigmoid", "VeraGenerator: output must be none, tanh or sigmoid, got '",
               output_, "'");
   TORCH_CHECK(init_sigma_ > 0 && init_posterior_sigma_ > 0, "VeraGenerator: initial sigmas must be > 0");
+  TORCH_CHECK(num_classes_ >= 0, "VeraGenerator: num_classes must be >= 0 (0: unconditional), got ", num_classes_);
   if (net_ == "conv") {
     TORCH_CHECK(event_shape_.size() == 3 && event_shape_[1] % 4 == 0 && event_shape_[2] % 4 == 0,
                 "VeraGenerator: net = conv needs images [C, H, W] with H and W multiples of 4, got ",
@@ -60,10 +61,12 @@ VeraGeneratorImpl::VeraGeneratorImpl(VeraGeneratorOptions options_) : options(st
 
 void VeraGeneratorImpl::reset() {
   const auto& o = options;
+  // A class-conditional generator reads [h, one_hot(y)].
+  const int64_t input = o.noise_dim() + o.num_classes();
   net = torch::nn::Sequential();
   if (o.net() == "conv") {
     const int64_t c = o.width(), ch = o.event_shape()[0], h = o.event_shape()[1] / 4, w = o.event_shape()[2] / 4;
-    net->push_back(torch::nn::Linear(o.noise_dim(), 4 * c * h * w));
+    net->push_back(torch::nn::Linear(input, 4 * c * h * w));
     net->push_back(torch::nn::Unflatten(torch::nn::UnflattenOptions(1, {4 * c, h, w})));
     net->push_back(torch::nn::BatchNorm2d(4 * c));
     net->push_back(torch::nn::ReLU());
@@ -75,9 +78,9 @@ void VeraGeneratorImpl::reset() {
     net->push_back(torch::nn::ReLU());
     net->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(c, ch, 3).padding(1)));
   } else if (o.net() == "linear") {
-    net->push_back(torch::nn::Linear(o.noise_dim(), event_numel(o.event_shape())));
+    net->push_back(torch::nn::Linear(input, event_numel(o.event_shape())));
   } else {
-    int64_t in = o.noise_dim();
+    int64_t in = input;
     for (int64_t i = 0; i < o.depth(); ++i) {
       net->push_back(torch::nn::Linear(torch::nn::LinearOptions(in, o.width()).bias(false)));
       net->push_back(torch::nn::BatchNorm1d(o.width()));
@@ -96,6 +99,18 @@ void VeraGeneratorImpl::reset() {
   log_sigma = register_parameter("log_sigma", torch::full({1}, std::log(o.init_sigma())));
   posterior_log_sigma = register_parameter("posterior_log_sigma", torch::full({o.noise_dim()}, std::log(o.init_posterior_sigma())));
   hmc_step_size = register_buffer("hmc_step_size", torch::full({}, 1.0 / double(o.noise_dim()), torch::kFloat64));
+  if (o.num_classes() > 0) class_prior = register_buffer("class_prior", torch::full({o.num_classes()}, 1.0 / double(o.num_classes())));
+}
+
+void VeraGeneratorImpl::set_class_prior(const at::Tensor& probs) {
+  TORCH_CHECK(options.num_classes() > 0, "VeraGenerator::set_class_prior: this generator is not class-conditional (num_classes = 0)");
+  TORCH_CHECK(probs.dim() == 1 && probs.size(0) == options.num_classes(), "VeraGenerator::set_class_prior: need ",
+              options.num_classes(), " probabilities, got shape ", probs.sizes());
+  auto p = probs.detach().to(torch::kFloat64).cpu();
+  TORCH_CHECK(torch::isfinite(p).all().item<bool>() && (p >= 0).all().item<bool>() && p.sum().item<double>() > 0,
+              "VeraGenerator::set_class_prior: probabilities must be finite, >= 0 and not all 0");
+  torch::NoGradGuard no_grad;
+  class_prior.copy_(p / p.sum());
 }
 
 void VeraGeneratorImpl::reset_parameters(at::Generator gen) {
@@ -124,10 +139,21 @@ std::vector<at::Tensor> VeraGeneratorImpl::generator_parameters() {
   return p;
 }
 
-at::Tensor VeraGeneratorImpl::mean(const at::Tensor& h) {
+at::Tensor VeraGeneratorImpl::mean(const at::Tensor& h, const at::Tensor& y) {
   TORCH_CHECK(h.dim() == 2 && h.size(1) == options.noise_dim(), "VeraGenerator: latents must be [n, ", options.noise_dim(),
               "], got ", h.sizes());
-  auto out = forward_sequential(net, h);
+  at::Tensor input = h;
+  const int64_t k = options.num_classes();
+  if (k == 0) {
+    TORCH_CHECK(!y.defined(), "VeraGenerator: classes given to an unconditional generator (num_classes = 0)");
+  } else {
+    TORCH_CHECK(y.defined(), "VeraGenerator: a class-conditional generator (num_classes = ", k, ") needs the classes y");
+    TORCH_CHECK(y.dim() == 1 && y.size(0) == h.size(0), "VeraGenerator: classes must be [", h.size(0), "], got ", y.sizes());
+    TORCH_CHECK(y.numel() == 0 || (y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < k),
+                "VeraGenerator: classes must be in [0, ", k, ")");
+    input = torch::cat({h, torch::one_hot(y.to(h.device(), torch::kLong), k).to(h.scalar_type())}, 1);
+  }
+  auto out = forward_sequential(net, input);
   std::vector<int64_t> shape{h.size(0)};
   shape.insert(shape.end(), options.event_shape().begin(), options.event_shape().end());
   return out.reshape(shape);
@@ -137,6 +163,13 @@ double VeraGeneratorImpl::sigma() const { return std::exp(log_sigma.item<double>
 
 VeraGeneratorImpl::Draw VeraGeneratorImpl::sample(int64_t n, at::Generator& gen) {
   TORCH_CHECK(n > 0, "VeraGenerator::sample: n must be > 0, got ", n);
+  if (options.num_classes() > 0) {
+    // Inverse CDF of π with uniforms from `gen` (on its device, so a CUDA generator works too).
+    auto cdf = class_prior.to(torch::kFloat64).cumsum(0);
+    auto u = torch::empty({n}, cdf.options()).uniform_(0.0, 1.0, gen) * cdf[-1];
+    auto y = torch::searchsorted(cdf, u, /*out_int32=*/false, /*right=*/true).clamp_max(options.num_classes() - 1);
+    return sample_classes(y, gen);
+  }
   Draw d;
   d.h = torch::empty({n, options.noise_dim()}, log_sigma.options().requires_grad(false)).normal_(0.0, 1.0, gen);
   d.mean = mean(d.h);
@@ -144,17 +177,28 @@ VeraGeneratorImpl::Draw VeraGeneratorImpl::sample(int64_t n, at::Generator& gen)
   return d;
 }
 
-at::Tensor VeraGeneratorImpl::log_joint(const at::Tensor& x, const at::Tensor& h) {
+VeraGeneratorImpl::Draw VeraGeneratorImpl::sample_classes(const at::Tensor& y, at::Generator& gen) {
+  TORCH_CHECK(options.num_classes() > 0, "VeraGenerator::sample_classes: this generator is not class-conditional (num_classes = 0)");
+  TORCH_CHECK(y.dim() == 1 && y.size(0) > 0, "VeraGenerator::sample_classes: classes must be [n], n > 0, got ", y.sizes());
+  Draw d;
+  d.y = y.to(log_sigma.device(), torch::kLong);
+  d.h = torch::empty({y.size(0), options.noise_dim()}, log_sigma.options().requires_grad(false)).normal_(0.0, 1.0, gen);
+  d.mean = mean(d.h, d.y);
+  d.x = d.mean + torch::empty_like(d.mean.detach()).normal_(0.0, 1.0, gen) * log_sigma.exp();
+  return d;
+}
+
+at::Tensor VeraGeneratorImpl::log_joint(const at::Tensor& x, const at::Tensor& h, const at::Tensor& y) {
   const double half_log_2pi = 0.5 * std::log(2 * M_PI);
   auto log_ph = (-0.5 * h.pow(2) - half_log_2pi).sum(1);
-  auto mu = mean(h);
+  auto mu = mean(h, y);
   auto d = double(event_numel(options.event_shape()));
   auto log_px = -0.5 * sum_after((x - mu).pow(2), 1) * torch::exp(-2.0 * log_sigma) - d * (log_sigma + half_log_2pi);
   return log_ph + log_px;
 }
 
 VeraGeneratorImpl::Entropy VeraGeneratorImpl::entropy_surrogate(const at::Tensor& x, const at::Tensor& h, int64_t samples,
-                                                                 at::Generator& gen) {
+                                                                 at::Generator& gen, const at::Tensor& y) {
   TORCH_CHECK(samples >= 1, "VeraGenerator::entropy_surrogate: samples must be >= 1, got ", samples);
   const int64_t b = x.size(0), nz = options.noise_dim();
   at::Tensor c;
@@ -174,7 +218,7 @@ VeraGeneratorImpl::Entropy VeraGeneratorImpl::entropy_surrogate(const at::Tensor
     std::vector<int64_t> flat_shape{samples * b};
     flat_shape.insert(flat_shape.end(), xd.sizes().begin() + 1, xd.sizes().end());
     auto hk_flat = hk.reshape({samples * b, nz});
-    auto mu = mean(hk_flat);  // [K·B, ...]
+    auto mu = mean(hk_flat, y.defined() ? y.repeat({samples}) : y);  // [K·B, ...], k-major as hk_flat
     auto inv_var = torch::exp(-2.0 * log_sigma);
     auto xk = xd.unsqueeze(0).expand(rep).reshape(flat_shape);
     auto log_joint_k = ((-0.5 * hk_flat.pow(2)).sum(1) - 0.5 * sum_after((xk - mu).pow(2), 1) * inv_var).reshape({samples, b});
@@ -192,7 +236,8 @@ VeraGeneratorImpl::Entropy VeraGeneratorImpl::entropy_surrogate(const at::Tensor
 }
 
 VeraGeneratorImpl::Entropy VeraGeneratorImpl::entropy_surrogate_hmc(const at::Tensor& x, const at::Tensor& h,
-                                                                    const HmcPosteriorOptions& o, at::Generator& gen) {
+                                                                    const HmcPosteriorOptions& o, at::Generator& gen,
+                                                                    const at::Tensor& y) {
   const int64_t b = x.size(0);
   auto xd = x.detach();
   const double inv_var = std::exp(-2.0 * log_sigma.item<double>());
@@ -200,7 +245,7 @@ VeraGeneratorImpl::Entropy VeraGeneratorImpl::entropy_surrogate_hmc(const at::Te
   auto log_joint_and_grad = [&](const at::Tensor& hh) {
     torch::AutoGradMode grad_mode(true);
     auto hg = hh.detach().requires_grad_(true);
-    auto lj = -0.5 * (hg.pow(2).sum(1) + sum_after((xd - mean(hg)).pow(2), 1) * inv_var);
+    auto lj = -0.5 * (hg.pow(2).sum(1) + sum_after((xd - mean(hg, y)).pow(2), 1) * inv_var);
     auto g = torch::autograd::grad({lj.sum()}, {hg})[0];
     return std::make_pair(lj.detach(), g.detach());
   };
@@ -244,7 +289,8 @@ VeraGeneratorImpl::Entropy VeraGeneratorImpl::entropy_surrogate_hmc(const at::Te
   at::Tensor c;
   {
     torch::NoGradGuard no_grad;
-    auto mu = mean(torch::cat(kept, 0));
+    const int64_t kept_n = int64_t(kept.size());
+    auto mu = mean(torch::cat(kept, 0), y.defined() ? y.repeat({kept_n}) : y);
     std::vector<int64_t> shape{int64_t(kept.size()), b};
     shape.insert(shape.end(), xd.sizes().begin() + 1, xd.sizes().end());
     c = (xd - mu.reshape(shape).mean(0)) * inv_var;
@@ -256,10 +302,10 @@ VeraGeneratorImpl::Entropy VeraGeneratorImpl::entropy_surrogate_hmc(const at::Te
   return out;
 }
 
-at::Tensor VeraGeneratorImpl::posterior_loss(const at::Tensor& x, const at::Tensor& h, at::Generator& gen) {
+at::Tensor VeraGeneratorImpl::posterior_loss(const at::Tensor& x, const at::Tensor& h, at::Generator& gen, const at::Tensor& y) {
   auto h0 = h.detach();
   auto h_tilde = h0 + posterior_log_sigma.exp() * torch::empty_like(h0).normal_(0.0, 1.0, gen);
-  auto joint = log_joint(x.detach(), h_tilde);
+  auto joint = log_joint(x.detach(), h_tilde, y);
   // Entropy of N(h₀, diag σ_post²): Σ (½ log 2πe + log σ_post).
   auto entropy = (posterior_log_sigma + 0.5 * std::log(2 * M_PI * M_E)).sum();
   return -(joint.mean() + entropy);

@@ -108,14 +108,24 @@ void Vera::prepare_generator_loss(ModuleSet& modules, at::Generator& gen) {
   auto& model = modules.get<EnergyModel>("model");
   auto& g = modules.get<VeraGeneratorImpl>("generator");
   if (!draw_.x.defined()) draw_ = g.sample(batch_size_hint_, gen);
-  // Against the energy as just updated; the gradient reaches φ through x_g.
-  auto lg = log_density(model, draw_.x).log_p;
+  // Against the energy as just updated; the gradient reaches φ through x_g. A class-conditional
+  // generator is trained against p(x|y) ∝ exp(f(x)[y]/T), each draw against its own class.
+  at::Tensor lg;
+  if (draw_.y.defined()) {
+    auto* clf = dynamic_cast<ClassifierEnergyImpl*>(&model);
+    TORCH_CHECK(clf != nullptr, "Vera: a class-conditional generator needs a classifier as the model (VERA-JEM)");
+    TORCH_CHECK(clf->num_classes() == g.num_classes(), "Vera: the generator has ", g.num_classes(), " classes but the classifier has ",
+                clf->num_classes());
+    lg = -clf->energy(draw_.x, draw_.y) / model.temperature();
+  } else {
+    lg = log_density(model, draw_.x).log_p;
+  }
   at::Tensor loss = -lg.mean();
   generator_metrics_ = {{"sigma", g.sigma()}};
   if (options.entropy_weight() > 0) {
     auto ent = options.estimator() == EntropyEstimator::kHmc
-                   ? g.entropy_surrogate_hmc(draw_.x, draw_.h, options.hmc(), gen)
-                   : g.entropy_surrogate(draw_.x, draw_.h, options.posterior_samples(), gen);
+                   ? g.entropy_surrogate_hmc(draw_.x, draw_.h, options.hmc(), gen, draw_.y)
+                   : g.entropy_surrogate(draw_.x, draw_.h, options.posterior_samples(), gen, draw_.y);
     loss = loss - options.entropy_weight() * ent.surrogate;
     generator_metrics_.emplace_back("score_norm", ent.score_norm);
     if (options.estimator() == EntropyEstimator::kHmc) generator_metrics_.emplace_back("hmc_accept", g.hmc_acceptance);
@@ -132,7 +142,7 @@ ObjectiveOutput Vera::compute(ModuleSet& modules, const Batch& batch, at::Genera
     // The generator's loss first (its entropy estimate uses the current proposal width), then
     // the proposal's ELBO on the same samples.
     prepare_generator_loss(modules, gen);
-    out.loss = g.posterior_loss(draw_.x, draw_.h, gen);
+    out.loss = g.posterior_loss(draw_.x, draw_.h, gen, draw_.y);
     out.metrics = {{"posterior_sigma", g.posterior_log_sigma.exp().mean().item<double>()}};
     return out;
   }

@@ -215,6 +215,69 @@ TEST(VeraGeneratorTest, ConvGeneratorMakesImagesOfTheEventShape) {
   EXPECT_TRUE(g->log_sigma.grad().defined());
 }
 
+TEST(VeraGeneratorTest, ClassConditionalLinearGeneratorIsOneGaussianPerClass) {
+  // g(h, y) = Wh + V one_hot(y) + b, so q(x|y) = N(b + V_y, WWᵀ + σ²I): log q(x, h | y), the
+  // draws of each class and the importance score of H(q(·|y)) have closed forms.
+  auto p = make_ppca(2, 1, 0.3, 21);
+  const int64_t k = 3;
+  VeraGenerator g(VeraGeneratorOptions({2}, 1).net("linear").num_classes(k).init_sigma(p.sigma));
+  g->to(at::kDouble);
+  auto v = at::tensor({3.0, 0.0, -3.0, 0.0, 0.0, 3.0}, at::kDouble).reshape({2, 3});  // class offsets V [d, K]
+  {
+    torch::NoGradGuard ng;
+    auto& lin = *g->net->ptr<torch::nn::LinearImpl>(0);
+    ASSERT_EQ(lin.weight.sizes(), (std::vector<int64_t>{2, 1 + k}));  // [h, one_hot(y)] in
+    lin.weight.copy_(at::cat({p.w, v}, 1));
+    lin.bias.copy_(p.b);
+    g->log_sigma.fill_(std::log(p.sigma));
+    g->posterior_log_sigma.fill_(-0.5 * std::log(p.precision.item<double>()));
+  }
+  auto gen = joule::make_generator(22);
+  const auto y = at::arange(600, at::kLong).remainder(k);
+  const auto centre = (p.b.unsqueeze(0) + v.t().index_select(0, y));  // [n, d]: b + V_y
+  {
+    torch::NoGradGuard ng;
+    auto h = at::randn({600, 1}, gen, at::kDouble), x = at::randn({600, 2}, gen, at::kDouble);
+    auto mu = at::matmul(h, p.w.t()) + centre;
+    auto expected = -0.5 * h.pow(2).sum(1) - 0.5 * std::log(2 * M_PI) - 0.5 * (x - mu).pow(2).sum(1) / (p.sigma * p.sigma) -
+                    2 * std::log(p.sigma) - std::log(2 * M_PI);
+    EXPECT_TRUE(at::allclose(g->log_joint(x, h, y), expected, 1e-10, 1e-10));
+  }
+  // Each class's draws have that class's mean.
+  for (int64_t c = 0; c < k; ++c) {
+    auto s = g->sample_classes(at::full({20000}, c, at::kLong), gen).x.detach();
+    EXPECT_LT((s.mean(0) - p.b - v.select(1, c)).abs().max().item<double>(), 0.03) << "class " << c;
+  }
+  // The importance score given y converges to −∇ₓ log q(x|y) = C⁻¹(x − b − V_y).
+  auto d = g->sample_classes(y, gen);
+  ASSERT_TRUE(d.y.defined());
+  auto exact = at::matmul(d.x.detach() - centre, p.cov_inv);
+  const double scale = exact.pow(2).sum(1).mean().item<double>();
+  auto e = g->entropy_surrogate(d.x, d.h, 2000, gen, d.y);
+  EXPECT_LT((e.score - exact).pow(2).sum(1).mean().item<double>() / scale, 0.01);
+  // Without y the score would be another class's: the classes must reach the estimator.
+  auto wrong = g->entropy_surrogate(d.x, d.h, 2000, gen, (d.y + 1).remainder(k));
+  EXPECT_GT((wrong.score - exact).pow(2).sum(1).mean().item<double>() / scale, 1.0);
+  // sample(n) draws y from the class prior.
+  g->set_class_prior(at::tensor({1.0, 4.0, 0.0}, at::kDouble));
+  auto m = g->sample(10000, gen);
+  auto counts = at::bincount(m.y, {}, k).to(at::kDouble) / 10000.0;
+  EXPECT_NEAR(counts[0].item<double>(), 0.2, 0.02);
+  EXPECT_NEAR(counts[1].item<double>(), 0.8, 0.02);
+  EXPECT_EQ(counts[2].item<double>(), 0.0);
+  // Classes are required exactly when the generator is conditional, and in range.
+  auto err = joule::testing::error_of([&] { g->mean(at::zeros({4, 1}, at::kDouble)); });
+  EXPECT_NE(err.find("needs the classes y"), std::string::npos) << err;
+  err = joule::testing::error_of([&] { g->sample_classes(at::full({4}, 3, at::kLong), gen); });
+  EXPECT_NE(err.find("classes must be in [0, 3)"), std::string::npos) << err;
+  err = joule::testing::error_of([&] { g->set_class_prior(at::ones({2})); });
+  EXPECT_NE(err.find("need 3 probabilities"), std::string::npos) << err;
+  VeraGenerator plain(VeraGeneratorOptions({2}, 1));
+  err = joule::testing::error_of([&] { plain->mean(at::zeros({4, 1}), at::zeros({4}, at::kLong)); });
+  EXPECT_NE(err.find("classes given to an unconditional generator"), std::string::npos) << err;
+  EXPECT_FALSE(plain->sample(3, gen).y.defined());
+}
+
 // The model group's loss, recomputed from the step's negatives.
 TEST(VeraObjectiveTest, ModelLossIsMaximumLikelihoodWithItsPenalties) {
   torch::manual_seed(0);
@@ -340,6 +403,55 @@ TEST(VeraTrainingTest, LearnsAGaussianAndTheGeneratorMatchesIt) {
   EXPECT_GE(g->sigma(), 0.01 - 1e-8);
 }
 
+// Logits f(x)[y] = −‖x − μ_y‖²/(2s²) of fixed class centres μ [C, d] (a buffer: nothing trains), so
+// p(x|y) ∝ exp f(x)[y] is N(μ_y, s²I).
+class QuadraticLogitsImpl : public torch::nn::Module {
+ public:
+  QuadraticLogitsImpl(at::Tensor centres, double s) : s2(s * s) { mu = register_buffer("mu", std::move(centres)); }
+  torch::Tensor forward(torch::Tensor x) { return -0.5 * (x.unsqueeze(1) - mu).pow(2).sum(2) / s2; }
+  at::Tensor mu;
+  double s2;
+};
+TORCH_MODULE(QuadraticLogits);
+
+TEST(VeraTrainingTest, ClassConditionalGeneratorReachesEachClassOfAFixedClassifier) {
+  // The generator alone against p(x|y) = N(μ_y, s²I) of a fixed classifier: KL(q(·|y) ‖ p(·|y))
+  // is minimised at q(x|y) = p(x|y), which the conditional linear generator can represent (one
+  // shared covariance, a mean per class), so each class's mean and the covariance must reach p's.
+  torch::manual_seed(4);
+  auto gen = joule::make_generator(23);
+  const double s = 0.5;
+  auto centres = at::tensor({2.0, 0.0, -1.0, 1.5, 0.0, -2.0}, at::kFloat).reshape({3, 2});
+  auto clf = joule::ClassifierEnergy(QuadraticLogits(centres, s), std::vector<int64_t>{2}, 3);
+  VeraGenerator g(VeraGeneratorOptions({2}, 2).net("linear").num_classes(3).init_sigma(0.1));
+  g->reset_parameters(gen);
+  joule::ModuleSet modules;
+  modules.add("model", clf.ptr()).add("generator", g.ptr());
+  const int64_t steps = 2000;
+  std::vector<joule::train::ParamGroup> groups{
+      joule::train::ParamGroup("posterior", {"generator"}, joule::train::OptimizerOptions().lr(0.02))
+          .only_parameters({"posterior_log_sigma"}),
+      joule::train::ParamGroup("generator", {"generator"},
+                               joule::train::OptimizerOptions().lr(1e-2).beta1(0.0).beta2(0.9)
+                                   .lr_schedule(joule::train::LrSchedule::kStep)
+                                   .milestones({steps / 2, 3 * steps / 4})
+                                   .decay_rate(0.3))
+          .except_parameters({"posterior_log_sigma"})};
+  auto vera = std::make_shared<joule::Vera>(joule::VeraOptions().estimator(joule::EntropyEstimator::kHmc).max_sigma(0.3));
+  joule::train::Trainer trainer(modules, groups, vera, std::make_shared<joule::data::TensorDataset>(at::zeros({400, 2})),
+                                joule::train::TrainerOptions().steps(steps).batch_size(200).seed(2));
+  trainer.train();
+  torch::NoGradGuard ng;
+  auto w = weight_of(g).detach();
+  auto wh = w.narrow(1, 0, 2);
+  auto q_cov = at::matmul(wh, wh.t()) + g->sigma() * g->sigma() * at::eye(2);
+  EXPECT_LT((q_cov - s * s * at::eye(2)).abs().max().item<double>(), 0.05) << q_cov;
+  for (int64_t c = 0; c < 3; ++c) {
+    auto mean = bias_of(g).detach() + w.select(1, 2 + c);
+    EXPECT_LT((mean - centres[c]).abs().max().item<double>(), 0.05) << "class " << c << ": " << mean;
+  }
+}
+
 TEST(VeraTrainingTest, VeraJemAddsCrossEntropyOnLabelledBatches) {
   torch::manual_seed(2);
   auto gen = joule::make_generator(14);
@@ -365,19 +477,15 @@ TEST(VeraTrainingTest, VeraJemAddsCrossEntropyOnLabelledBatches) {
   for (const auto& m : out2.metrics) EXPECT_NE(m.first, "ce");
 }
 
-TEST(VeraMethodTest, ClassConditionalRefinementClimbsEachDrawsOwnClassLogitWithTheRefineSampler) {
-  // VERA-JEM on a 3-class table: generate_for_classes moves the generator's draws by the [refine]
-  // sampler on E(x, y) = -f(x)[y]. A noiseless Langevin chain (refine.noise = 0) is gradient descent
-  // on that energy with a small step, so every draw's logit of its own class must rise, and by more
-  // than the logit of the other classes on average.
-  const auto dir = std::filesystem::temp_directory_path() / ("joule-vera-refine-" + std::to_string(::getpid()));
+// VERA-JEM on a 3-class table of n rows written to dir/t.csv: class k is N(3·e_k, I) in 3-D.
+joule::methods::VeraConfig three_class_table(const std::filesystem::path& dir, int64_t n) {
   std::filesystem::create_directories(dir);
   {
     std::ofstream csv(dir / "t.csv");
     csv << "a,b,c,label\n";
     auto gen = joule::make_generator(3);
-    auto x = at::randn({150, 3}, gen);
-    for (int64_t i = 0; i < 150; ++i) {
+    auto x = at::randn({n, 3}, gen);
+    for (int64_t i = 0; i < n; ++i) {
       const int64_t k = i % 3;
       csv << x[i][0].item<double>() + 3.0 * (k == 0) << "," << x[i][1].item<double>() + 3.0 * (k == 1) << ","
           << x[i][2].item<double>() + 3.0 * (k == 2) << "," << k << "\n";
@@ -390,10 +498,20 @@ TEST(VeraMethodTest, ClassConditionalRefinementClimbsEachDrawsOwnClassLogitWithT
   c.model.kind = "mlp";
   c.model.hidden = {16};
   c.generator.width = 16;
-  c.train.steps = 20;
   c.train.batch_size = 32;
   c.train.eval_every = 0;
   c.run.progress = "none";
+  return c;
+}
+
+TEST(VeraMethodTest, ClassConditionalRefinementClimbsEachDrawsOwnClassLogitWithTheRefineSampler) {
+  // VERA-JEM on a 3-class table: generate_for_classes moves the generator's draws by the [refine]
+  // sampler on E(x, y) = -f(x)[y]. A noiseless Langevin chain (refine.noise = 0) is gradient descent
+  // on that energy with a small step, so every draw's logit of its own class must rise, and by more
+  // than the logit of the other classes on average.
+  const auto dir = std::filesystem::temp_directory_path() / ("joule-vera-refine-" + std::to_string(::getpid()));
+  auto c = three_class_table(dir, 150);
+  c.train.steps = 20;
   c.refine.kind = "langevin";
   c.refine.step_size = 0.01;
   c.refine.noise = 0.0;
@@ -420,6 +538,42 @@ TEST(VeraMethodTest, ClassConditionalRefinementClimbsEachDrawsOwnClassLogitWithT
   bad.refine.noise = 0.01;
   const auto msg = joule::testing::error_of([&] { joule::methods::VeraMethod(bad).build(torch::kCPU); });
   EXPECT_NE(msg.find("refine.noise only applies to refine.kind = \"langevin\""), std::string::npos) << msg;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(VeraMethodTest, ConditionalGeneratorDrawsTheClassItIsAskedForAndItsMarginalCoversAllClasses) {
+  // VERA-JEM with generator.conditional on a 3-class table: q(x|y) is trained against the
+  // classifier's p(x|y), so the model must read nearly every draw for class y as y, and the
+  // marginal draws (the model's negatives) must cover every class.
+  const auto dir = std::filesystem::temp_directory_path() / ("joule-vera-cond-" + std::to_string(::getpid()));
+  auto c = three_class_table(dir, 600);
+  c.train.steps = 1500;  // 400 steps: agreement 0.66, q not yet settled
+  c.generator.conditional = true;
+  joule::methods::VeraMethod vera(c);
+  vera.build(torch::kCPU);
+  vera.train();
+  ASSERT_EQ(vera.generator().num_classes(), 3);
+  // The prior is the training labels' frequencies (a third each here).
+  EXPECT_LT((vera.generator().class_prior - 1.0 / 3).abs().max().item<double>(), 0.05) << vera.generator().class_prior;
+  const auto y = at::arange(300, at::kLong).remainder(3);
+  auto gen = joule::make_generator(5);
+  const auto x = vera.generate_for_classes(y, 0, gen);
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{300, 3}));
+  auto& clf = *vera.classifier();
+  clf.eval();
+  torch::NoGradGuard ng;
+  const double agreement = clf.logits(x).argmax(1).eq(y).to(at::kDouble).mean().item<double>();
+  EXPECT_GT(agreement, 0.9);
+  // Marginal draws (the negatives): every class present.
+  auto gen2 = joule::make_generator(6);
+  const auto labels = clf.logits(vera.generate(3000, 0, gen2)).argmax(1);
+  const auto share = at::bincount(labels, {}, 3).to(at::kDouble) / 3000.0;
+  EXPECT_GT(share.min().item<double>(), 0.15) << share;
+  // A conditional generator without a classifier is refused before training, naming the key.
+  joule::methods::VeraConfig bad;
+  bad.generator.conditional = true;
+  const auto msg = joule::testing::error_of([&] { joule::methods::VeraMethod(bad).build(torch::kCPU); });
+  EXPECT_NE(msg.find("generator.conditional needs vera.jem = true"), std::string::npos) << msg;
   std::filesystem::remove_all(dir);
 }
 

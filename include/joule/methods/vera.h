@@ -67,6 +67,9 @@ struct VeraConfig : MethodConfig {
     std::string output = "none";   ///< activation of g(h): none, tanh (images in [−1, 1]) or sigmoid
     double init_sigma = 0.01;      ///< initial σ of q(x|h)
     double init_posterior_sigma = 0.1;  ///< initial width of the posterior proposal
+    /// VERA-JEM: a class-conditional generator q(x|y) (g reads [h, one_hot(y)]) trained against
+    /// p(x|y) ∝ exp(f(x)[y]); its draws with y from the training labels' frequencies are the negatives.
+    bool conditional = false;
     /// Declares the [generator] fields.
     void visit(config::Fields& f);
   } generator;  ///< [generator]
@@ -155,10 +158,11 @@ class VeraMethod : public Method {
   /// n samples of the generator (eval mode, no graph), then `refine_steps` transitions of the
   /// [refine] sampler (config().refine) on the energy (0 = none).
   at::Tensor generate(int64_t n, int64_t refine_steps, at::Generator& gen);
-  /// VERA-JEM's class-conditional samples: generator samples moved `refine_steps` transitions of
-  /// the [refine] sampler on the class-conditional energy E(x, y) = −f(x)[y] for the classes `y`
-  /// [n] (int64), so each generator sample is pulled towards its class. Needs a classifier
-  /// (VERA-JEM) and refine_steps > 0.
+  /// VERA-JEM's class-conditional samples for the classes `y` [n] (int64): draws of q(x|y) with
+  /// generator.conditional, else the generator's (unconditional) draws; then `refine_steps`
+  /// transitions of the [refine] sampler on the class-conditional energy E(x, y) = −f(x)[y], which
+  /// pull each sample towards its class. Needs a classifier (VERA-JEM), and refine_steps > 0 for
+  /// an unconditional generator.
   at::Tensor generate_for_classes(const at::Tensor& y, int64_t refine_steps, at::Generator& gen);
 
  protected:
@@ -172,6 +176,7 @@ class VeraMethod : public Method {
     std::string key;
     at::Tensor generated, refined;  // CPU
     at::Tensor refined_class, intended;  // CPU; VERA-JEM with refine.steps > 0: generate_for_classes(intended)
+    at::Tensor generated_class;          // CPU; generator.conditional: q(x|y) draws for the classes `intended`
     c10::optional<eval::Density2dResult> grid;
     eval::ClassifierEvalResult result, baseline;
     bool has_baseline = false;

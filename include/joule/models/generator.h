@@ -11,6 +11,10 @@
 // that generated x (σ_post learned on the ELBO), and the surrogate mean_x c(x)ᵀx with the
 // estimate c detached has φ-gradient ∇_φ H(q). The HMC posterior of PresGAN (Dieng et al.,
 // arXiv:1910.04302) is the baseline estimator.
+//
+// With num_classes = K > 0 the generator is class-conditional, q_φ(x|y) = ∫ N(x; g_φ(h, y), σ²I)
+// N(h; 0, I) dh with g reading [h, one_hot(y)], and q_φ(x) = Σ_y π(y) q_φ(x|y) for the class
+// prior π (a buffer): every function taking `y` then estimates the quantities of q_φ(·|y).
 
 #include <ATen/ATen.h>
 #include <torch/arg.h>
@@ -55,6 +59,9 @@ struct VeraGeneratorOptions {
   TORCH_ARG(double, init_sigma) = 0.01;
   /// Initial σ_post of every latent dimension of the posterior proposal N(h₀, diag σ_post²).
   TORCH_ARG(double, init_posterior_sigma) = 0.1;
+  /// K > 0: a class-conditional generator q(x|y), y in [0, K), with g reading [h, one_hot(y)]
+  /// (the first layer has K more inputs). 0: unconditional.
+  TORCH_ARG(int64_t, num_classes) = 0;
 };
 
 /// Options of the HMC posterior estimator (VERA's `verahmc`, after PresGAN).
@@ -89,13 +96,22 @@ class VeraGeneratorImpl : public torch::nn::Cloneable<VeraGeneratorImpl> {
     /// The sample x and its mean g(h) [n, event_shape...], and the latent h [n, noise_dim].
     at::Tensor x, h, mean;
     ///@}
+    /// The classes y [n] (int64) of a class-conditional generator; undefined otherwise.
+    at::Tensor y;
   };
-  /// n (> 0) draws from q, noise from `gen`.
+  /// n (> 0) draws from q, noise from `gen` (class-conditional: y ~ the class prior first).
   Draw sample(int64_t n, at::Generator& gen);
-  /// g(h): [n, noise_dim] -> [n, event_shape...].
-  at::Tensor mean(const at::Tensor& h);
-  /// log q(x, h) = log N(h; 0, I) + log N(x; g(h), σ²I), [n].
-  at::Tensor log_joint(const at::Tensor& x, const at::Tensor& h);
+  /// Class-conditional: one draw from q(x|y) for each class of `y` [n] (int64, in [0, K)).
+  Draw sample_classes(const at::Tensor& y, at::Generator& gen);
+  /// g(h) (class-conditional: g(h, y)): [n, noise_dim] -> [n, event_shape...]. `y` [n] must be
+  /// given exactly when the generator is class-conditional.
+  at::Tensor mean(const at::Tensor& h, const at::Tensor& y = {});
+  /// log q(x, h) = log N(h; 0, I) + log N(x; g(h), σ²I), [n] (given y when class-conditional).
+  at::Tensor log_joint(const at::Tensor& x, const at::Tensor& h, const at::Tensor& y = {});
+  /// K of a class-conditional generator; 0 when unconditional.
+  int64_t num_classes() const { return options.num_classes(); }
+  /// Class-conditional: the prior π(y) of sample(n) (probabilities [K], normalised here).
+  void set_class_prior(const at::Tensor& probs);
   /// σ = exp(log_sigma).
   double sigma() const;
 
@@ -107,15 +123,17 @@ class VeraGeneratorImpl : public torch::nn::Cloneable<VeraGeneratorImpl> {
     at::Tensor surrogate, score;  ///< c(x), detached, shaped like x
     double score_norm = 0;        ///< mean over the batch of ‖c(x)‖
   };
-  /// VERA's estimator with `samples` importance samples from N(h₀, diag σ_post²).
-  Entropy entropy_surrogate(const at::Tensor& x, const at::Tensor& h, int64_t samples, at::Generator& gen);
+  /// VERA's estimator with `samples` importance samples from N(h₀, diag σ_post²). With the
+  /// classes `y` of the draws (class-conditional), it estimates the gradient of H(q(·|y)).
+  Entropy entropy_surrogate(const at::Tensor& x, const at::Tensor& h, int64_t samples, at::Generator& gen,
+                            const at::Tensor& y = {});
   /// The HMC baseline: posterior samples of h given x by HMC started at h₀, c = (x − mean_k g(h_k))/σ².
   /// The leapfrog step size is kept (a buffer) and adapted during each call's burn-in.
   Entropy entropy_surrogate_hmc(const at::Tensor& x, const at::Tensor& h, const HmcPosteriorOptions& options,
-                                at::Generator& gen);
+                                at::Generator& gen, const at::Tensor& y = {});
   /// −ELBO of the proposal width: −mean[log q(x, h̃) + H(N(h₀, σ_post²))], h̃ = h₀ + σ_post·ε,
   /// with x and h₀ detached. Its gradient trains σ_post (VERA trains it with its own Adam).
-  at::Tensor posterior_loss(const at::Tensor& x, const at::Tensor& h, at::Generator& gen);
+  at::Tensor posterior_loss(const at::Tensor& x, const at::Tensor& h, at::Generator& gen, const at::Tensor& y = {});
 
   /// σ into [min_sigma, max_sigma] (VERA clamps after every generator step).
   void clamp_sigma(double min_sigma, double max_sigma);
@@ -130,6 +148,7 @@ class VeraGeneratorImpl : public torch::nn::Cloneable<VeraGeneratorImpl> {
   at::Tensor log_sigma;            ///< log σ, [1]
   at::Tensor posterior_log_sigma;  ///< log σ_post, [noise_dim]
   at::Tensor hmc_step_size;        ///< buffer: the HMC estimator's adapted leapfrog step
+  at::Tensor class_prior;          ///< buffer of a class-conditional generator: π(y) [K]; undefined otherwise
   double hmc_acceptance = 0;       ///< mean acceptance of the last HMC call
 };
 /// The module holder of VeraGeneratorImpl (a shared pointer to it).

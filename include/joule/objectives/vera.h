@@ -11,7 +11,10 @@
 //                      [+ α·CE(f(x_l), y_l) + β·mean H(softmax f(x_d))  for a classifier: VERA-JEM]
 //   "posterior" (σ_post of module "generator"): −ELBO of the proposal, on the step's x_g
 //   "generator" (the rest of module "generator"): −(mean log p̃(x_g) + λ·surrogate), against the
-//               energy just updated; afterwards σ is clamped to [σ_min, σ_max].
+//               energy just updated; afterwards σ is clamped to [σ_min, σ_max]. A class-conditional
+//               generator (VERA-JEM) draws (x_g, y_g) with y_g from its class prior and is trained
+//               against log p̃(x_g | y_g) = f(x_g)[y_g]/T with the entropy of q(·|y_g), so each
+//               q(x|y) approaches p_θ(x|y); the model's negatives are still its marginal draws x_g.
 //
 // The posterior update comes before the generator's, and the generator's loss (and its entropy
 // estimate with the proposal width before that update) is formed at the posterior update, so

@@ -93,6 +93,9 @@ void VeraConfig::Generator::visit(config::Fields& f) {
   f("output", output, Doc("activation of g(h): none, tanh (images in [-1, 1]) or sigmoid").choices({"none", "tanh", "sigmoid"}));
   f("init_sigma", init_sigma, Doc("initial σ of q(x|h)").min(1e-6));
   f("init_posterior_sigma", init_posterior_sigma, Doc("initial width of the posterior proposal").min(1e-6));
+  f("conditional", conditional,
+    "vera.jem: a class-conditional generator q(x|y) trained against p(x|y) ∝ exp(f(x)[y]); its draws with y from the "
+    "training labels' frequencies are the negatives");
 }
 
 void VeraConfig::Vera::visit(config::Fields& f) {
@@ -259,15 +262,24 @@ Parts VeraMethod::build_parts(torch::Device device) {
     }
     parts.data = std::make_shared<data::TensorDataset>(train_x.to(device));
   }
+  if (cfg.generator.conditional && !cfg.vera.jem) {
+    throw ConfigError("generator.conditional needs vera.jem = true: q(x|y) is trained against the classifier's p(x|y)");
+  }
   auto gopts = VeraGeneratorOptions(event_shape_, cfg.generator.noise_dim)
                    .net(cfg.generator.net)
                    .width(cfg.generator.width)
                    .depth(cfg.generator.depth)
                    .output(cfg.generator.output)
                    .init_sigma(cfg.generator.init_sigma)
-                   .init_posterior_sigma(cfg.generator.init_posterior_sigma);
+                   .init_posterior_sigma(cfg.generator.init_posterior_sigma)
+                   .num_classes(cfg.generator.conditional ? classes_ : 0);
   generator_ = VeraGenerator(gopts);
   generator_->reset_parameters(gen_generator);
+  if (cfg.generator.conditional && cfg.vera.labels_per_class <= 0) {
+    // q(x) = Σ_y π(y) q(x|y) stands in for p(x): π is the training labels' frequencies (uniform
+    // when semi-supervised, where only the balanced labelled subset is known).
+    generator_->set_class_prior(torch::bincount(labelled_.train.y.to(torch::kLong), {}, classes_).to(torch::kFloat64));
+  }
   generator_->to(device);
   parts.modules.add("generator", generator_.ptr());
   if (cfg.vera.learn_posterior) {
@@ -302,8 +314,19 @@ at::Tensor VeraMethod::generate(int64_t n, int64_t refine_steps, at::Generator& 
 
 at::Tensor VeraMethod::generate_for_classes(const at::Tensor& y, int64_t refine_steps, at::Generator& gen) {
   TORCH_CHECK(classifier_ != nullptr, "VeraMethod::generate_for_classes: this VERA has no classifier (VERA-JEM has one)");
-  TORCH_CHECK(refine_steps > 0, "VeraMethod::generate_for_classes: refine_steps must be > 0, got ", refine_steps);
-  auto x = generate(y.size(0), 0, gen);
+  const bool conditional_generator = generator_->num_classes() > 0;
+  TORCH_CHECK(conditional_generator || refine_steps > 0,
+              "VeraMethod::generate_for_classes: an unconditional generator needs refine_steps > 0, got ", refine_steps);
+  TORCH_CHECK(refine_steps >= 0, "VeraMethod::generate_for_classes: refine_steps must be >= 0, got ", refine_steps);
+  at::Tensor x;
+  if (conditional_generator) {
+    torch::NoGradGuard no_grad;
+    EvalModeGuard eval_mode(*generator_);
+    x = generator_->sample_classes(y.to(device(), torch::kLong), gen).x.detach();
+    if (refine_steps == 0) return x;
+  } else {
+    x = generate(y.size(0), 0, gen);
+  }
   ClassConditionalEnergy conditional(*classifier_, y.to(device(), torch::kLong));
   EvalModeGuard eval_mode(*classifier_);
   return config_.refine.build("refine")->with_steps(refine_steps)->sample(conditional, x, gen);
@@ -346,6 +369,11 @@ const VeraMethod::EvalState& VeraMethod::eval_state() {
   auto gen = make_generator(derive_seed(seed, 4), device());
   const int64_t n = cfg.eval.n_samples;
   st.generated = generate(n, 0, gen).cpu();
+  if (classifier_ && generator_->num_classes() > 0) {
+    st.intended = torch::arange(n, torch::kLong).remainder(classes_);
+    auto g1 = make_generator(derive_seed(seed, 4), device());
+    st.generated_class = generate_for_classes(st.intended, 0, g1).cpu();
+  }
   if (cfg.refine.steps > 0) {
     auto g2 = make_generator(derive_seed(seed, 4), device());
     st.refined = generate(n, cfg.refine.steps, g2).cpu();
@@ -421,14 +449,18 @@ eval::Report VeraMethod::evaluate() {
       const auto labelled = [&](const at::Tensor& x) { return eval::predicted_labels(*classifier_, x); };
       SampleQuality::add_lines(r, "quality.generator.", quality.score(first(st.generated), labelled(first(st.generated))),
                                "generator samples (intended class: the model's argmax)");
+      if (st.generated_class.defined()) {
+        SampleQuality::add_lines(r, "quality.generator_class.", quality.score(first(st.generated_class), first(st.intended)),
+                                 "draws of the class-conditional generator q(x|y), classes in turn (intended class: y)");
+      }
       if (st.refined.defined()) {
         SampleQuality::add_lines(r, "quality.refined.", quality.score(first(st.refined), labelled(first(st.refined))),
                                  "generator samples after " + refine_label() + " (intended class: the model's argmax)");
       }
       if (st.refined_class.defined()) {
         SampleQuality::add_lines(r, "quality.refined_class.", quality.score(first(st.refined_class), first(st.intended)),
-                                 "generator samples after " + refine_label() +
-                                     " on E(x, y) = -f(x)[y], classes in turn (intended class: y)");
+                                 std::string(st.generated_class.defined() ? "q(x|y) draws" : "generator samples") + " after " +
+                                     refine_label() + " on E(x, y) = -f(x)[y], classes in turn (intended class: y)");
       }
     }
   } else {
@@ -505,6 +537,12 @@ std::vector<std::string> VeraMethod::pictures(const std::string& prefix) {
       };
       by_class(st.generated, "samples-generator-class.png");
       if (st.refined.defined()) by_class(st.refined, "samples-refined-class.png");
+      if (st.generated_class.defined()) {
+        // One row per class y of the class-conditional generator.
+        files.push_back(prefix + "samples-generator-class-conditional.png");
+        auto rows = io::rows_by_class(st.generated_class, st.intended, shown, per_class, range.first);
+        io::save_image_grid(rows.cpu(), files.back(), per_class, 2, range);
+      }
       if (st.refined_class.defined()) {
         // One row per intended class y of the class-conditional refinement.
         files.push_back(prefix + "samples-refined-class-conditional.png");
