@@ -100,8 +100,9 @@ TEST_F(VeraCliTest, HmcEstimatorAndImages) {
 }
 
 TEST_F(VeraCliTest, VeraJemImagesAreGroupedAndJudgedByTheModelsClass) {
-  // VERA-JEM on images: generator samples (and after MALA) labelled by the model's own class, one
-  // picture row per class, and the feature classifier's agreement with those labels.
+  // VERA-JEM on images: generator samples (and after refinement) labelled by the model's own
+  // class, one picture row per class, the class-conditional generator's draws for each class, and
+  // the feature classifier's agreement with those labels.
   const std::string small = " data.n_train=256 data.n_test=100 model.channels=4 train.steps=3 train.batch_size=32"
                             " train.eval_every=0 run.progress=none";
   auto r = joule("train ce_fashion_cnn out=ce" + small);
@@ -110,18 +111,20 @@ TEST_F(VeraCliTest, VeraJemImagesAreGroupedAndJudgedByTheModelsClass) {
             " eval.ood_n=50 eval.feature_run=ce eval.quality_n=60");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* f : {"samples-generator.png", "samples-generator-class.png", "samples-refined-class.png",
-                        "samples-refined-class-conditional.png"}) {
+                        "samples-generator-class-conditional.png", "samples-refined-class-conditional.png"}) {
     EXPECT_TRUE(fs::exists(path("vj/") + f)) << f;
   }
   const std::string json = joule::io::read_text_file(path("vj/eval.json"));
-  for (const char* k : {"quality.generator.class_agreement", "quality.refined.class_agreement",
-                        "quality.refined_class.class_agreement"}) {
+  // The preset's generator is class-conditional: its own draws for each class are scored too.
+  for (const char* k : {"quality.generator.class_agreement", "quality.generator_class.class_agreement",
+                        "quality.refined.class_agreement", "quality.refined_class.class_agreement"}) {
     const double v = json_number(json, k);
     EXPECT_TRUE(v >= 0 && v <= 1) << k << " = " << v;
   }
   // The class-conditional refinement asks for the classes in turn: 60 samples, 6 of each of the
   // 10 classes, so every class is scored (the model's own labels of 3-step samples would not be).
   EXPECT_EQ(json_number(json, "quality.refined_class.classes_scored"), 10.0);
+  EXPECT_EQ(json_number(json, "quality.generator_class.classes_scored"), 10.0);
 }
 
 TEST_F(VeraCliTest, VeraJemLearnsATableSemiSupervisedWithTheRepeatedValueFilter) {
