@@ -141,6 +141,22 @@ TEST_F(FfjordCliTest, MultiscaleImageFlowRunsOnFashionMnist) {
   EXPECT_TRUE(std::isfinite(bpd) && bpd > 0) << json;
   // bits/dim and nats per image are the same number on two scales.
   EXPECT_NEAR(bpd, (joule::testing::eval_json_number(json, "nll_test") / 784 + std::log(256.0)) / std::log(2.0), 1e-6);
+  // With a feature classifier the reverse solve's samples get the sample-quality scores, with the
+  // train-vs-test floor beside them.
+  r = joule("train out=ce ce_fashion_cnn data.n_train=256 data.n_test=100 model.channels=4 train.steps=3 train.batch_size=32 "
+            "train.eval_every=0 run.progress=none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = joule("eval img eval.feature_run=ce eval.quality_n=10 eval.out=img/eval-quality.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string quality = joule::io::read_text_file(path("img/eval-quality.json"));
+  for (const char* k : {"quality.samples.fd", "quality.train_vs_test.fd"}) {
+    EXPECT_TRUE(std::isfinite(joule::testing::eval_json_number(quality, k))) << k << "\n" << quality;
+  }
+  const double precision = joule::testing::eval_json_number(quality, "quality.samples.precision");
+  EXPECT_TRUE(precision >= 0 && precision <= 1) << quality;
+  r = joule("train out=img3 ffjord_toy train.steps=1 eval.feature_run=ce");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "eval.feature_run scores image samples")) << r.output;
   r = joule("train out=img2 method=ffjord cnf.architecture=multiscale data.dataset=moons train.steps=1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(contains(r.output, "data.dataset = \"fashion-mnist\"")) << r.output;

@@ -19,6 +19,7 @@
 
 #include "joule/methods/data_config.h"
 #include "joule/methods/method.h"
+#include "joule/methods/sample_quality.h"
 #include "joule/models/cnf.h"
 #include "joule/models/cnf_multiscale.h"
 
@@ -79,7 +80,8 @@ struct FfjordConfig : MethodConfig {
     void visit(config::Fields& f);
   } solver;  ///< [solver]
   /// [eval]: pictures and sample checks (the test NLL is always computed).
-  struct Eval {
+  /// [eval]; with images, eval.feature_run scores the reverse solve's samples (docs/sample_quality.md).
+  struct Eval : QualityConfig {
     int64_t grid_resolution = 128;  ///< 2-D: grid cells per side of the density picture (8 to 1024)
     int64_t n_samples = 2000;       ///< samples by the reverse solve for pictures and MMD
     /// Declares the [eval] fields.

@@ -65,6 +65,7 @@ void FfjordConfig::Solver::visit(config::Fields& f) {
 void FfjordConfig::Eval::visit(config::Fields& f) {
   f("grid_resolution", grid_resolution, Doc("2-D: grid cells per side of the density picture").min(8).max(1024));
   f("n_samples", n_samples, Doc("samples by the reverse solve for pictures and MMD").min(10));
+  QualityConfig::visit(f);
 }
 
 FfjordConfig::FfjordConfig() {
@@ -172,6 +173,9 @@ Parts FfjordMethod::build_parts(torch::Device device) {
   }
   if (cfg.solver.seminorm && cfg.solver.gradient != "adjoint") {
     throw ConfigError("solver.seminorm applies to the adjoint only: set solver.gradient = \"adjoint\" or drop it");
+  }
+  if (!cfg.eval.feature_run.empty() && cfg.cnf.architecture != "multiscale") {
+    throw ConfigError("eval.feature_run scores image samples: it needs cnf.architecture = \"multiscale\" on images");
   }
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   points_ = load_points(cfg.data, seed);
@@ -300,6 +304,20 @@ eval::Report FfjordMethod::evaluate() {
   auto ref = points_.test.slice(0, 0, std::min<int64_t>(points_.test.size(0), samples.size(0)));
   const double h = eval::median_bandwidth(ref, samples);
   r.add("mmd2_model", eval::mmd2_gaussian(samples, ref, h), "MMD^2, samples by the reverse solve vs test data");
+  if (!config_.eval.feature_run.empty()) {
+    // The feature classifier sees images in [−1, 1]; the flow's pixels are in [0, 1].
+    const auto image = [this](const at::Tensor& x) {
+      return x.clamp(0.0, 1.0).reshape({x.size(0), image_shape_[0], image_shape_[1], image_shape_[2]}) * 2.0 - 1.0;
+    };
+    const int64_t n = std::min({config_.eval.quality_n, samples.size(0), points_.test.size(0), points_.train.size(0)});
+    LabelledDataConfig data;  // eval.feature_run = "auto" trains its classifier on the same files
+    data.dataset = config_.data.dataset;
+    data.path = config_.data.path;
+    SampleQuality quality(resolve_feature_run(config_.eval.feature_run, data, {}, &std::cerr), image(points_.test.slice(0, 0, n)),
+                          image(points_.train.slice(0, 0, n)), device(), derive_seed(static_cast<uint64_t>(config_.run.seed), 12), n);
+    quality.add_floor_lines(r);
+    SampleQuality::add_lines(r, "quality.samples.", quality.score(image(samples.slice(0, 0, n))), "samples by the reverse solve");
+  }
   if (dim == 2) {
     torch::NoGradGuard no_grad;
     auto box = eval::Box::square(points_.extent);
