@@ -320,6 +320,24 @@ class QuadraticEnergyImpl : public joule::EnergyModel {
   torch::Tensor mu, l;
 };
 
+// Trains only the generator (and its proposal width) of `modules` against the fixed "model":
+// Adam at 1e-2, β = (0, 0.9), × 0.3 at half and three quarters of `steps`.
+void train_generator_alone(joule::ModuleSet& modules, const joule::VeraOptions& options, int64_t steps, int64_t batch) {
+  std::vector<joule::train::ParamGroup> groups{
+      joule::train::ParamGroup("posterior", {"generator"}, joule::train::OptimizerOptions().lr(0.02))
+          .only_parameters({"posterior_log_sigma"}),
+      joule::train::ParamGroup("generator", {"generator"},
+                               joule::train::OptimizerOptions().lr(1e-2).beta1(0.0).beta2(0.9)
+                                   .lr_schedule(joule::train::LrSchedule::kStep)
+                                   .milestones({steps / 2, 3 * steps / 4})
+                                   .decay_rate(0.3))
+          .except_parameters({"posterior_log_sigma"})};
+  auto vera = std::make_shared<joule::Vera>(options);
+  joule::train::Trainer trainer(modules, groups, vera, std::make_shared<joule::data::TensorDataset>(at::zeros({400, 2})),
+                                joule::train::TrainerOptions().steps(steps).batch_size(batch).seed(2));
+  trainer.train();
+}
+
 // The generator alone against a fixed Gaussian p: KL(q ‖ p) is minimised at q = p, which the
 // linear generator can represent, so its covariance WWᵀ + σ²I must reach p's. Returns the largest
 // covariance error.
@@ -336,19 +354,7 @@ double generator_fit_error(joule::EntropyEstimator estimator, int64_t k, int64_t
   g->reset_parameters(gen);
   joule::ModuleSet modules;
   modules.add("model", model).add("generator", g.ptr());
-  std::vector<joule::train::ParamGroup> groups{
-      joule::train::ParamGroup("posterior", {"generator"}, joule::train::OptimizerOptions().lr(0.02))
-          .only_parameters({"posterior_log_sigma"}),
-      joule::train::ParamGroup("generator", {"generator"},
-                               joule::train::OptimizerOptions().lr(1e-2).beta1(0.0).beta2(0.9)
-                                   .lr_schedule(joule::train::LrSchedule::kStep)
-                                   .milestones({steps / 2, 3 * steps / 4})
-                                   .decay_rate(0.3))
-          .except_parameters({"posterior_log_sigma"})};
-  auto vera = std::make_shared<joule::Vera>(joule::VeraOptions().posterior_samples(k).estimator(estimator).max_sigma(0.3));
-  joule::train::Trainer trainer(modules, groups, vera, std::make_shared<joule::data::TensorDataset>(at::zeros({400, 2})),
-                                joule::train::TrainerOptions().steps(steps).batch_size(batch).seed(2));
-  trainer.train();
+  train_generator_alone(modules, joule::VeraOptions().posterior_samples(k).estimator(estimator).max_sigma(0.3), steps, batch);
   EXPECT_NEAR(bias_of(g)[0].item<double>(), 1.0, 0.05);
   EXPECT_NEAR(bias_of(g)[1].item<double>(), -0.5, 0.05);
   auto w = weight_of(g).detach();
@@ -427,20 +433,7 @@ TEST(VeraTrainingTest, ClassConditionalGeneratorReachesEachClassOfAFixedClassifi
   g->reset_parameters(gen);
   joule::ModuleSet modules;
   modules.add("model", clf.ptr()).add("generator", g.ptr());
-  const int64_t steps = 2000;
-  std::vector<joule::train::ParamGroup> groups{
-      joule::train::ParamGroup("posterior", {"generator"}, joule::train::OptimizerOptions().lr(0.02))
-          .only_parameters({"posterior_log_sigma"}),
-      joule::train::ParamGroup("generator", {"generator"},
-                               joule::train::OptimizerOptions().lr(1e-2).beta1(0.0).beta2(0.9)
-                                   .lr_schedule(joule::train::LrSchedule::kStep)
-                                   .milestones({steps / 2, 3 * steps / 4})
-                                   .decay_rate(0.3))
-          .except_parameters({"posterior_log_sigma"})};
-  auto vera = std::make_shared<joule::Vera>(joule::VeraOptions().estimator(joule::EntropyEstimator::kHmc).max_sigma(0.3));
-  joule::train::Trainer trainer(modules, groups, vera, std::make_shared<joule::data::TensorDataset>(at::zeros({400, 2})),
-                                joule::train::TrainerOptions().steps(steps).batch_size(200).seed(2));
-  trainer.train();
+  train_generator_alone(modules, joule::VeraOptions().estimator(joule::EntropyEstimator::kHmc).max_sigma(0.3), 2000, 200);
   torch::NoGradGuard ng;
   auto w = weight_of(g).detach();
   auto wh = w.narrow(1, 0, 2);
