@@ -155,6 +155,17 @@ double class_agreement(const at::Tensor& logits, const at::Tensor& intended) {
   return (logits.argmax(1).cpu() == intended.cpu().to(at::kLong)).to(at::kDouble).mean().item<double>();
 }
 
+double sequence_label_consistency(const at::Tensor& labels) {
+  TORCH_CHECK(labels.dim() == 2 && labels.size(0) > 0 && labels.size(1) > 0,
+              "sequence_label_consistency: expected labels [N, T] with N, T > 0, got ", labels.sizes());
+  const auto y = labels.cpu().to(at::kLong);
+  const int64_t classes = y.max().item<int64_t>() + 1;
+  TORCH_CHECK(y.min().item<int64_t>() >= 0, "sequence_label_consistency: labels must be >= 0");
+  // Per sequence: counts of each label over its frames, via one-hot sums.
+  const auto counts = at::one_hot(y, classes).sum(1);  // [N, classes]
+  return (std::get<0>(counts.max(1)).to(at::kDouble) / static_cast<double>(y.size(1))).mean().item<double>();
+}
+
 WorstClass worst_class(const at::Tensor& per_sample, const at::Tensor& intended, int64_t min_count) {
   TORCH_CHECK(per_sample.dim() == 1 && intended.dim() == 1 && per_sample.size(0) == intended.size(0),
               "worst_class: expected per-sample scores [N] and intended classes [N], got ", per_sample.sizes(), " and ",

@@ -117,6 +117,16 @@ at::Tensor SampleQuality::features(const at::Tensor& x) {
   return at::cat(out, 0);
 }
 
+at::Tensor SampleQuality::logits(const at::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval_mode(*classifier_);
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < x.size(0); i += 256) {
+    out.push_back(classifier_->logits(x.slice(0, i, std::min(i + 256, x.size(0))).to(device_)).cpu());
+  }
+  return at::cat(out, 0);
+}
+
 QualityScores SampleQuality::score(const at::Tensor& samples, const at::Tensor& intended) {
   TORCH_CHECK(samples.dim() >= 2 && samples.size(0) > k_, "sample quality: needs more than ", k_, " samples, got shape ",
               samples.sizes());
@@ -137,16 +147,7 @@ QualityScores SampleQuality::score(const at::Tensor& samples, const at::Tensor& 
     s.class_precision_min_label = worst.label;
     s.classes_scored = worst.classes;
   }
-  at::Tensor logits;
-  {
-    torch::NoGradGuard no_grad;
-    EvalModeGuard eval_mode(*classifier_);
-    std::vector<at::Tensor> out;
-    for (int64_t i = 0; i < samples.size(0); i += 256) {
-      out.push_back(classifier_->logits(samples.slice(0, i, std::min(i + 256, samples.size(0))).to(device_)).cpu());
-    }
-    logits = at::cat(out, 0);
-  }
+  const auto logits = this->logits(samples);
   auto counts = at::bincount(logits.argmax(1), {}, classifier_->num_classes()).to(at::kDouble) / static_cast<double>(s.n);
   auto nz = counts.masked_select(counts > 0);
   s.class_entropy = -(nz * nz.log()).sum().item<double>();

@@ -1,9 +1,11 @@
 // method = "video_vae" through the joule binary: a factored-prior run on generated sprites writes the
 // run folder (ELBOs, factorisation read-outs, few-shot transfer, reconstructions, swaps,
 // traversals), resuming equals running straight through, the user's own sequences (a folder of
-// PNG frames, a .npy tensor) train, and bad input is a clear error that writes nothing.
+// PNG frames, a .npy tensor) train, moving Fashion-MNIST's prior samples get the sample-quality
+// scores, and bad input is a clear error that writes nothing.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,6 +16,7 @@
 #include "joule/io/npy.h"
 #include "joule/train/callbacks.h"
 #include "support/metrics_table.h"
+#include "support/preset_runs.h"
 #include "support/test_support.h"
 
 namespace {
@@ -75,6 +78,29 @@ TEST_F(VideoVaeCliTest, PlainBaselineAndOtherGeneratorsRun) {
   r = joule("train out=objects" + tiny_ + " data.source=objects vae.pose_prior=markov vae.likelihood=gaussian");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(joule::io::read_text_file(path("objects/eval.json")), "pose_r2_pose_latents"));
+}
+
+TEST_F(VideoVaeCliTest, MovingFashionPriorSamplesAreScoredAtTheItem) {
+  auto r = joule("train out=ce ce_fashion_cnn data.n_train=256 data.n_test=100 model.channels=4 train.steps=3 "
+                 "train.batch_size=32 train.eval_every=0 run.progress=none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = joule("train out=mf" + tiny_ + " data.source=moving_fashion data.size=32 eval.feature_run=ce eval.quality_n=30");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string json = joule::io::read_text_file(path("mf/eval.json"));
+  for (const char* k : {"quality.samples.fd", "quality.samples.kd", "quality.train_vs_test.fd", "quality.samples.class_entropy",
+                        "quality.train_vs_test.class_agreement"}) {
+    EXPECT_TRUE(std::isfinite(joule::testing::eval_json_number(json, k))) << k << "\n" << json;
+  }
+  // A training video shows one item throughout: each frame's crop is the same picture, so the
+  // classifier, trained or not, gives every frame the same label.
+  EXPECT_GT(joule::testing::eval_json_number(json, "quality.train_vs_test.identity_consistency"), 0.99) << json;
+  const double sampled = joule::testing::eval_json_number(json, "quality.samples.identity_consistency");
+  EXPECT_TRUE(sampled >= 0.25 && sampled <= 1.0) << json;
+  // Videos without a Fashion-MNIST classifier are refused before anything is written.
+  r = joule("train out=sprites_q" + tiny_ + " eval.feature_run=ce");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "data.source = \"moving_fashion\"")) << r.output;
+  EXPECT_FALSE(fs::exists(path("sprites_q")));
 }
 
 TEST_F(VideoVaeCliTest, TrainsOnTheUsersPngFoldersAndNpyFiles) {

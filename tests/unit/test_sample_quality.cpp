@@ -120,6 +120,14 @@ TEST(SampleQualityTest, ClassAgreementCountsTheIntendedClass) {
   EXPECT_THROW(joule::eval::precision_recall(torch::randn({10, 2}), torch::randn({10, 3})), c10::Error);
 }
 
+TEST(SampleQualityTest, SequenceLabelConsistencyIsTheShareOfTheMostFrequentLabel) {
+  // All four frames agree; two of four agree.
+  EXPECT_DOUBLE_EQ(joule::eval::sequence_label_consistency(torch::tensor({{1, 1, 1, 1}, {0, 2, 2, 3}})), 0.75);
+  EXPECT_DOUBLE_EQ(joule::eval::sequence_label_consistency(torch::tensor({{0, 1, 2}})), 1.0 / 3.0);
+  EXPECT_THROW(joule::eval::sequence_label_consistency(torch::tensor({0, 1})), c10::Error);
+  EXPECT_THROW(joule::eval::sequence_label_consistency(torch::tensor({{0, -1}})), c10::Error);
+}
+
 // A class row of samples off the data's manifold: the average precision only halves, the worst
 // class shows it at exactly 0; classes with too few samples are not scored.
 TEST(SampleQualityTest, WorstClassFindsTheRowOffTheManifold) {

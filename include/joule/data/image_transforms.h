@@ -1,6 +1,6 @@
 #pragma once
-// Preprocessing for image (and other [N, ...]) data: binarisation, standardisation, and a
-// seeded train/validation split.
+// Preprocessing for image (and other [N, ...]) data: binarisation, standardisation, a seeded
+// train/validation split, and crops centred on an image's content.
 
 #include <ATen/ATen.h>
 
@@ -37,5 +37,13 @@ struct Standardizer {
   /// The inverse of apply(): z · std + mean.
   at::Tensor invert(const at::Tensor& z) const;
 };
+
+/// Crops a `window` × `window` square centred on each image's intensity centroid and resizes it
+/// to `out_size` × `out_size` (bilinear, zeros outside the image): `images` [M, C, H, W] →
+/// [M, C, out_size, out_size]. The centroid weighs each pixel by max(mean over channels −
+/// `threshold`, 0), so that a faint background does not pull it towards the middle; an image with
+/// no pixel above the threshold is cropped at its centre. Used to show an object that moves in a
+/// larger frame (moving Fashion-MNIST) to a classifier trained on centred items.
+at::Tensor crop_at_centroid(const at::Tensor& images, int64_t window, int64_t out_size, double threshold = 0.1);
 
 }  // namespace joule::data

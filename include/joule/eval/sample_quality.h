@@ -69,6 +69,12 @@ PrecisionRecall precision_recall(const at::Tensor& real, const at::Tensor& gener
 /// how often class-conditional samples show the class they were drawn for.
 double class_agreement(const at::Tensor& logits, const at::Tensor& intended);
 
+/// How steadily a classifier labels the frames of each sequence: `labels` [N, T] (a predicted
+/// class per frame), the share of each sequence's frames that carry its most frequent label,
+/// averaged over the N sequences: 1 when every video keeps one class, lower when its frames show
+/// unrelated items (at least 1/T).
+double sequence_label_consistency(const at::Tensor& labels);
+
 /// The worst class of a per-sample score: the lowest mean of `per_sample` [N] over the samples of
 /// each class in `intended` [N] that has at least `min_count` of them, and that class (−1 and
 /// NaN when none has). A row of noise in a class-conditional grid shows here when the averages

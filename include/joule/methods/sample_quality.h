@@ -105,6 +105,8 @@ class SampleQuality {
   ClassifierEnergyImpl& classifier() { return *classifier_; }
   /// Features [M, F] of images (batches of 256, no graph, eval mode) on the CPU.
   at::Tensor features(const at::Tensor& x);
+  /// The classifier's logits [M, C] of images (batches of 256, no graph, eval mode) on the CPU.
+  at::Tensor logits(const at::Tensor& x);
 
  private:
   std::unique_ptr<Method> run_;

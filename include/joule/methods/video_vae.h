@@ -13,6 +13,7 @@
 
 #include "joule/data/video.h"
 #include "joule/methods/method.h"
+#include "joule/methods/sample_quality.h"
 #include "joule/models/video_vae.h"
 
 namespace joule::methods {
@@ -54,8 +55,9 @@ struct VideoVaeConfig : MethodConfig {
     /// Declares the fields.
     void visit(config::Fields& f);
   } vae;  ///< [vae]
-  /// [eval]: the read-outs.
-  struct Eval {
+  /// [eval]: the read-outs; with eval.feature_run (moving_fashion only), the sample quality of
+  /// the prior's videos, frame by frame, at the item.
+  struct Eval : QualityConfig {
     int64_t sequences = 1000;            ///< training sequences the probes are fitted on (0 = all)
     std::vector<int64_t> shots{1, 5, 10};  ///< few-shot: labelled sequences per held-out identity
     int64_t repeats = 20;                ///< few-shot: random draws of the labelled sequences
@@ -78,7 +80,11 @@ class VideoVaeMethod : public Method {
   VideoVaeConfig& config() override { return config_; }
 
   /// ELBO per video on train and test; identity accuracy and pose R² from each latent group;
-  /// few-shot identity accuracy on held-out identities (when the data has labels).
+  /// few-shot identity accuracy on held-out identities (when the data has labels). With
+  /// eval.feature_run on moving_fashion, also the sample quality of videos from the prior
+  /// (quality.samples.*, floor quality.train_vs_test.*): every frame cropped at its item
+  /// (data::crop_at_centroid) and scored by the feature classifier, plus identity_consistency,
+  /// how steadily the classifier labels the frames of one video.
   eval::Report evaluate() override;
   /// reconstructions.png, swap.png (rows: identity, columns: pose), traversal.png, samples.png,
   /// curves.png.
@@ -101,6 +107,9 @@ class VideoVaeMethod : public Method {
   Parts build_parts(torch::Device device) override;
 
  private:
+  /// The quality.* lines of evaluate().
+  void add_sample_quality(eval::Report& r);
+
   VideoVaeConfig config_;
   VideoVae model_{nullptr};
   data::VideoSet train_, test_, held_out_;

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "joule/core/runtime.h"
 #include "joule/data/dataset.h"
 #include "joule/data/idx.h"
+#include "joule/data/image_transforms.h"
 #include "joule/eval/linear_probe.h"
+#include "joule/eval/sample_quality.h"
 #include "joule/io/png.h"
 #include "joule/objectives/elbo.h"
 
@@ -74,6 +77,7 @@ void VideoVaeConfig::Eval::visit(config::Fields& f) {
   f("shots", shots, "few-shot: labelled sequences per held-out identity, e.g. [1, 5, 10]");
   f("repeats", repeats, Doc("few-shot: random draws of the labelled sequences").min(1).max(100000));
   f("iwae_samples", iwae_samples, Doc("k of a test importance-weighted bound (0 = skip)").min(0).max(100000));
+  QualityConfig::visit(f);
 }
 
 VideoVaeConfig::VideoVaeConfig() {
@@ -106,6 +110,10 @@ Parts VideoVaeMethod::build_parts(torch::Device device) {
   const auto& d = cfg.data;
   for (int64_t s : cfg.eval.shots) {
     if (s < 1) throw ConfigError("eval.shots must be >= 1 labelled sequences each, got " + std::to_string(s));
+  }
+  if (!cfg.eval.feature_run.empty() && d.source != "moving_fashion") {
+    throw ConfigError("eval.feature_run scores videos of Fashion-MNIST items: it needs data.source = \"moving_fashion\" "
+                      "(the feature classifier reads Fashion-MNIST; the " + d.source + " videos have no such classifier)");
   }
   const uint64_t data_seed = static_cast<uint64_t>(d.seed);
   auto gen_for = [&](uint64_t stream) { return make_generator(derive_seed(data_seed, stream)); };
@@ -333,6 +341,7 @@ eval::Report VideoVaeMethod::evaluate() {
       }
     }
   }
+  if (!cfg.eval.feature_run.empty()) add_sample_quality(r);
   if (held_out_.frames.defined() && labelled(held_out_)) {
     const auto mu_ho = encode_means(held_out_.frames);
     auto g = make_generator(derive_seed(seed, 3));
@@ -350,6 +359,50 @@ eval::Report VideoVaeMethod::evaluate() {
     }
   }
   return r;
+}
+
+void VideoVaeMethod::add_sample_quality(eval::Report& r) {
+  const auto& cfg = config_;
+  const int64_t t = train_.frames.size(1);
+  const int64_t n = std::min({cfg.eval.quality_n, train_.frames.size(0), test_.frames.size(0)});
+  // The feature classifier reads centred 28×28 Fashion-MNIST items; a frame shows a smaller item
+  // (MovingFashionOptions::item_size) somewhere in a larger frame. Every frame, real or sampled,
+  // is cropped at its item and scaled to 28×28 the same way, so the train-vs-test floor is the
+  // floor of exactly this view.
+  const int64_t item = data::MovingFashionOptions(1).item_size();
+  const auto items = [item](const at::Tensor& frames) {  // [M, C, H, W]
+    return data::crop_at_centroid(frames.cpu(), item, 28) * 2.0 - 1.0;  // the classifier's [−1, 1]
+  };
+  // One frame of each video (video i shows frame i mod T): the frames of one video are nearly the
+  // same picture, and copies would shrink the k-NN balls of precision and recall to nothing.
+  const auto one_frame_each = [t](const at::Tensor& videos) {
+    const auto pick = at::arange(videos.size(0), at::kLong).remainder(t).to(videos.device());
+    return videos.flatten(0, 1).index_select(0, at::arange(videos.size(0), at::kLong).to(videos.device()) * t + pick);
+  };
+  const auto test = test_.frames.slice(0, 0, n), train = train_.frames.slice(0, 0, n);
+  const auto drawn = [&] {
+    at::NoGradGuard no_grad;
+    return model_->sample(n, make_generator(derive_seed(static_cast<uint64_t>(cfg.run.seed), 12), module_device(*model_))).cpu();
+  }();
+  LabelledDataConfig data;  // eval.feature_run = "auto" trains its classifier on the same item files
+  data.path = cfg.data.path;
+  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, data, {}, &std::cerr), items(one_frame_each(test)),
+                        items(one_frame_each(train)), device(), derive_seed(static_cast<uint64_t>(cfg.run.seed), 13), n);
+  // The floor with the training videos' classes as intended classes: how well the classifier
+  // reads the cropped items at all.
+  SampleQuality::add_lines(r, "quality.train_vs_test.", quality.score(items(one_frame_each(train)), train_.identity.slice(0, 0, n)),
+                           "a frame of each training video, cropped at the item (the floor)");
+  SampleQuality::add_lines(r, "quality.samples.", quality.score(items(one_frame_each(drawn))),
+                           "a frame of each video drawn from the prior, cropped at the item");
+  // Every frame: does a video keep showing one item?
+  const auto consistency = [&](const at::Tensor& videos) {
+    return eval::sequence_label_consistency(quality.logits(items(videos.flatten(0, 1))).argmax(1).view({n, t}));
+  };
+  r.add("quality.train_vs_test.identity_consistency", consistency(train),
+        "share of a training video's frames the feature classifier gives the video's most frequent label");
+  r.add("quality.samples.identity_consistency", consistency(drawn),
+        "share of a sampled video's frames the feature classifier gives the video's most frequent label (1 = one "
+        "item throughout)");
 }
 
 std::vector<std::string> VideoVaeMethod::pictures(const std::string& prefix) {
