@@ -132,7 +132,7 @@ def set_num_threads(n=0):
 
 def _sample(self, n=None, steps=None, *, init=None, seed=None, **options):
     """Samples [n, ...] from the model with its sampler (``sample.*`` options: n, steps, init
-    "buffer" or "noise", seed, and method-specific ones such as JEM's ``cls`` for class)."""
+    "buffer" or "noise", seed, and method-specific ones such as JEM's and VERA-JEM's ``cls`` for class)."""
     opts = {k: v for k, v in (("n", n), ("steps", steps), ("init", init), ("seed", seed)) if v is not None}
     if "cls" in options:
         options["class"] = options.pop("cls")

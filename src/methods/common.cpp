@@ -234,6 +234,11 @@ void SampleConfig::visit(config::Fields& f) {
   f("out", out, "output prefix; default <run>/samples-step<N>");
 }
 
+void ClassSampleConfig::visit(config::Fields& f) {
+  SampleConfig::visit(f);
+  f("class", label, Doc("class of class-conditional samples (-1 = unconditional)").min(-1));
+}
+
 void check_batch_size(int64_t batch_size, int64_t available, const std::string& what) {
   if (batch_size > available) {
     throw ConfigError("train.batch_size = " + std::to_string(batch_size) + " exceeds the " + std::to_string(available) + " " +

@@ -10,6 +10,8 @@
 
 #include "joule/core/runtime.h"
 #include "joule/io/checkpoint.h"
+#include "joule/methods/run.h"
+#include "joule/methods/vera.h"
 #include "joule/train/callbacks.h"
 #include "support/metrics_table.h"
 #include "support/test_support.h"
@@ -54,6 +56,9 @@ TEST_F(VeraCliTest, ToyRunSampleEvalAndResumeEqualsStraight) {
   r = joule("sample run sample.n=40 sample.steps=3");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(path("run/samples-step30.csv")));
+  r = joule("sample run sample.n=4 sample.class=0 sample.out=run/class0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "sample.class needs a classifier")) << r.output;
   r = joule("eval run eval.grid_resolution=32");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "mmd2_generator")) << r.output;
@@ -125,6 +130,25 @@ TEST_F(VeraCliTest, VeraJemImagesAreGroupedAndJudgedByTheModelsClass) {
   // 10 classes, so every class is scored (the model's own labels of 3-step samples would not be).
   EXPECT_EQ(json_number(json, "quality.refined_class.classes_scored"), 10.0);
   EXPECT_EQ(json_number(json, "quality.generator_class.classes_scored"), 10.0);
+
+  // `joule sample RUN sample.class=y` draws q(x|y); an absent class is a clear error.
+  r = joule("sample vj sample.n=8 sample.class=3 sample.out=vj/class3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(path("vj/class3.png")));
+  r = joule("sample vj sample.n=8 sample.class=10");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "sample.class = 10 but the model has 10 classes")) << r.output;
+  // In the library: the same seed and noise with another class gives other images, and class −1
+  // the generator's own draws.
+  auto method = joule::methods::load(path("vj"), torch::Device(torch::kCPU));
+  auto& vera = dynamic_cast<joule::methods::VeraMethod&>(*method);
+  vera.config().sample.n = 8;
+  vera.config().sample.label = 3;
+  const auto three = vera.sample();
+  auto gen = joule::make_generator(static_cast<uint64_t>(vera.config().sample.seed));
+  EXPECT_TRUE(torch::equal(three, vera.generate_for_classes(torch::full({8}, 3, torch::kLong), 0, gen)));
+  vera.config().sample.label = 4;
+  EXPECT_FALSE(torch::allclose(three, vera.sample()));
 }
 
 TEST_F(VeraCliTest, VeraJemLearnsATableSemiSupervisedWithTheRepeatedValueFilter) {

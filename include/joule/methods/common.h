@@ -154,6 +154,13 @@ struct SampleConfig {
   void visit(config::Fields& f);
 };
 
+/// [sample] of a method with classes (JEM, VERA-JEM): the common options plus the class.
+struct ClassSampleConfig : SampleConfig {
+  int64_t label = -1;  ///< the key `class`: class of class-conditional samples (−1 = unconditional)
+  /// Declares the [sample] fields, the common ones included.
+  void visit(config::Fields& f);
+};
+
 /// A ConfigError unless batch_size <= available (naming what the rows are).
 void check_batch_size(int64_t batch_size, int64_t available, const std::string& what);
 

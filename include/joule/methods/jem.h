@@ -57,12 +57,7 @@ struct JemConfig : MethodConfig {
     /// Declares the [eval] fields, the classifier protocol's included.
     void visit(config::Fields& f);
   } eval;  ///< [eval]
-  /// [sample]: the common sampling options plus the class.
-  struct Sample : SampleConfig {
-    int64_t label = -1;  ///< the key `class`: class of class-conditional samples (−1 = unconditional)
-    /// Declares the [sample] fields, the common ones included.
-    void visit(config::Fields& f);
-  } sample;  ///< [sample]
+  ClassSampleConfig sample;  ///< [sample]: the common sampling options plus the class
   /// The defaults, with JEM's [train] settings and a divergence guard tuned to its energies.
   JemConfig();
   void visit(config::Fields& f) override;

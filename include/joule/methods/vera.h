@@ -128,8 +128,9 @@ struct VeraConfig : MethodConfig {
     s.step_size = 0.001;
     return s;
   }();
-  /// [sample]: generator samples, refined by sample.steps transitions of [refine] (0 here by default).
-  SampleConfig sample;
+  /// [sample]: generator samples, refined by sample.steps transitions of [refine] (0 here by
+  /// default); VERA-JEM: sample.class = y draws generate_for_classes() for class y.
+  ClassSampleConfig sample;
   /// VERA's defaults (VERA:train.py): an MLP 100 × 2 energy, batch 200, Adam β = (0, 0.9) at lr
   /// 1e-3 for the model and the generator (× 0.3 at 80% and 90% of the run), the proposal width's
   /// own Adam at 0.02, sample.steps = 0.
@@ -148,7 +149,9 @@ class VeraMethod : public Method {
   eval::Report evaluate() override;
   std::vector<std::string> pictures(const std::string& prefix) override;
   /// n generator samples (in eval mode), refined by sample.steps transitions of the [refine]
-  /// sampler on the energy when sample.steps > 0.
+  /// sampler on the energy when sample.steps > 0. With sample.class = y (VERA-JEM):
+  /// generate_for_classes() for n copies of y, which needs sample.steps > 0 unless the generator
+  /// is class-conditional.
   torch::Tensor sample() override;
   void add_callbacks(const Monitor& monitor) override;
   ClassifierEnergyImpl* classifier() override { return classifier_; }

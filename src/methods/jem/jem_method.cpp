@@ -42,11 +42,6 @@ void JemConfig::Eval::visit(config::Fields& f) {
         .min(0));
 }
 
-void JemConfig::Sample::visit(config::Fields& f) {
-  SampleConfig::visit(f);
-  f("class", label, Doc("class of class-conditional samples (-1 = unconditional)").min(-1));
-}
-
 JemConfig::JemConfig() {
   // JEM:train_wrn_ebm.py's optimisation (Adam, lr 1e-4, 1000 warm-up steps, batch 64) for 10
   // epochs of Fashion-MNIST, with the divergence guard tuned to JEM's energies.

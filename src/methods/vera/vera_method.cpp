@@ -587,8 +587,19 @@ std::vector<std::string> VeraMethod::pictures(const std::string& prefix) {
 }
 
 torch::Tensor VeraMethod::sample() {
-  auto gen = make_generator(static_cast<uint64_t>(config_.sample.seed), device());
-  return generate(config_.sample.n, config_.sample.steps, gen);
+  const auto& s = config_.sample;
+  auto gen = make_generator(static_cast<uint64_t>(s.seed), device());
+  if (s.label < 0) return generate(s.n, s.steps, gen);
+  if (!classifier_) throw ConfigError("sample.class needs a classifier: this VERA run has none (VERA-JEM: vera.jem = true)");
+  if (s.label >= classifier_->num_classes()) {
+    throw ConfigError("sample.class = " + std::to_string(s.label) + " but the model has " +
+                      std::to_string(classifier_->num_classes()) + " classes");
+  }
+  if (generator_->num_classes() == 0 && s.steps == 0) {
+    throw ConfigError("sample.class with an unconditional generator needs sample.steps > 0: transitions of [refine] on "
+                      "E(x, y) pull the draws to the class (or train with generator.conditional = true)");
+  }
+  return generate_for_classes(at::full({s.n}, s.label, at::kLong), s.steps, gen);
 }
 
 }  // namespace joule::methods
