@@ -167,7 +167,7 @@ at::Tensor hflip(const at::Tensor& x, const at::Tensor& mask) {
   return at::where(mask.to(x.device(), at::kBool).view({-1, 1, 1, 1}), x.flip({3}), x);
 }
 
-at::Tensor resized_crop(const at::Tensor& x, const at::Tensor& boxes, int64_t out_h, int64_t out_w) {
+at::Tensor resized_crop(const at::Tensor& x, const at::Tensor& boxes, int64_t out_h, int64_t out_w, bool zeros_outside) {
   check_images(x, "resized_crop");
   const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
   TORCH_CHECK(boxes.defined() && boxes.dim() == 2 && boxes.size(0) == B && boxes.size(1) == 4,
@@ -195,8 +195,8 @@ at::Tensor resized_crop(const at::Tensor& x, const at::Tensor& boxes, int64_t ou
   const auto gx = grid_coords(b.select(1, 1), b.select(1, 3), out_w, W);
   const auto grid = at::stack({gx.unsqueeze(1).expand({B, out_h, out_w}), gy.unsqueeze(2).expand({B, out_h, out_w})}, 3)
                         .to(xw.scalar_type());
-  // Modes: bilinear (0), border padding (1) for boxes that reach outside the image.
-  return from_work(at::grid_sampler_2d(xw, grid, 0, 1, /*align_corners=*/false), x);
+  // Modes: bilinear (0); for boxes that reach outside the image, border (1) or zeros (0) padding.
+  return from_work(at::grid_sampler_2d(xw, grid, 0, zeros_outside ? 0 : 1, /*align_corners=*/false), x);
 }
 
 at::Tensor random_crop_boxes(int64_t batch, int64_t height, int64_t width, const AugmentOptions& options,

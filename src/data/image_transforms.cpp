@@ -1,5 +1,7 @@
 #include "joule/data/image_transforms.h"
 
+#include "joule/data/augment.h"
+
 #include <c10/util/Exception.h>
 
 namespace joule::data {
@@ -36,28 +38,22 @@ at::Tensor crop_at_centroid(const at::Tensor& images, int64_t window, int64_t ou
   TORCH_CHECK(images.dim() == 4, "crop_at_centroid: expected images [M, C, H, W], got ", images.sizes());
   TORCH_CHECK(window > 0 && out_size > 0, "crop_at_centroid: window and out_size must be > 0, got ", window, " and ",
               out_size);
-  const int64_t m = images.size(0), h = images.size(2), w = images.size(3);
-  // Coordinates in float64, as in augment.cpp: grid_sampler's normalised coordinates lose a
-  // little of a pixel in float32.
+  const int64_t h = images.size(2), w = images.size(3);
   const auto x = images.to(at::kDouble);
   const auto weight = (x.mean(1) - threshold).clamp_min(0.0);  // [M, H, W]
   const auto total = weight.sum({1, 2});
-  const auto rows = at::arange(h, x.options()).view({1, h, 1});
-  const auto cols = at::arange(w, x.options()).view({1, 1, w});
   const auto empty = total <= 0;
   const auto safe = at::where(empty, at::ones_like(total), total);
-  const auto cy = at::where(empty, at::full_like(total, 0.5 * static_cast<double>(h - 1)), (weight * rows).sum({1, 2}) / safe);
-  const auto cx = at::where(empty, at::full_like(total, 0.5 * static_cast<double>(w - 1)), (weight * cols).sum({1, 2}) / safe);
-  // affine_grid's θ maps the output's normalised coordinates [−1, 1] to the input's: a scale of
-  // window / size about the centroid, whose normalised coordinate (align_corners=false) is
-  // (2p + 1) / size − 1.
-  auto theta = at::zeros({m, 2, 3}, x.options());
-  theta.select(1, 0).select(1, 0).fill_(static_cast<double>(window) / static_cast<double>(w));
-  theta.select(1, 1).select(1, 1).fill_(static_cast<double>(window) / static_cast<double>(h));
-  theta.select(1, 0).select(1, 2).copy_((2.0 * cx + 1.0) / static_cast<double>(w) - 1.0);
-  theta.select(1, 1).select(1, 2).copy_((2.0 * cy + 1.0) / static_cast<double>(h) - 1.0);
-  const auto grid = at::affine_grid_generator(theta, {m, images.size(1), out_size, out_size}, /*align_corners=*/false);
-  return at::grid_sampler_2d(x, grid, /*bilinear*/ 0, /*zeros*/ 0, /*align_corners=*/false).to(images.scalar_type());
+  const auto centre = [&](const at::Tensor& coords, int64_t size) {
+    return at::where(empty, at::full_like(total, 0.5 * static_cast<double>(size - 1)), (weight * coords).sum({1, 2}) / safe);
+  };
+  const auto cy = centre(at::arange(h, x.options()).view({1, h, 1}), h);
+  const auto cx = centre(at::arange(w, x.options()).view({1, 1, w}), w);
+  // A window × window box whose centre (top + (window − 1) / 2) is the centroid.
+  const double half = 0.5 * static_cast<double>(window - 1);
+  const auto side = at::full_like(cy, static_cast<double>(window));
+  // Zeros outside the frame: the background an item near the border stands on.
+  return resized_crop(images, at::stack({cy - half, cx - half, side, side}, 1), out_size, out_size, /*zeros_outside=*/true);
 }
 
 }  // namespace joule::data

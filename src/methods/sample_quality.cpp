@@ -93,7 +93,7 @@ void QualityConfig::visit(config::Fields& f) {
 }
 
 SampleQuality::SampleQuality(const std::string& feature_run, const at::Tensor& test, const at::Tensor& train,
-                             torch::Device device, uint64_t seed, int64_t n, int64_t k)
+                             torch::Device device, uint64_t seed, int64_t n, int64_t k, const at::Tensor& train_classes)
     : device_(device), gen_(make_generator(seed)), k_(k) {
   if (n < k + 1) throw ConfigError("sample quality needs at least " + std::to_string(k + 1) + " images, got n = " + std::to_string(n));
   run_ = load(feature_run, device);
@@ -104,28 +104,23 @@ SampleQuality::SampleQuality(const std::string& feature_run, const at::Tensor& t
                       c10::str(c10::IntArrayRef(shape)) + " (train one with: joule train ce_fashion_cnn, or a JEM run)");
   }
   test_features_ = features(test.slice(0, 0, std::min(n, test.size(0))));
-  floor_ = score(train.slice(0, 0, std::min(n, train.size(0))));
+  const int64_t m = std::min(n, train.size(0));
+  floor_ = score(train.slice(0, 0, m), train_classes.defined() ? train_classes.slice(0, 0, m) : at::Tensor());
 }
 
-at::Tensor SampleQuality::features(const at::Tensor& x) {
+at::Tensor SampleQuality::in_batches(const at::Tensor& x, at::Tensor (ClassifierEnergyImpl::*fn)(const at::Tensor&)) {
   torch::NoGradGuard no_grad;
   EvalModeGuard eval_mode(*classifier_);
   std::vector<at::Tensor> out;
   for (int64_t i = 0; i < x.size(0); i += 256) {
-    out.push_back(classifier_->features(x.slice(0, i, std::min(i + 256, x.size(0))).to(device_)).cpu());
+    out.push_back((classifier_->*fn)(x.slice(0, i, std::min(i + 256, x.size(0))).to(device_)).cpu());
   }
   return at::cat(out, 0);
 }
 
-at::Tensor SampleQuality::logits(const at::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  EvalModeGuard eval_mode(*classifier_);
-  std::vector<at::Tensor> out;
-  for (int64_t i = 0; i < x.size(0); i += 256) {
-    out.push_back(classifier_->logits(x.slice(0, i, std::min(i + 256, x.size(0))).to(device_)).cpu());
-  }
-  return at::cat(out, 0);
-}
+at::Tensor SampleQuality::features(const at::Tensor& x) { return in_batches(x, &ClassifierEnergyImpl::features); }
+
+at::Tensor SampleQuality::logits(const at::Tensor& x) { return in_batches(x, &ClassifierEnergyImpl::logits); }
 
 QualityScores SampleQuality::score(const at::Tensor& samples, const at::Tensor& intended) {
   TORCH_CHECK(samples.dim() >= 2 && samples.size(0) > k_, "sample quality: needs more than ", k_, " samples, got shape ",

@@ -133,6 +133,16 @@ TEST(AugmentCropTest, BoxesEqualBilinearUpsamplingOfTheCrop) {
             1e-5);
 }
 
+TEST(AugmentCropTest, ABoxPastTheBorderRepeatsTheEdgeOrReadsZeros) {
+  // Rows −2 and −1 of a box over a white 4×4 image lie outside it.
+  const auto white = at::ones({1, 1, 4, 4});
+  const auto box = at::tensor({-2.0, 0.0, 4.0, 4.0}).view({1, 4});
+  EXPECT_TRUE(at::equal(jd::resized_crop(white, box, 4, 4), white));  // the edge repeated
+  const auto zeros = jd::resized_crop(white, box, 4, 4, /*zeros_outside=*/true);
+  EXPECT_TRUE(at::equal(zeros.slice(2, 0, 2), at::zeros({1, 1, 2, 4})));
+  EXPECT_TRUE(at::equal(zeros.slice(2, 2, 4), at::ones({1, 1, 2, 4})));
+}
+
 TEST(AugmentCropTest, RandomBoxesFollowRandomResizedCrop) {
   auto gen = joule::make_generator(5);
   const auto o = jd::AugmentOptions().crop_scale_min(0.08).crop_scale_max(1.0);

@@ -58,11 +58,10 @@ TEST(ImageTransformsTest, CropAtCentroidRecoversAnItemAnywhereInTheFrame) {
   // A faint background (0.05, below the threshold 0.1) lifts every pixel but moves no crop.
   const auto faint = jd::crop_at_centroid(frames + 0.05, 16, 16);
   for (int64_t i = 0; i < 4; ++i) EXPECT_TRUE(torch::allclose(faint[i][0], item + 0.05, 0, 1e-9)) << "item " << i;
-  // Scaled up twice: bilinear interpolation of the item (inside its border, where the two
-  // differ only in how they pad).
+  // Scaled up twice: bilinear interpolation of the item, as upsample_bilinear2d.
   const auto big = jd::crop_at_centroid(frames.slice(0, 1, 2), 16, 32);
   const auto up = at::upsample_bilinear2d(item.view({1, 1, 16, 16}), {32, 32}, /*align_corners=*/false);
-  EXPECT_TRUE(torch::allclose(big.slice(2, 1, 31).slice(3, 1, 31), up.slice(2, 1, 31).slice(3, 1, 31), 0, 1e-9));
+  EXPECT_TRUE(torch::allclose(big, up, 0, 1e-9));
   // Float input stays float; nothing above the threshold: the middle of the frame.
   const auto flat = jd::crop_at_centroid(torch::full({2, 3, 20, 20}, 0.05f), 8, 12);
   EXPECT_EQ(flat.scalar_type(), torch::kFloat32);

@@ -109,8 +109,11 @@ at::Tensor hflip(const at::Tensor& x, const at::Tensor& mask);
 /// Crops boxes [B, 4] = (top, left, height, width) in pixels (fractional values allowed) and
 /// resizes each crop to out_h × out_w with bilinear interpolation, exactly as
 /// at::upsample_bilinear2d(crop, {out_h, out_w}, align_corners=false) would (torchvision's
-/// resized_crop without antialiasing): one batched at::grid_sampler_2d call.
-at::Tensor resized_crop(const at::Tensor& x, const at::Tensor& boxes, int64_t out_h, int64_t out_w);
+/// resized_crop without antialiasing): one batched at::grid_sampler_2d call. Where a box reaches
+/// outside the image, the image's edge pixels are repeated, or with `zeros_outside` read as 0 (a
+/// black background, e.g. an object cropped near the border of its frame).
+at::Tensor resized_crop(const at::Tensor& x, const at::Tensor& boxes, int64_t out_h, int64_t out_w,
+                        bool zeros_outside = false);
 
 /// RandomResizedCrop.get_params for each image of a H × W batch: up to 10 tries of an area
 /// fraction s ~ U(scale) and a ratio r ~ logU(ratio), w = round(√(sHW·r)), h = round(√(sHW/r)),

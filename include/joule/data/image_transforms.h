@@ -39,7 +39,8 @@ struct Standardizer {
 };
 
 /// Crops a `window` × `window` square centred on each image's intensity centroid and resizes it
-/// to `out_size` × `out_size` (bilinear, zeros outside the image): `images` [M, C, H, W] →
+/// to `out_size` × `out_size` (resized_crop(): bilinear as upsample_bilinear2d, zeros outside
+/// the image): `images` [M, C, H, W] →
 /// [M, C, out_size, out_size]. The centroid weighs each pixel by max(mean over channels −
 /// `threshold`, 0), so that a faint background does not pull it towards the middle; an image with
 /// no pixel above the threshold is cropped at its centre. Used to show an object that moves in a

@@ -87,13 +87,15 @@ class SampleQuality {
   /// Loads the classifier of `feature_run` (a run folder of a classifier method: ce, JEM,
   /// VERA-JEM) on `device`. `test` and `train` are real images of the method's data [N, ...] in
   /// the classifier's input space; up to `n` of each are used (the first n). A ConfigError if
-  /// the run is not a classifier of this image shape.
+  /// the run is not a classifier of this image shape. With `train_classes` [N] (the training
+  /// images' labels), the floor also reports how well the classifier reads them (class_agreement).
   SampleQuality(const std::string& feature_run, const at::Tensor& test, const at::Tensor& train, torch::Device device,
-                uint64_t seed, int64_t n = 1000, int64_t k = 3);
+                uint64_t seed, int64_t n = 1000, int64_t k = 3, const at::Tensor& train_classes = {});
 
   /// The scores of `samples` [M, ...]; with `intended` [M] class labels, also class_agreement.
   QualityScores score(const at::Tensor& samples, const at::Tensor& intended = {});
-  /// The floor: the training images scored as if they were samples.
+  /// The floor: the training images scored as if they were samples (against train_classes when
+  /// given).
   const QualityScores& floor() const { return floor_; }
   /// Adds `prefix`fd, kd, precision, recall (and class_agreement, class_entropy when computed)
   /// to `report`, each described with `what` ("fresh SGLD chains", ...).
@@ -109,6 +111,9 @@ class SampleQuality {
   at::Tensor logits(const at::Tensor& x);
 
  private:
+  /// `fn` (features or logits) over x in batches of 256, no graph, eval mode; on the CPU.
+  at::Tensor in_batches(const at::Tensor& x, at::Tensor (ClassifierEnergyImpl::*fn)(const at::Tensor&));
+
   std::unique_ptr<Method> run_;
   ClassifierEnergyImpl* classifier_ = nullptr;
   torch::Device device_;

@@ -386,11 +386,12 @@ void VideoVaeMethod::add_sample_quality(eval::Report& r) {
   }();
   LabelledDataConfig data;  // eval.feature_run = "auto" trains its classifier on the same item files
   data.path = cfg.data.path;
-  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, data, {}, &std::cerr), items(one_frame_each(test)),
-                        items(one_frame_each(train)), device(), derive_seed(static_cast<uint64_t>(cfg.run.seed), 13), n);
   // The floor with the training videos' classes as intended classes: how well the classifier
   // reads the cropped items at all.
-  SampleQuality::add_lines(r, "quality.train_vs_test.", quality.score(items(one_frame_each(train)), train_.identity.slice(0, 0, n)),
+  SampleQuality quality(resolve_feature_run(cfg.eval.feature_run, data, {}, &std::cerr), items(one_frame_each(test)),
+                        items(one_frame_each(train)), device(), derive_seed(static_cast<uint64_t>(cfg.run.seed), 13), n,
+                        /*k=*/3, train_.identity.slice(0, 0, n));
+  SampleQuality::add_lines(r, "quality.train_vs_test.", quality.floor(),
                            "a frame of each training video, cropped at the item (the floor)");
   SampleQuality::add_lines(r, "quality.samples.", quality.score(items(one_frame_each(drawn))),
                            "a frame of each video drawn from the prior, cropped at the item");
